@@ -1,0 +1,142 @@
+"""Every setting, declared once: name, default, help. Read from overrides, ``ENRICHER_*`` env vars
+or a TOML/JSON file, in that order of precedence."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .errors import ConfigError
+
+ENV_PREFIX = "ENRICHER_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WEIGHTS = "yolo11n.pt"
+DEMO_WEIGHTS = PROJECT_ROOT / "samples" / "demo" / "demo-yolo.pt"
+DEFAULT_CONFORMANCE_DIR = PROJECT_ROOT.parent / "shared" / "conformance"
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _list(value: Any) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    return [part.strip() for part in str(value).split(",") if part.strip()]
+
+
+def _tiled(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in {"auto", "on", "off"}:
+        raise ValueError("must be auto, on or off")
+    return text
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[Any], Any] = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # detection
+    Setting("weights", DEFAULT_WEIGHTS, "YOLO weights: a local path (.pt, .onnx, OpenVINO dir) or a name ultralytics resolves"),
+    Setting("vocab", "", "Extra SKOS mapping files (Turtle), comma-separated, for a custom model's classes", _list),
+    Setting("device", "auto", "Inference device: auto (CUDA when present, else CPU), cpu, cuda, cuda:0 ..."),
+    Setting("conf", 0.25, "Minimum confidence of a published detection", float),
+    Setting("iou", 0.5, "IoU threshold of non-maximum suppression (also across tile borders)", float),
+    Setting("max_det", 300, "Maximum detections per image", int),
+    Setting("classes", "", "Only keep these class names, comma-separated (empty: all)", _list),
+    Setting("imgsz", 640, "Inference size in pixels (long side)", int),
+    Setting("batch", 8, "Images per inference batch", int),
+    Setting("tiled", "auto", "Tiled mode: auto (by image size), on or off", _tiled),
+    Setting("tile_size", 640, "Tile edge in image pixels", int),
+    Setting("tile_overlap", 0.2, "Overlap between neighbouring tiles, as a fraction of the tile", float),
+    Setting("tile_threshold", 2.0, "Auto tiling starts when the image's long side exceeds imgsz times this", float),
+    # network edge
+    Setting("timeout", 20.0, "Seconds before a request to a remote server gives up", float),
+    Setting("retries", 3, "Retries on 429 and 5xx, with exponential backoff honouring Retry-After", int),
+    Setting("backoff", 0.5, "First backoff delay in seconds", float),
+    Setting("max_bytes", 64 * 1024 * 1024, "Largest response accepted, in bytes", int),
+    Setting("max_pixels", 178_956_970, "Largest image decoded, in pixels (Pillow's decompression-bomb limit)", int),
+    Setting("allow_private", False, "Allow private, loopback and link-local addresses", _bool),
+    Setting("allowed_hosts", "", "Hosts allowed even when private, comma-separated", _list),
+    Setting("user_agent", "enricher (+https://github.com/enricher)", "User-Agent sent with every request"),
+    Setting("max_depth", 3, "How deep collections are followed", int),
+    Setting("max_manifests", 200, "How many manifests one collection may yield", int),
+    # publishing
+    Setting("base_url", "http://localhost:8000/", "Public base URL of published annotations (ids are built on it)"),
+    Setting("language", "en", "Language of the TextualBody label"),
+    Setting("licence", "http://creativecommons.org/publicdomain/zero/1.0/", "Licence of published annotations"),
+    Setting("conformance_dir", str(DEFAULT_CONFORMANCE_DIR), "Folder with the W3C/IIIF schemas and JSON-LD contexts (tests)"),
+)
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class Config:
+    """Resolved settings; attribute access by setting name."""
+
+    def __init__(self, values: Mapping[str, Any]):
+        self._values = dict(values)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def replace(self, **overrides: Any) -> "Config":
+        """Return a copy with some settings changed (None means keep)."""
+        return load_config(overrides={**self._values, **{k: v for k, v in overrides.items() if v is not None}}, env={})
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+def _read_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read settings file: {exc}", where=str(path)) from None
+
+
+def load_config(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Resolve every setting from overrides, then env vars, then a settings file, then defaults."""
+    env = os.environ if env is None else env
+    file = file or env.get(ENV_PREFIX + "CONFIG")
+    layers: list[Mapping[str, Any]] = [_read_file(file) if file else {}]
+    layers.append({k[len(ENV_PREFIX):].lower(): v for k, v in env.items() if k.startswith(ENV_PREFIX)})
+    layers.append({k: v for k, v in (overrides or {}).items() if v is not None})
+    values: dict[str, Any] = {}
+    for layer in layers:
+        for name, raw in layer.items():
+            if name == "config":
+                continue
+            setting = SETTINGS_BY_NAME.get(name)
+            if setting is None:
+                raise ConfigError(f"unknown setting {name!r}")
+            try:
+                values[name] = setting.parse(raw)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"setting {name}={raw!r}: {exc}") from None
+    return Config({s.name: values.get(s.name, s.default) for s in SETTINGS})

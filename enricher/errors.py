@@ -1,0 +1,109 @@
+"""The exception tree. Every error says what went wrong and where (a URL, a file, a field).
+
+    EnricherError                 500  generic failure
+    ├── InputError                400  the caller gave us something we cannot use
+    │   ├── ManifestError         422  not JSON, not a IIIF manifest/collection, unknown version
+    │   ├── RegionError           400  an xywh region that is malformed or outside the canvas
+    │   └── ConfigError           400  a setting with a bad value
+    ├── FetchError                502  a remote resource could not be fetched
+    │   ├── BlockedAddressError   403  private, loopback or link-local address not allowed
+    │   ├── TooLargeError         413  the response is larger than the configured maximum
+    │   └── ContentTypeError      415  the response has the wrong content type
+    ├── ImageError                422  an image that cannot be decoded, or is too large to decode
+    └── ModelError                500  weights that cannot be loaded
+
+Each class carries an HTTP ``status`` and a problem ``type`` slug so one handler can render
+problem+json (RFC 9457) and the CLI can print one line.
+"""
+
+from __future__ import annotations
+
+PROBLEM_BASE = "https://enricher.example.org/problems/"
+
+
+class EnricherError(Exception):
+    """Base of every error the enricher raises on purpose."""
+
+    status = 500
+    slug = "internal"
+    title = "Internal error"
+
+    def __init__(self, detail: str, *, where: str | None = None, pointer: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.where = where
+        self.pointer = pointer
+
+    @property
+    def type(self) -> str:
+        """The problem type URI."""
+        return PROBLEM_BASE + self.slug
+
+    def __str__(self) -> str:
+        return f"{self.detail} ({self.where})" if self.where else self.detail
+
+    def problem(self) -> dict:
+        """Render as an RFC 9457 problem object."""
+        body = {"type": self.type, "title": self.title, "status": self.status, "detail": str(self)}
+        if self.where:
+            body["instance"] = self.where
+        if self.pointer:
+            body["pointer"] = self.pointer
+        return body
+
+
+class InputError(EnricherError):
+    status = 400
+    slug = "bad-input"
+    title = "Bad input"
+
+
+class ManifestError(InputError):
+    status = 422
+    slug = "bad-manifest"
+    title = "Not a usable IIIF manifest"
+
+
+class RegionError(InputError):
+    slug = "bad-region"
+    title = "Bad region"
+
+
+class ConfigError(InputError):
+    slug = "bad-setting"
+    title = "Bad setting"
+
+
+class FetchError(EnricherError):
+    status = 502
+    slug = "fetch-failed"
+    title = "A remote resource could not be fetched"
+
+
+class BlockedAddressError(FetchError):
+    status = 403
+    slug = "blocked-address"
+    title = "Address not allowed"
+
+
+class TooLargeError(FetchError):
+    status = 413
+    slug = "too-large"
+    title = "Resource too large"
+
+
+class ContentTypeError(FetchError):
+    status = 415
+    slug = "wrong-content-type"
+    title = "Wrong content type"
+
+
+class ImageError(EnricherError):
+    status = 422
+    slug = "bad-image"
+    title = "Image cannot be used"
+
+
+class ModelError(EnricherError):
+    slug = "model"
+    title = "Model cannot be loaded"

@@ -1,0 +1,139 @@
+"""The ``enricher`` console script."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from .config import DEMO_WEIGHTS, PROJECT_ROOT, Config, load_config
+from .errors import EnricherError
+
+DEMO_PORT = 8182
+DEMO_SOURCE = PROJECT_ROOT / "samples" / "manifests" / "collection.json"
+DEMO_IMAGES = PROJECT_ROOT / "samples" / "images"
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"enricher: error: {message}", err=True)
+    sys.exit(code)
+
+
+def detection_options(func):
+    """The options that override detection and network settings."""
+    options = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (TOML or JSON)."),
+        click.option("--weights", help="YOLO weights: local path or a name ultralytics resolves."),
+        click.option("--vocab", multiple=True, help="Extra SKOS mapping file for a custom model (repeatable)."),
+        click.option("--conf", type=float, help="Minimum confidence."),
+        click.option("--iou", type=float, help="NMS IoU threshold."),
+        click.option("--max-det", type=int, help="Maximum detections per image."),
+        click.option("--classes", help="Only these class names, comma-separated."),
+        click.option("--imgsz", type=int, help="Inference size in pixels."),
+        click.option("--batch", type=int, help="Images per inference batch."),
+        click.option("--device", help="auto, cpu, cuda, cuda:0 ..."),
+        click.option("--tiled", type=click.Choice(["auto", "on", "off"]), help="Tiled mode for large images."),
+        click.option("--base-url", help="Public base URL the output will be served from."),
+        click.option("--allow-private", is_flag=True, default=None, help="Allow private and loopback addresses."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _config(config_file: str | None, **overrides) -> Config:
+    overrides["vocab"] = list(overrides["vocab"]) or None
+    return load_config(overrides, file=config_file)
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
+def main(verbose: bool) -> None:
+    """Find objects in IIIF images and publish them as W3C Web Annotations."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("source")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--region", help="Only detect inside this canvas region, xywh=x,y,w,h.")
+@click.option("--canvas", "canvases", multiple=True, help="Only this canvas (id or 0-based index; repeatable).")
+@detection_options
+def enrich(source: str, out_dir: Path, region: str | None, canvases: tuple[str, ...], config_file, **overrides) -> None:
+    """Enrich SOURCE, a IIIF manifest or collection (URL or file), into OUT."""
+    try:
+        config = _config(config_file, **overrides)
+        failed = run_enrich(source, out_dir, config, region=region, canvases=canvases)
+    except EnricherError as exc:
+        _fail(str(exc))
+    if failed:
+        sys.exit(3)
+
+
+@main.command()
+@click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--port", default=DEMO_PORT, show_default=True, help="Loopback port of the sample image server.")
+@detection_options
+def demo(out_dir: Path, port: int, config_file, **overrides) -> None:
+    """Serve the bundled sample images over IIIF on loopback and enrich the sample collection, offline."""
+    from .imageserver import serve_images
+
+    overrides["weights"] = overrides["weights"] or str(DEMO_WEIGHTS)
+    try:
+        config = _config(config_file, **overrides)
+        config = config.replace(allowed_hosts=[*config.allowed_hosts, "127.0.0.1"])
+        with serve_images(DEMO_IMAGES, port=port) as base:
+            click.echo(f"Serving the sample images at {base}")
+            failed = run_enrich(str(DEMO_SOURCE), out_dir, config)
+    except (EnricherError, OSError) as exc:
+        _fail(str(exc))
+    if failed:
+        sys.exit(3)
+
+
+def run_enrich(source: str, out_dir: Path, config: Config, *, region: str | None = None, canvases=()) -> int:
+    """Enrich every manifest of SOURCE into OUT with a progress bar and a summary; return failed canvases."""
+    from .fetch import Fetcher
+    from .manifest import read_manifests
+    from .pipeline import Enricher, parse_region
+    from .publish import publish
+
+    box = parse_region(region) if region else None
+    started = time.perf_counter()
+    fetcher = Fetcher(config)
+    enricher = Enricher(config, fetcher=fetcher)
+    concepts: Counter[str] = Counter()
+    totals = Counter()
+    for manifest in read_manifests(source, fetcher, config):
+        with click.progressbar(length=len(canvases) or len(manifest.canvases), label=manifest.label[:40], file=sys.stderr) as bar:
+            result = enricher.enrich(manifest, canvases=canvases, region=box, on_event=lambda name, data: bar.update(1) if name == "canvas_done" else None)
+        path = publish(result, out_dir, config)
+        for item in result.canvases:
+            if item.error is not None:
+                click.echo(f"enricher: canvas {item.canvas.index} failed: {item.error}", err=True)
+            concepts.update(_concept_name(enricher, d.label) for d in item.detections)
+        totals.update(
+            manifests=1,
+            canvases=len(result.canvases),
+            failed=sum(1 for c in result.canvases if c.error is not None),
+            detections=result.annotation_count,
+        )
+        click.echo(f"{manifest.label}: {result.annotation_count} annotations -> {path}")
+    elapsed = time.perf_counter() - started
+    click.echo(
+        f"\n{totals['manifests']} manifests, {totals['canvases']} canvases ({totals['failed']} failed), "
+        f"{totals['detections']} detections in {elapsed:.1f} s"
+    )
+    for name, count in concepts.most_common():
+        click.echo(f"  {count:5d}  {name}")
+    return totals["failed"]
+
+
+def _concept_name(enricher, label: str) -> str:
+    mapping = enricher.vocabulary.lookup(label)
+    uris = " ".join(c.uri for c in mapping.concepts)
+    return f"{label}  {uris}".rstrip()

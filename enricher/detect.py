@@ -1,0 +1,149 @@
+"""Object detection with ultralytics YOLO: load the weights once, predict in batches, merge tile results."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from .config import Config
+from .errors import ConfigError, ModelError
+
+log = logging.getLogger(__name__)
+
+Box = tuple[float, float, float, float]  # x, y, w, h
+
+# A box mostly inside a stronger box of the same class is the same object cut by a tile border.
+CONTAINED = 0.7
+
+
+@dataclass(frozen=True)
+class Detection:
+    label: str
+    score: float
+    box: Box
+
+
+def choose_device(setting: str) -> str:
+    """Resolve ``auto`` to CUDA when present, else CPU."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def weights_sha256(path: str | Path) -> str:
+    """Hash a weights file, or every file of an exported model directory (OpenVINO)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Detector:
+    """A YOLO model loaded once, with the thresholds of one configuration."""
+
+    def __init__(self, config: Config):
+        from ultralytics import YOLO
+
+        self.config = config
+        self.device = choose_device(config.device)
+        try:
+            self.model = YOLO(config.weights, task="detect")
+        except Exception as exc:  # ultralytics raises many kinds; the cause goes in the message
+            raise ModelError(
+                f"cannot load weights: {exc}. Give a local file with --weights or ENRICHER_WEIGHTS",
+                where=str(config.weights),
+            ) from None
+        self.path = Path(str(self.model.ckpt_path or config.weights))
+        self.name = self.path.name
+        self.sha256 = weights_sha256(self.path)
+        self.classes: dict[int, str] = dict(self.model.names)
+        self.class_ids = self._class_filter(config.classes)
+
+    def _class_filter(self, names: Sequence[str]) -> list[int] | None:
+        if not names:
+            return None
+        ids = {name: i for i, name in self.classes.items()}
+        unknown = [n for n in names if n not in ids]
+        if unknown:
+            raise ConfigError(
+                f"classes {', '.join(unknown)} are not known to the model; it knows: {', '.join(ids)}",
+                where=self.name,
+            )
+        return [ids[n] for n in names]
+
+    def predict(self, images: Sequence[Image.Image]) -> list[list[Detection]]:
+        """Detect objects in each image; boxes in that image's pixels."""
+        found: list[list[Detection]] = []
+        for start in range(0, len(images), self.config.batch):
+            batch = list(images[start : start + self.config.batch])
+            results = self.model.predict(
+                batch,
+                conf=self.config.conf,
+                iou=self.config.iou,
+                max_det=self.config.max_det,
+                classes=self.class_ids,
+                imgsz=self.config.imgsz,
+                device=self.device,
+                batch=len(batch),
+                verbose=False,
+            )
+            found.extend(self._detections(r) for r in results)
+        return found
+
+    def _detections(self, result) -> list[Detection]:
+        boxes = result.boxes
+        xyxy = boxes.xyxy.cpu().numpy().astype(float)
+        scores = boxes.conf.cpu().numpy().astype(float)
+        labels = boxes.cls.cpu().numpy().astype(int)
+        return [
+            Detection(self.classes[c], float(s), (x0, y0, x1 - x0, y1 - y0))
+            for (x0, y0, x1, y1), s, c in zip(xyxy.tolist(), scores.tolist(), labels.tolist())
+        ]
+
+
+def merge(tiles: Sequence[Sequence[Detection]], iou: float) -> list[Detection]:
+    """Merge one object seen by several overlapping tiles into one detection.
+
+    Detections of the same label from different tiles are the same object when their IoU reaches ``iou``
+    or one lies mostly inside the other (a tile border cut it). The group keeps the best score and the
+    union of its boxes. Detections of one tile are never merged: the model's own NMS already ran there.
+    """
+    flat = [(det, tile) for tile, found in enumerate(tiles) for det in found]
+    flat.sort(key=lambda item: item[0].score, reverse=True)
+    if not flat:
+        return []
+    boxes = np.array([det.box for det, _ in flat], dtype=float)
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+    area = boxes[:, 2] * boxes[:, 3]
+    labels = np.array([det.label for det, _ in flat])
+    tile_of = np.array([tile for _, tile in flat])
+    alive = np.ones(len(flat), dtype=bool)
+    merged: list[Detection] = []
+    for i, (det, tile) in enumerate(flat):
+        if not alive[i]:
+            continue
+        inter_w = np.clip(np.minimum(x1[i], x1) - np.maximum(x0[i], x0), 0, None)
+        inter_h = np.clip(np.minimum(y1[i], y1) - np.maximum(y0[i], y0), 0, None)
+        inter = inter_w * inter_h
+        with np.errstate(divide="ignore", invalid="ignore"):
+            overlap = np.nan_to_num(inter / (area[i] + area - inter))
+            inside = np.nan_to_num(inter / np.minimum(area[i], area))
+        group = alive & (labels == det.label) & (tile_of != tile) & ((overlap >= iou) | (inside >= CONTAINED))
+        group[i] = True
+        alive &= ~group
+        gx0, gy0, gx1, gy1 = x0[group].min(), y0[group].min(), x1[group].max(), y1[group].max()
+        merged.append(Detection(det.label, det.score, (float(gx0), float(gy0), float(gx1 - gx0), float(gy1 - gy0))))
+    return merged

@@ -1,0 +1,288 @@
+"""Chain the stages for one manifest: plan image requests, fetch and decode them in worker threads while
+the model runs on the previous batch, map boxes to canvas coordinates, name them, annotate them."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterator, Sequence
+
+from PIL import Image
+
+from . import __version__
+from .annotate import Generator, build_annotation
+from .config import Config
+from .detect import Box, Detection, Detector, merge
+from .errors import EnricherError, RegionError
+from .fetch import Fetcher
+from .imageapi import (
+    ImageRequest,
+    canvas_to_image,
+    image_to_canvas,
+    load_request,
+    parse_info,
+    plan_region,
+    plan_tiles,
+    plan_whole,
+    read_info,
+    to_image_box,
+)
+from .manifest import Canvas, Manifest
+from .vocab import Vocabulary
+
+FETCH_WORKERS = 4
+EventHandler = Callable[[str, dict], None]
+
+
+@dataclass
+class CanvasResult:
+    canvas: Canvas
+    detections: list[Detection] = field(default_factory=list)  # canvas coordinates
+    annotations: list[dict] = field(default_factory=list)
+    error: EnricherError | None = None
+
+
+@dataclass
+class ManifestResult:
+    manifest: Manifest
+    canvases: list[CanvasResult]
+    timings: dict[str, float]
+
+    @property
+    def annotation_count(self) -> int:
+        return sum(len(c.annotations) for c in self.canvases)
+
+
+@dataclass
+class _Plan:
+    """What to request for one canvas, and how to map the answers back."""
+
+    canvas: Canvas
+    image_size: tuple[int, int]
+    region: Box  # image pixels
+    requests: list[ImageRequest]
+    tiled: bool
+    local: Image.Image | None = None  # the decoded plain image when the canvas has no image service
+    found: list[list[Detection]] = field(default_factory=list)
+
+
+def parse_region(text: str) -> Box:
+    """Parse ``xywh=x,y,w,h`` (or ``x,y,w,h``) in canvas coordinates."""
+    match = re.fullmatch(r"(?:xywh=)?(\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)", text.strip())
+    if not match:
+        raise RegionError(f"region {text!r} is not xywh=x,y,w,h with non-negative numbers")
+    x, y, w, h = (float(v) for v in match.groups())
+    if w <= 0 or h <= 0:
+        raise RegionError(f"region {text!r} has no area")
+    return x, y, w, h
+
+
+def _clip(box: Box, bounds: Box) -> Box | None:
+    x0, y0 = max(box[0], bounds[0]), max(box[1], bounds[1])
+    x1 = min(box[0] + box[2], bounds[0] + bounds[2])
+    y1 = min(box[1] + box[3], bounds[1] + bounds[3])
+    return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 1 and y1 - y0 >= 1 else None
+
+
+def _centre_inside(box: Box, bounds: Box) -> bool:
+    cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+    return bounds[0] <= cx <= bounds[0] + bounds[2] and bounds[1] <= cy <= bounds[1] + bounds[3]
+
+
+class Enricher:
+    """The model, vocabulary and HTTP client of one configuration, loaded once and reused per manifest."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        detector: Detector | None = None,
+        vocabulary: Vocabulary | None = None,
+        fetcher: Fetcher | None = None,
+    ):
+        self.config = config
+        self.detector = detector or Detector(config)
+        self.vocabulary = vocabulary or Vocabulary.load(config.vocab)
+        self.fetcher = fetcher or Fetcher(config)
+        self.generator = Generator(__version__, self.detector.name, self.detector.sha256)
+
+    def enrich(
+        self,
+        manifest: Manifest,
+        *,
+        canvases: Sequence[str] = (),
+        region: Box | None = None,
+        on_event: EventHandler | None = None,
+    ) -> ManifestResult:
+        """Detect, name and annotate the objects on the manifest's canvases (all, or those given)."""
+        emit = on_event or (lambda name, data: None)
+        selected = self._select(manifest, canvases)
+        timings = {"plan": 0.0, "fetch": 0.0, "infer": 0.0, "annotate": 0.0}
+        results: dict[str, CanvasResult] = {c.id: CanvasResult(c) for c in selected}
+        started = time.perf_counter()
+        emit("manifest_started", {"manifest": manifest, "total": len(selected)})
+        with ThreadPoolExecutor(FETCH_WORKERS) as pool:
+            plans = [(c, pool.submit(self._timed, timings, "plan", self._plan, c, region)) for c in selected]
+            batch: list[tuple[_Plan, ImageRequest, Image.Image]] = []
+            for item in self._loaded(pool, plans, results, timings):
+                batch.append(item)
+                if len(batch) == self.config.batch:
+                    self._infer(batch, manifest, results, timings, emit)
+                    batch = []
+            self._infer(batch, manifest, results, timings, emit)
+        for result in results.values():
+            if result.error is not None:
+                emit("canvas_done", {"result": result})
+        timings["total"] = time.perf_counter() - started
+        return ManifestResult(manifest, list(results.values()), timings)
+
+    def _select(self, manifest: Manifest, wanted: Sequence[str]) -> list[Canvas]:
+        if not wanted:
+            return list(manifest.canvases)
+        by_key = {c.id: c for c in manifest.canvases} | {str(c.index): c for c in manifest.canvases}
+        missing = [w for w in wanted if w not in by_key]
+        if missing:
+            raise RegionError(f"canvases {', '.join(missing)} are not in the manifest", where=manifest.url)
+        return [by_key[w] for w in wanted]
+
+    @staticmethod
+    def _timed(timings: dict[str, float], stage: str, func: Callable, *args):
+        start = time.perf_counter()
+        try:
+            return func(*args)
+        finally:
+            timings[stage] += time.perf_counter() - start
+
+    def _plan(self, canvas: Canvas, region: Box | None) -> _Plan:
+        config = self.config
+        local = None
+        if canvas.service_id:
+            info = read_info(canvas.service_id, self.fetcher)
+        else:
+            local = self.fetcher.get_image(canvas.image_url)
+            info = parse_info(_local_info(canvas.image_url, local.size), canvas.image_url)
+        image_size = (info.width, info.height)
+        canvas_size = (canvas.width, canvas.height)
+        if region is not None:
+            if not _clip(region, (0, 0, canvas.width, canvas.height)):
+                raise RegionError(f"region {region} lies outside the canvas {canvas.width}x{canvas.height}", where=canvas.id)
+            image_region = canvas_to_image(region, image_size, canvas_size)
+        else:
+            image_region = (0.0, 0.0, float(info.width), float(info.height))
+        pixels = tuple(round(v) for v in image_region)
+        long_side = max(pixels[2], pixels[3])
+        tiled = config.tiled == "on" or (config.tiled == "auto" and long_side > config.imgsz * config.tile_threshold)
+        if tiled:
+            requests = plan_tiles(info, pixels, config.tile_size, config.tile_overlap)
+        elif region is not None:
+            requests = [plan_region(info, pixels, config.imgsz)]
+        else:
+            requests = [plan_whole(info, config.imgsz)]
+        return _Plan(canvas, image_size, image_region, requests, tiled, local)
+
+    def _load(self, plan: _Plan, request: ImageRequest) -> Image.Image:
+        if plan.local is None:
+            return load_request(request, self.fetcher)
+        x, y, w, h = request.region
+        return plan.local.crop((x, y, x + w, y + h)).resize(request.size)
+
+    def _loaded(
+        self,
+        pool: ThreadPoolExecutor,
+        plans: list[tuple[Canvas, Future]],
+        results: dict[str, CanvasResult],
+        timings: dict[str, float],
+    ) -> Iterator[tuple[_Plan, ImageRequest, Image.Image]]:
+        """Yield decoded images in canvas order, keeping a window of fetches in flight ahead of the model."""
+        window: deque[tuple[_Plan, ImageRequest, Future]] = deque()
+        ahead = max(2 * self.config.batch, FETCH_WORKERS)
+
+        def pending() -> Iterator[tuple[_Plan, ImageRequest, Future]]:
+            for canvas, future in plans:
+                try:
+                    plan = future.result()
+                except EnricherError as exc:
+                    results[canvas.id].error = exc
+                    continue
+                for request in plan.requests:
+                    yield plan, request, pool.submit(self._timed, timings, "fetch", self._load, plan, request)
+
+        for entry in pending():
+            window.append(entry)
+            while len(window) >= ahead:
+                yield from _ready(window.popleft(), results)
+        while window:
+            yield from _ready(window.popleft(), results)
+
+    def _infer(self, batch, manifest: Manifest, results, timings, emit: EventHandler) -> None:
+        if not batch:
+            return
+        start = time.perf_counter()
+        found = self.detector.predict([image for _, _, image in batch])
+        timings["infer"] += time.perf_counter() - start
+        for (plan, request, image), detections in zip(batch, found):
+            plan.found.append([_to_image(d, request, image.size) for d in detections])
+            if len(plan.found) == len(plan.requests):
+                start = time.perf_counter()
+                result = results[plan.canvas.id]
+                self._finish(plan, manifest, result)
+                timings["annotate"] += time.perf_counter() - start
+                emit("canvas_done", {"result": result})
+
+    def _finish(self, plan: _Plan, manifest: Manifest, result: CanvasResult) -> None:
+        canvas = plan.canvas
+        found = merge(plan.found, self.config.iou) if plan.tiled else [d for tile in plan.found for d in tile]
+        canvas_bounds = (0.0, 0.0, float(canvas.width), float(canvas.height))
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        for det in found:
+            inside = _clip(det.box, plan.region) if _centre_inside(det.box, plan.region) else None
+            if inside is None:
+                continue
+            box = _clip(image_to_canvas(inside, plan.image_size, (canvas.width, canvas.height)), canvas_bounds)
+            if box is None:
+                continue
+            detection = Detection(det.label, det.score, box)
+            result.detections.append(detection)
+            result.annotations.append(
+                build_annotation(
+                    canvas=canvas,
+                    manifest=manifest,
+                    detection=detection,
+                    mapping=self.vocabulary.lookup(det.label),
+                    generator=self.generator,
+                    created=created,
+                    config=self.config,
+                )
+            )
+
+
+def _to_image(det: Detection, request: ImageRequest, delivered: tuple[int, int]) -> Detection:
+    return Detection(det.label, det.score, to_image_box(det.box, request, delivered))
+
+
+def _ready(entry, results: dict[str, CanvasResult]) -> Iterator[tuple[_Plan, ImageRequest, Image.Image]]:
+    plan, request, future = entry
+    result = results[plan.canvas.id]
+    if result.error is not None:
+        return
+    try:
+        yield plan, request, future.result()
+    except EnricherError as exc:
+        result.error = exc
+
+
+def _local_info(url: str, size: tuple[int, int]) -> dict:
+    """An info.json for a plain image we already hold, so tiles and regions plan the same way."""
+    return {
+        "@context": "http://iiif.io/api/image/3/context.json",
+        "id": url,
+        "type": "ImageService3",
+        "protocol": "http://iiif.io/api/image",
+        "profile": "level2",
+        "width": size[0],
+        "height": size[1],
+    }

@@ -81,6 +81,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("base_url", "http://localhost:8000/", "Public base URL of published annotations (ids are built on it)"),
     Setting("language", "en", "Language of the TextualBody label"),
     Setting("licence", "http://creativecommons.org/publicdomain/zero/1.0/", "Licence of published annotations"),
+    # service
+    Setting("database", "instance/enricher.sqlite3", "SQLite file of the system of record (relative to the working directory)"),
+    Setting("host", "127.0.0.1", "Address `enricher serve` binds"),
+    Setting("port", 8000, "Port `enricher serve` binds", int),
+    Setting("workers", 2, "gunicorn worker processes", int),
+    Setting("tokens", "", "Bearer tokens allowed to write, comma-separated", _list),
+    Setting("page_size", 100, "Annotations per page of a container", int),
+    Setting("max_body", 1024 * 1024, "Largest request body accepted, in bytes", int),
+    Setting("job_worker", True, "Run the background job worker in this process", _bool),
     Setting("conformance_dir", str(DEFAULT_CONFORMANCE_DIR), "Folder with the W3C/IIIF schemas and JSON-LD contexts (tests)"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}

@@ -10,7 +10,17 @@
     │   ├── TooLargeError         413  the response is larger than the configured maximum
     │   └── ContentTypeError      415  the response has the wrong content type
     ├── ImageError                422  an image that cannot be decoded, or is too large to decode
-    └── ModelError                500  weights that cannot be loaded
+    ├── ModelError                500  weights that cannot be loaded
+    └── HTTPProblem                    errors of the HTTP surface
+        ├── Unauthorized          401  missing or wrong bearer token
+        ├── NotFound              404  no such resource
+        ├── MethodNotAllowed      405  method not supported on the resource
+        ├── NotAcceptable         406  no representation in the requested media type
+        ├── Gone                  410  the resource was deleted
+        ├── PreconditionFailed    412  If-Match does not match the current ETag
+        ├── PreconditionRequired  428  a write without If-Match
+        ├── PayloadTooLarge       413  request body over the limit
+        └── UnsupportedMediaType  415  request body of the wrong type
 
 Each class carries an HTTP ``status`` and a problem ``type`` slug so one handler can render
 problem+json (RFC 9457) and the CLI can print one line.
@@ -18,7 +28,7 @@ problem+json (RFC 9457) and the CLI can print one line.
 
 from __future__ import annotations
 
-PROBLEM_BASE = "https://enricher.example.org/problems/"
+PROBLEM_BASE = "https://w3id.org/enricher/problems/"
 
 
 class EnricherError(Exception):
@@ -107,3 +117,62 @@ class ImageError(EnricherError):
 class ModelError(EnricherError):
     slug = "model"
     title = "Model cannot be loaded"
+
+
+class HTTPProblem(EnricherError):
+    slug = "http"
+    title = "HTTP error"
+
+
+class Unauthorized(HTTPProblem):
+    status = 401
+    slug = "unauthorized"
+    title = "Authentication required"
+
+
+class NotFound(HTTPProblem):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class MethodNotAllowed(HTTPProblem):
+    status = 405
+    slug = "method-not-allowed"
+    title = "Method not allowed"
+
+
+class NotAcceptable(HTTPProblem):
+    status = 406
+    slug = "not-acceptable"
+    title = "Not acceptable"
+
+
+class Gone(HTTPProblem):
+    status = 410
+    slug = "gone"
+    title = "Gone"
+
+
+class PreconditionFailed(HTTPProblem):
+    status = 412
+    slug = "precondition-failed"
+    title = "Precondition failed"
+
+
+class PreconditionRequired(HTTPProblem):
+    status = 428
+    slug = "precondition-required"
+    title = "Precondition required"
+
+
+class PayloadTooLarge(HTTPProblem):
+    status = 413
+    slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(HTTPProblem):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"

@@ -158,7 +158,7 @@ def read_texts(root: Path) -> dict[str, dict[str, str]]:
                 continue
             for line in path.read_text(encoding="utf-8").splitlines():
                 notation, sep, text = line.partition("|")
-                if sep:
+                if sep and not notation.startswith("#"):  # "#" marks an untranslated placeholder
                     table[notation] = text.strip()
     return texts
 

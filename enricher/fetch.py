@@ -1,0 +1,241 @@
+"""The only code that opens URLs. It refuses private addresses (on every redirect hop), limits time, size
+and pixels, retries what may pass (429, 5xx, broken connections) and checks what comes back.
+
+Every error names the URL (``where``) and says what went wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import json
+import socket
+import time
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import httpx
+from PIL import Image
+
+from .config import Config
+from .errors import (
+    BlockedAddressError,
+    ContentTypeError,
+    FetchError,
+    ImageError,
+    InputError,
+    ManifestError,
+    TooLargeError,
+)
+
+MAX_REDIRECTS = 10
+MAX_RETRY_DELAY = 60.0  # seconds; a longer Retry-After is cut to this
+REDIRECTS = {301, 302, 303, 307, 308}
+JSON_ACCEPT = "application/ld+json, application/json;q=0.9, */*;q=0.1"
+IMAGE_ACCEPT = "image/jpeg, image/png;q=0.9, image/*;q=0.8"
+NOT_IMAGE_TYPES = ("text/", "json", "xml", "html")  # content types that are never image bytes
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def address_kind(address: IPAddress) -> str | None:
+    """Return why an address may not be fetched (``loopback``, ``private`` ...), or None for a public one."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+        if getattr(address, f"is_{kind}"):
+            return kind.replace("_", "-")
+    return None if address.is_global else "non-global"
+
+
+def retry_delay(headers: httpx.Headers, attempt: int, backoff: float) -> float:
+    """Return seconds to wait before retry ATTEMPT (0-based): Retry-After when given, else exponential."""
+    delay = backoff * 2**attempt
+    value = headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        delay = float(value)
+    elif value:
+        try:
+            delay = (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds()
+        except (TypeError, ValueError):
+            pass  # unparseable: keep the exponential delay
+    return min(max(delay, 0.0), MAX_RETRY_DELAY)
+
+
+def decode_image(data: bytes, where: str, max_pixels: int) -> Image.Image:
+    """Decode image bytes to RGB, refusing more than MAX_PIXELS before any pixel is decoded."""
+    try:
+        image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"image too large to decode: {exc}", where=where) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"cannot decode image ({len(data)} bytes): {exc}", where=where) from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(
+            f"image has {width * height} pixels ({width}x{height}), more than the limit of {max_pixels}", where=where
+        )
+    try:
+        image.load()
+        return image.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"cannot decode image ({len(data)} bytes): {exc}", where=where) from None
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text and not text.lower().startswith("file://")
+
+
+def _local_path(text: str) -> Path:
+    if text.lower().startswith("file://"):
+        return Path(unquote(urlparse(text).path))
+    return Path(text)
+
+
+class Fetcher:
+    """Fetch JSON, bytes and images over HTTP(S) safely. One instance may be shared by threads."""
+
+    def __init__(self, config: Config, transport: httpx.BaseTransport | None = None):
+        self.config = config
+        self._allowed_hosts = {host.lower() for host in config.allowed_hosts}
+        self._client = httpx.Client(
+            transport=transport,
+            timeout=config.timeout,
+            follow_redirects=False,  # followed by hand, so every hop is checked
+            headers={"User-Agent": config.user_agent},
+        )
+
+    def __enter__(self) -> "Fetcher":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def get_json(self, url_or_path: str) -> dict:
+        """Return the JSON object at a URL, a local path or a file:// URL; ManifestError if it is not one."""
+        if _is_url(url_or_path):
+            body = self._fetch(url_or_path, JSON_ACCEPT)[0]
+        else:
+            body = self._read_file(_local_path(url_or_path))
+        try:
+            document = json.loads(body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ManifestError(f"not JSON: {exc}", where=url_or_path) from None
+        if not isinstance(document, dict):
+            raise ManifestError(f"expected a JSON object, got a JSON {type(document).__name__}", where=url_or_path)
+        return document
+
+    def get_bytes(self, url: str) -> bytes:
+        """Return the body at URL."""
+        return self._fetch(url, "*/*")[0]
+
+    def get_image(self, url: str) -> Image.Image:
+        """Return the image at URL decoded to RGB; ContentTypeError for a page, ImageError if undecodable."""
+        body, content_type = self._fetch(url, IMAGE_ACCEPT)
+        if any(marker in content_type for marker in NOT_IMAGE_TYPES):
+            raise ContentTypeError(f"expected an image, got {content_type}", where=url)
+        return decode_image(body, url, self.config.max_pixels)
+
+    def _read_file(self, path: Path) -> bytes:
+        try:
+            size = path.stat().st_size
+            if size > self.config.max_bytes:
+                raise TooLargeError(f"file of {size} bytes exceeds the limit of {self.config.max_bytes}", where=str(path))
+            return path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read file: {exc.strerror}", where=str(path)) from None
+
+    def _fetch(self, url: str, accept: str) -> tuple[bytes, str]:
+        """Follow redirects by hand and return (body, content type) of the final answer."""
+        try:
+            current = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise FetchError(f"not a valid URL: {exc}", where=url) from None
+        for _ in range(MAX_REDIRECTS + 1):
+            status, headers, body = self._get(current, accept)
+            if status not in REDIRECTS:
+                return body, headers.get("Content-Type", "").lower()
+            location = headers.get("Location")
+            try:
+                current = current.join(location)
+            except (TypeError, httpx.InvalidURL):
+                raise FetchError(f"HTTP {status} redirect to a bad Location {location!r}", where=str(current)) from None
+        raise FetchError(f"more than {MAX_REDIRECTS} redirects", where=url)
+
+    def _get(self, url: httpx.URL, accept: str) -> tuple[int, httpx.Headers, bytes]:
+        """GET one URL with retries; return status, headers and body (empty for redirects)."""
+        where, attempt = str(url), 0
+        while True:
+            target, headers = self._route(url)
+            headers["Accept"] = accept
+            last = attempt == self.config.retries
+            try:
+                with self._client.stream("GET", target, headers=headers) as response:
+                    status = response.status_code
+                    if (status == 429 or status >= 500) and not last:
+                        time.sleep(retry_delay(response.headers, attempt, self.config.backoff))
+                        attempt += 1
+                        continue
+                    if status in REDIRECTS:
+                        return status, response.headers, b""
+                    if status >= 400:
+                        raise FetchError(f"HTTP {status} {response.reason_phrase}".rstrip(), where=where)
+                    return status, response.headers, self._read(response, where)
+            except httpx.TimeoutException:
+                failure = f"no answer within {self.config.timeout} s"
+            except httpx.TransportError as exc:
+                failure = f"cannot connect: {exc or type(exc).__name__}"
+            if last:
+                raise FetchError(failure, where=where)
+            time.sleep(retry_delay(httpx.Headers(), attempt, self.config.backoff))
+            attempt += 1
+
+    def _read(self, response: httpx.Response, where: str) -> bytes:
+        limit = self.config.max_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise TooLargeError(f"response of {declared} bytes exceeds the limit of {limit}", where=where)
+        chunks, total = [], 0
+        for chunk in response.iter_bytes():
+            total += len(chunk)
+            if total > limit:
+                raise TooLargeError(f"response exceeds the limit of {limit} bytes", where=where)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _route(self, url: httpx.URL) -> tuple[httpx.URL, dict[str, str]]:
+        """Check where URL points; return the URL to send and extra headers.
+
+        Plain-HTTP requests go to the very address that was checked (with the Host header kept), so a DNS
+        answer that changes between check and connect cannot lead to a private address. HTTPS is left to
+        certificate verification, which a private service cannot pass for someone else's host name.
+        """
+        where = str(url)
+        if url.scheme not in ("http", "https"):
+            raise FetchError(f"unsupported URL scheme {url.scheme!r}", where=where)
+        host = url.host
+        if not host:
+            raise FetchError("URL without a host", where=where)
+        if self.config.allow_private or host.lower() in self._allowed_hosts:
+            return url, {}
+        try:
+            infos = socket.getaddrinfo(host, url.port or (443 if url.scheme == "https" else 80), type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise FetchError(f"cannot resolve host {host}: {exc}", where=where) from None
+        addresses = sorted({ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}, key=lambda a: a.version)
+        for address in addresses:
+            kind = address_kind(address)
+            if kind:
+                raise BlockedAddressError(
+                    f"host {host} resolves to {address}, a {kind} address; allow it with allow_private or allowed_hosts",
+                    where=where,
+                )
+        if url.scheme == "https":
+            return url, {}
+        return url.copy_with(host=str(addresses[0])), {"Host": url.netloc.decode("ascii")}

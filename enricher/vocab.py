@@ -144,10 +144,9 @@ def read_classes(path: Path) -> dict[str, ClassMapping]:
     for subject in sorted(set(graph.subjects(RDF.type, SKOS.Concept))):
         if scheme_of(str(subject)) != "other":
             continue
-        concepts = tuple(sorted(
-            (target_concept(graph, subject, prop, obj, path) for prop in MATCHES for obj in graph.objects(subject, prop)),
-            key=lambda c: (MATCH_ORDER[c.match], c.scheme != "wikidata", c.uri),
-        ))
+        targets = (target_concept(graph, subject, prop, obj, path)
+                   for prop in MATCHES for obj in graph.objects(subject, prop))
+        concepts = tuple(sorted(targets, key=lambda c: (MATCH_ORDER[c.match], c.scheme != "wikidata", c.uri)))
         labels = labels_of(graph, subject)
         for notation in graph.objects(subject, SKOS.notation):
             name = str(notation)

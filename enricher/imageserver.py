@@ -6,6 +6,7 @@ URL layout under the base URL that :func:`serve_images` yields (identifier = fil
     {base}/iiif/3/{identifier}          Image API 3.0, level 2
     {base}/iiif-level1/2/{identifier}   Image API 2.1, same images, info.json declares level1
     {base}/iiif-level1/3/{identifier}   Image API 3.0, same images, info.json declares level1
+    {base}/manifests/{file name}        the JSON files of the ``documents`` folder, when one is given
 
 :func:`write_static_tree` writes a level-0 tree (info.json with sizes and tiles, one file per tile) that any
 static file server can answer.
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 import iiif
-from flask import Flask, request
+from flask import Flask, request, send_from_directory
 from iiif.flask_utils import Config as IIIFConfig
 from iiif.flask_utils import add_handler
 from iiif.static import IIIFStatic
@@ -89,12 +90,18 @@ def _declare_levels(response):
     return response
 
 
-def create_app(folder: str | Path, host: str, api_versions: tuple[str, ...]) -> tuple[Flask, list[IIIFConfig]]:
+def create_app(
+    folder: str | Path, host: str, api_versions: tuple[str, ...], documents: str | Path | None = None
+) -> tuple[Flask, list[IIIFConfig]]:
     """Build the Flask app with one handler per API version and level; return it with the handler configs."""
     folder = Path(folder).resolve()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder not found: {folder}")
+    for path in (folder, documents):
+        if path is not None and not Path(path).is_dir():
+            raise FileNotFoundError(f"folder not found: {Path(path).resolve()}")
     app = Flask(__name__)
+    if documents is not None:
+        root = str(Path(documents).resolve())
+        app.add_url_rule("/manifests/<path:name>", "documents", lambda name: send_from_directory(root, name))
     configs = []
     quiet = _QuietIIIF()
     logging.getLogger().addFilter(quiet)
@@ -112,10 +119,15 @@ def create_app(folder: str | Path, host: str, api_versions: tuple[str, ...]) -> 
 
 @contextmanager
 def serve_images(
-    folder: str | Path, host: str = "127.0.0.1", port: int = 0, api_versions: tuple[str, ...] = ("2.1", "3.0")
+    folder: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_versions: tuple[str, ...] = ("2.1", "3.0"),
+    documents: str | Path | None = None,
 ) -> Iterator[str]:
-    """Serve FOLDER's images over IIIF in a background thread; yield the base URL (``http://host:port``)."""
-    app, configs = create_app(folder, host, api_versions)
+    """Serve FOLDER's images over IIIF (and DOCUMENTS' JSON files) in a background thread; yield the
+    base URL ``http://host:port``."""
+    app, configs = create_app(folder, host, api_versions, documents)
     server = make_server(host, port, app, threaded=True, request_handler=_RequestLog)
     for config in configs:
         config.port = server.server_port

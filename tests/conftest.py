@@ -1,0 +1,208 @@
+"""Shared fixtures: real servers on loopback (the IIIF reference image server, a static level-0 tree, a
+scripted stub server for faults), settings, and the conformance folder."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from enricher.config import DEFAULT_CONFORMANCE_DIR, Config, load_config
+from enricher.fetch import Fetcher
+from enricher.imageserver import serve_images, write_static_tree
+from factories import gradient_image
+
+# identifier -> (width, height, black mark x, y, w, h or None)
+TEST_IMAGES = {"gradient": (1000, 700, (600, 200, 80, 60)), "portrait": (360, 900, None)}
+TEST_SETTINGS = {"allow_private": True, "backoff": 0.01, "timeout": 10.0}
+
+
+class Settings(Config):
+    """Test settings: loopback allowed, short backoff; call it with overrides for a changed copy."""
+
+    def __call__(self, **overrides) -> Config:
+        return load_config({**self.as_dict(), **overrides}, env={})
+
+
+@pytest.fixture(scope="session")
+def config() -> Settings:
+    """Settings for tests (environment ignored); ``config(timeout=1)`` gives a changed copy."""
+    return Settings(load_config(TEST_SETTINGS, env={}).as_dict())
+
+
+@pytest.fixture
+def fetcher(config) -> Iterator[Fetcher]:
+    """A Fetcher with the test settings."""
+    with Fetcher(config) as fetcher:
+        yield fetcher
+
+
+@pytest.fixture(scope="session")
+def conformance_dir() -> Path:
+    """The shared W3C/IIIF conformance files: fail under CI when missing, else skip."""
+    path = Path(os.environ.get("ENRICHER_CONFORMANCE_DIR", DEFAULT_CONFORMANCE_DIR))
+    if not (path / "web-annotation").is_dir() or not (path / "iiif" / "iiif_3_0.json").is_file():
+        message = f"the W3C/IIIF conformance files are missing: looked in {path} (set ENRICHER_CONFORMANCE_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def image_dir(tmp_path_factory) -> Path:
+    """A folder of test images (TEST_IMAGES): gradients whose pixels tell their position."""
+    folder = tmp_path_factory.mktemp("images")
+    for identifier, (width, height, mark) in TEST_IMAGES.items():
+        gradient_image(width, height, mark).save(folder / f"{identifier}.jpg", quality=95)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def iiif_server(image_dir) -> Iterator[str]:
+    """Base URL of the IIIF reference server over ``image_dir`` (see enricher.imageserver for the prefixes)."""
+    with serve_images(image_dir) as base:
+        yield base
+
+
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class StaticTree:
+    url: str  # base URL; services at {url}/2/{identifier} (Image API 2.1) and {url}/3/{identifier} (3.0)
+    root: Path  # the files: a URL path below url is a file path below root
+
+    def service(self, identifier: str, version: int = 3) -> str:
+        return f"{self.url}/{version}/{identifier}"
+
+    def path(self, url: str) -> Path:
+        return self.root / url.removeprefix(self.url + "/")
+
+
+def _serve(server: ThreadingHTTPServer) -> threading.Thread:
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture(scope="session")
+def static_tree(image_dir, tmp_path_factory) -> Iterator[StaticTree]:
+    """A level-0 tree of ``image_dir`` written by the iiif package's static generator, served by a plain
+    threaded http.server on loopback."""
+    root = tmp_path_factory.mktemp("static")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(root)))
+    base = f"http://127.0.0.1:{server.server_port}"
+    write_static_tree(image_dir, root / "2", f"{base}/2", "2.1")
+    write_static_tree(image_dir, root / "3", f"{base}/3", "3.0")
+    thread = _serve(server)
+    yield StaticTree(base, root)
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@dataclass
+class Reply:
+    """One scripted answer. BODY may be bytes, or an int: that many bytes streamed without Content-Length."""
+
+    status: int = 200
+    body: bytes | int = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class StubServer:
+    """A loopback HTTP server answering GET with scripted replies per path (the last one repeats)."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, list[Reply]] = {}
+        self.hits: Counter[str] = Counter()
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                stub.answer(self)
+
+            def log_message(self, format, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_port
+        self.thread = _serve(self.server)
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def route(self, path: str, *replies: Reply) -> str:
+        """Script the replies to PATH; return its URL."""
+        self.routes[path] = list(replies)
+        return self.url(path)
+
+    def json(self, path: str, text: str) -> str:
+        return self.route(path, Reply(body=text.encode(), headers={"Content-Type": "application/json"}))
+
+    def reset(self) -> None:
+        self.routes.clear()
+        self.hits.clear()
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        path = handler.path.split("?", 1)[0]
+        replies = self.routes.get(path) or [Reply(404, b"not found", {"Content-Type": "text/plain"})]
+        reply = replies[min(self.hits[path], len(replies) - 1)]
+        self.hits[path] += 1
+        time.sleep(reply.delay)
+        try:
+            handler.send_response(reply.status)
+            for name, value in reply.headers.items():
+                handler.send_header(name, value)
+            if isinstance(reply.body, int):
+                handler.end_headers()
+                for _ in range(reply.body // 65536):
+                    handler.wfile.write(b"\0" * 65536)
+                return
+            if "Content-Length" not in reply.headers:
+                handler.send_header("Content-Length", str(len(reply.body)))
+            handler.end_headers()
+            handler.wfile.write(reply.body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up first, as some tests want
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+@pytest.fixture(scope="session")
+def _stub_server() -> Iterator[StubServer]:
+    server = StubServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def stub(_stub_server) -> StubServer:
+    """The scripted stub server on loopback, with no routes and no hits."""
+    _stub_server.reset()
+    return _stub_server
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    port = server.server_port
+    server.server_close()
+    return port

@@ -18,6 +18,7 @@ IIIF3_CONTEXT = "http://iiif.io/api/presentation/3/context.json"
 IIIF2_CONTEXT = "http://iiif.io/api/presentation/2/context.json"
 ENRICHER_CONTEXT = "https://w3id.org/enricher/context.jsonld"
 ENRICHER_NS = "https://w3id.org/enricher/ns#"
+XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 CONTEXTS_DIR = Path(__file__).parent / "contexts"
 # Ours, plus the IIIF contexts that the Presentation 3 context names in scoped definitions but the
 # shared conformance folder lacks (pyld resolves scoped contexts eagerly, so all must be there).
@@ -109,13 +110,28 @@ def to_nquads(document: dict | list, conformance_dir: str | Path | None) -> str:
 
 
 def to_graph(document: dict | list, conformance_dir: str | Path | None):
-    """Parse a JSON-LD document offline into an rdflib Dataset whose default graph is the union.
+    """Convert a JSON-LD document offline to an rdflib Graph (named graphs merged into it).
 
     rdflib's own JSON-LD parser fetches remote contexts itself, so pyld (which takes a loader)
-    does the JSON-LD part and rdflib reads the N-Quads.
+    does the JSON-LD part; blank nodes are fresh in every call, so graphs can be merged safely.
     """
-    import rdflib
+    from rdflib import BNode, Graph, Literal, URIRef
 
-    dataset = rdflib.Dataset(default_union=True)
-    dataset.parse(data=to_nquads(document, conformance_dir), format="nquads")
-    return dataset
+    blanks: dict[str, BNode] = {}
+
+    def term(node: dict):
+        if node["type"] == "IRI":
+            return URIRef(node["value"])
+        if node["type"] == "blank node":
+            return blanks.setdefault(node["value"], BNode())
+        if "language" in node:
+            return Literal(node["value"], lang=node["language"])
+        # N-Triples leaves xsd:string out, and so do rdflib's parsers; match them
+        datatype = None if node.get("datatype") == XSD_STRING else URIRef(node["datatype"])
+        return Literal(node["value"], datatype=datatype)
+
+    graph = Graph()
+    for triples in _run("to_rdf", document, conformance_dir).values():
+        for triple in triples:
+            graph.add((term(triple["subject"]), term(triple["predicate"]), term(triple["object"])))
+    return graph

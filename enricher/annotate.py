@@ -1,0 +1,222 @@
+"""Web Annotations for detections, and the IIIF pages, lists and manifests that carry them.
+
+Everything is built as plain dicts, never through a JSON-LD processor (that costs about a hundred
+times more); tests prove the dicts mean what docs/terms.md says by expanding them with pyld.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .errors import EnricherError, RegionError
+from .jsonld import ANNO_CONTEXT, ENRICHER_CONTEXT, IIIF2_CONTEXT, IIIF3_CONTEXT
+
+if TYPE_CHECKING:  # only for hints: building annotations needs none of these modules loaded
+    from .config import Config
+    from .detect import Box, Detection
+    from .manifest import Canvas, Manifest
+    from .vocab import ClassMapping, Concept
+
+SOFTWARE = "enricher"
+MEDIA_FRAGMENTS = "http://www.w3.org/TR/media-frags/"
+ANNOTATION_CONTEXT = [ANNO_CONTEXT, ENRICHER_CONTEXT]
+# The IIIF context must come last. The W3C context comes first because the IIIF context scopes its
+# annotation terms to Annotation nodes only, so bodies and agents would lose them (TextualBody,
+# purpose, Software) without it; our context sits between and only adds terms.
+PAGE_CONTEXT = [ANNO_CONTEXT, ENRICHER_CONTEXT, IIIF3_CONTEXT]
+LIST_CONTEXT = [IIIF2_CONTEXT, ENRICHER_CONTEXT]
+SCHEME_NAMES = {"wikidata": "Wikidata", "iconclass": "Iconclass"}
+CONFIDENCE_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class Generator:
+    software_version: str
+    model_name: str
+    model_sha256: str
+
+    def agent(self) -> dict:
+        """Return the ``generator`` of an annotation: a Software agent naming our version and the model."""
+        return {
+            "type": "Software",
+            "name": f"{SOFTWARE} {self.software_version} ({self.model_name})",
+            "softwareVersion": self.software_version,
+            "model": self.model_name,
+            "modelSha256": self.model_sha256,
+        }
+
+
+def canvas_box(box: Box, canvas: Canvas) -> tuple[int, int, int, int]:
+    """Clip a canvas box to the canvas and widen it to whole pixels; RegionError if nothing is left."""
+    x0, y0 = max(box[0], 0.0), max(box[1], 0.0)
+    x1, y1 = min(box[0] + box[2], canvas.width), min(box[1] + box[3], canvas.height)
+    if not (x1 > x0 and y1 > y0):
+        raise RegionError(f"box {box} lies outside the {canvas.width}x{canvas.height} canvas", where=canvas.id)
+    # floor/ceil, not round: the published region must still cover the whole detection
+    left, top = math.floor(x0), math.floor(y0)
+    return left, top, math.ceil(x1) - left, math.ceil(y1) - top
+
+
+def annotation_id(base_url: str, canvas_id: str, model_sha256: str, label: str, box: Box) -> str:
+    """Return the annotation's IRI: a hash of what identifies a detection, so reruns give the same id.
+
+    ``box`` is the published integer box (floats are rounded first).
+    """
+    whole = ",".join(str(round(v)) for v in box)
+    key = "\n".join((canvas_id, model_sha256, label, whole))
+    return f"{base_url.rstrip('/')}/annotations/{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+
+def concept_value(concept: Concept, label: str, language: str) -> str:
+    """Return the display text of a concept body, such as ``Wikidata Q144: dog``."""
+    scheme = SCHEME_NAMES.get(concept.scheme, concept.scheme)
+    notation = concept.notation or concept.uri.rstrip("/").rsplit("/", 1)[-1]
+    return f"{scheme} {notation}: {concept.labels.get(language, label)}"
+
+
+def textual_body(value: str, language: str, purpose: str) -> dict:
+    """Return a plain-text TextualBody."""
+    return {"type": "TextualBody", "value": value, "language": language, "format": "text/plain", "purpose": purpose}
+
+
+def build_annotation(
+    *,
+    canvas: Canvas,
+    manifest: Manifest,
+    detection: Detection,
+    mapping: ClassMapping,
+    generator: Generator,
+    created: str,
+    config: Config,
+) -> dict:
+    """Build the W3C Web Annotation of one detection (box in canvas coordinates).
+
+    Raises RegionError when the box lies outside the canvas, EnricherError for a score outside 0..1.
+    """
+    if not 0.0 <= detection.score <= 1.0:
+        raise EnricherError(f"confidence {detection.score} of {detection.label!r} is not in 0..1", where=canvas.id)
+    box = canvas_box(detection.box, canvas)
+    text, language = mapping.label(config.language)
+    # Every body carries a ``value`` (Mirador 3 and 4 fail on a body without one), and the W3C model
+    # forbids ``value`` next to ``source``; so a concept is a TextualBody whose ``subject`` is its IRI.
+    bodies = [textual_body(text, language, "tagging")]
+    bodies += [
+        {**textual_body(concept_value(concept, text, language), language, "classifying"), "subject": concept.uri}
+        for concept in mapping.concepts
+    ]
+    annotation = {
+        "@context": ANNOTATION_CONTEXT,
+        "id": annotation_id(config.base_url, canvas.id, generator.model_sha256, detection.label, box),
+        "type": "Annotation",
+        "motivation": "tagging",
+        "created": created,
+        "generator": generator.agent(),
+        "confidence": round(float(detection.score), CONFIDENCE_DIGITS),
+        "body": bodies,
+        "target": {
+            "type": "SpecificResource",
+            "source": {"id": canvas.id, "type": "Canvas", "partOf": [{"id": manifest.id, "type": "Manifest"}]},
+            "selector": {"type": "FragmentSelector", "conformsTo": MEDIA_FRAGMENTS, "value": "xywh=%d,%d,%d,%d" % box},
+        },
+    }
+    if config.licence:
+        annotation["rights"] = config.licence
+    return annotation
+
+
+def _targets(annotation: dict, canvas: Canvas) -> str:
+    target = annotation["target"]
+    if target["source"]["id"] != canvas.id:
+        raise EnricherError(f"annotation {annotation['id']} targets {target['source']['id']}", where=canvas.id)
+    return target["selector"]["value"]
+
+
+def annotation_page(canvas: Canvas, annotations: list[dict], page_id: str) -> dict:
+    """Wrap a canvas's annotations in an IIIF Presentation 3 AnnotationPage.
+
+    Raises EnricherError if an annotation targets another canvas.
+    """
+    for annotation in annotations:
+        _targets(annotation, canvas)
+    return {
+        "@context": PAGE_CONTEXT,
+        "id": page_id,
+        "type": "AnnotationPage",
+        "items": [{k: v for k, v in annotation.items() if k != "@context"} for annotation in annotations],
+    }
+
+
+def _v2_annotation(annotation: dict, canvas: Canvas) -> dict:
+    fragment = _targets(annotation, canvas)
+    text, *concepts = annotation["body"]
+    resources = [
+        {"@type": "dctypes:Text", "format": "text/plain", "chars": text["value"], "language": text["language"]}
+    ]
+    resources += [{"@id": c["subject"], "@type": "oa:SemanticTag", "label": c["value"]} for c in concepts]
+    return {
+        "@id": annotation["id"],
+        "@type": "oa:Annotation",
+        "motivation": "oa:tagging",
+        "resource": resources,
+        "on": f"{canvas.id}#{fragment}",
+        "confidence": annotation["confidence"],
+    }
+
+
+def annotation_list(canvas: Canvas, annotations: list[dict], list_id: str) -> dict:
+    """Render a canvas's annotations as an IIIF Presentation 2.1 AnnotationList (for v2 viewers).
+
+    Raises EnricherError if an annotation targets another canvas.
+    """
+    return {
+        "@context": LIST_CONTEXT,
+        "@id": list_id,
+        "@type": "sc:AnnotationList",
+        "resources": [_v2_annotation(annotation, canvas) for annotation in annotations],
+    }
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def enriched_manifest(
+    manifest: Manifest, links: Mapping[str, tuple[str, str]], manifest_id: str | None = None
+) -> dict:
+    """Copy the source manifest and link each canvas in ``links`` to its page (v3) or list (v2).
+
+    ``manifest_id`` (our published URL) replaces the source id, so viewers that resolve a manifest by
+    its id load ours; the source stays reachable through ``seeAlso``. Existing annotations stay.
+    """
+    document = copy.deepcopy(manifest.document)
+    if manifest.version == 3:
+        canvases = document.get("items", [])
+        for canvas in canvases:
+            if canvas.get("id") in links:
+                page_url = links[canvas["id"]][0]
+                canvas["annotations"] = _as_list(canvas.get("annotations")) + [
+                    {"id": page_url, "type": "AnnotationPage"}
+                ]
+        source = {"id": manifest.id, "type": "Manifest", "format": "application/ld+json",
+                  "profile": IIIF3_CONTEXT}
+        id_key = "id"
+    else:
+        for sequence in document.get("sequences", []):
+            for canvas in sequence.get("canvases", []):
+                if canvas.get("@id") in links:
+                    list_url = links[canvas["@id"]][1]
+                    canvas["otherContent"] = _as_list(canvas.get("otherContent")) + [
+                        {"@id": list_url, "@type": "sc:AnnotationList"}
+                    ]
+        source = {"@id": manifest.id, "format": "application/ld+json", "profile": IIIF2_CONTEXT}
+        id_key = "@id"
+    if manifest_id and manifest_id != manifest.id:
+        document[id_key] = manifest_id
+        document["seeAlso"] = _as_list(document.get("seeAlso")) + [source]
+    return document

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 PRESENTATION = {2: "http://iiif.io/api/presentation/2/context.json", 3: "http://iiif.io/api/presentation/3/context.json"}
 IMAGE_CONTEXT = {2: "http://iiif.io/api/image/2/context.json", 3: "http://iiif.io/api/image/3/context.json"}
-CanvasSpec = tuple[str, int, int]  # image identifier, image width, image height
+CanvasSpec = tuple  # (image identifier, image width, image height[, scale of this canvas])
 
 
 def image_service(version: int, service_id: str, level: int = 2) -> dict:
@@ -37,12 +37,12 @@ def make_manifest(
     """Build a Presentation 2.1 or 3.0 manifest with one canvas per (identifier, width, height) image.
 
     Images are ``{image_base}/{identifier}/full/max/0/default.jpg`` with the service ``{image_base}/{identifier}``
-    (left out when SERVICE is false). Each canvas is SCALE times its image.
+    (left out when SERVICE is false). Each canvas is SCALE times its image, or the scale its spec gives.
     """
     manifest_id = manifest_id or f"{image_base}/manifest-v{version}.json"
-    base = manifest_id.rsplit("/", 1)[0]
+    base = manifest_id.removesuffix(".json")  # canvas ids unique per manifest
     built = []
-    for index, (identifier, width, height) in enumerate(canvases):
+    for index, (identifier, width, height, *own_scale) in enumerate(canvases):
         canvas_id = f"{base}/canvas/{index}"
         service_id = f"{image_base}/{identifier}"
         image = {
@@ -51,8 +51,9 @@ def make_manifest(
             "format": "image/jpeg",
             **({"service": [image_service(3, service_id, level)] if version == 3 else image_service(2, service_id, level)} if service else {}),
         }
-        canvas_size = {"width": round(width * scale), "height": round(height * scale)}
-        label_of = f"Canvas {index}"
+        factor = own_scale[0] if own_scale else scale
+        canvas_size = {"width": round(width * factor), "height": round(height * factor)}
+        label_of = identifier
         if version == 3:
             body = {"id": f"{service_id}/full/max/0/default.jpg", "type": "Image", **image}
             painting = {"id": f"{canvas_id}/painting", "type": "Annotation", "motivation": "painting", "body": body, "target": canvas_id}

@@ -11,6 +11,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
+from urllib.parse import urlsplit
 
 from .errors import EnricherError, RegionError
 from .jsonld import ANNO_CONTEXT, ENRICHER_CONTEXT, IIIF2_CONTEXT, IIIF3_CONTEXT
@@ -73,7 +74,7 @@ def annotation_id(base_url: str, canvas_id: str, model_sha256: str, label: str, 
 
 def concept_value(concept: Concept, label: str, language: str) -> str:
     """Return the display text of a concept body, such as ``Wikidata Q144: dog``."""
-    scheme = SCHEME_NAMES.get(concept.scheme, concept.scheme)
+    scheme = SCHEME_NAMES.get(concept.scheme) or urlsplit(concept.uri).hostname or concept.scheme
     notation = concept.notation or concept.uri.rstrip("/").rsplit("/", 1)[-1]
     return f"{scheme} {notation}: {concept.labels.get(language, label)}"
 
@@ -108,13 +109,14 @@ def build_annotation(
         {**textual_body(concept_value(concept, text, language), language, "classifying"), "subject": concept.uri}
         for concept in mapping.concepts
     ]
-    annotation = {
+    return {
         "@context": ANNOTATION_CONTEXT,
         "id": annotation_id(config.base_url, canvas.id, generator.model_sha256, detection.label, box),
         "type": "Annotation",
         "motivation": "tagging",
         "created": created,
         "generator": generator.agent(),
+        **({"rights": config.licence} if config.licence else {}),
         "confidence": round(float(detection.score), CONFIDENCE_DIGITS),
         "body": bodies,
         "target": {
@@ -123,9 +125,6 @@ def build_annotation(
             "selector": {"type": "FragmentSelector", "conformsTo": MEDIA_FRAGMENTS, "value": "xywh=%d,%d,%d,%d" % box},
         },
     }
-    if config.licence:
-        annotation["rights"] = config.licence
-    return annotation
 
 
 def _targets(annotation: dict, canvas: Canvas) -> str:
@@ -156,7 +155,8 @@ def _v2_annotation(annotation: dict, canvas: Canvas) -> dict:
     resources = [
         {"@type": "dctypes:Text", "format": "text/plain", "chars": text["value"], "language": text["language"]}
     ]
-    resources += [{"@id": c["subject"], "@type": "oa:SemanticTag", "label": c["value"]} for c in concepts]
+    # no label on the tag: it would be a triple about the Wikidata/Iconclass concept itself
+    resources += [{"@id": c["subject"], "@type": "oa:SemanticTag"} for c in concepts]
     return {
         "@id": annotation["id"],
         "@type": "oa:Annotation",

@@ -15,15 +15,23 @@ from enricher.annotate import (
     annotation_list,
     annotation_page,
     build_annotation,
+    concept_value,
     enriched_manifest,
 )
 from enricher.detect import Detection
 from enricher.errors import EnricherError, FetchError, RegionError
 from enricher.jsonld import to_graph
 from enricher.manifest import parse_manifest
-from enricher.vocab import Vocabulary
+from enricher.vocab import Concept, Vocabulary
 
-from conformance import assert_iiif3, assert_w3c_annotation, assert_w3c_page, iiif3_errors, w3c_failures
+from conformance import (
+    assert_iiif3,
+    assert_w3c_annotation,
+    assert_w3c_collection,
+    assert_w3c_page,
+    iiif3_errors,
+    w3c_failures,
+)
 from factories import make_manifest
 
 pytestmark = pytest.mark.conformance
@@ -109,6 +117,12 @@ def test_labels_follow_the_language_setting(manifest3, vocabulary, settings):
     assert [(b["value"], b["language"]) for b in anno["body"]] == [
         ("Hund", "de"), ("Wikidata Q144: Hund", "de"), ("Iconclass 34B11: Hund", "de")
     ]
+
+
+def test_concept_values_name_scheme_notation_and_label():
+    aat = Concept("http://vocab.getty.edu/aat/300250025", "other", "close", None, {"en": "dogs (animals)"})
+    assert concept_value(aat, "dog", "en") == "vocab.getty.edu 300250025: dogs (animals)"
+    assert concept_value(aat, "Hund", "de") == "vocab.getty.edu 300250025: Hund"  # no German label: the class's
 
 
 @pytest.mark.parametrize("label", ["dog", "person", "an unmapped class"])
@@ -357,7 +371,7 @@ def test_painting_in_canvas_annotations_fails_iiif3(manifest3, vocabulary, setti
     assert any("painting annotation in canvas annotations" in e for e in iiif3_errors(enriched, conformance_dir))
 
 
-def test_w3c_page_harness(manifest3, vocabulary, settings, conformance_dir):
+def test_w3c_page_and_collection_harness(manifest3, vocabulary, settings, conformance_dir):
     anno = annotate(manifest3, vocabulary, settings)
     page = {
         "@context": "http://www.w3.org/ns/anno.jsonld",
@@ -372,3 +386,8 @@ def test_w3c_page_harness(manifest3, vocabulary, settings, conformance_dir):
     broken["partOf"] = f"{BASE}m/w3c"  # a string, not an object
     with pytest.raises(AssertionError, match="5.2-page"):
         assert_w3c_page(broken, conformance_dir)
+    collection = {"@context": "http://www.w3.org/ns/anno.jsonld", "id": f"{BASE}m/w3c", "type": "AnnotationCollection",
+                  "label": "Detections", "total": 1, "first": page["id"], "last": page["id"]}
+    assert_w3c_collection(collection, conformance_dir)
+    with pytest.raises(AssertionError, match="5.1-collectionTypeValidated"):
+        assert_w3c_collection({**collection, "type": "Collection"}, conformance_dir)

@@ -36,6 +36,8 @@ CONFIDENCE_DIGITS = 4
 
 @dataclass(frozen=True)
 class Generator:
+    """The software and model behind a run's annotations."""
+
     software_version: str
     model_name: str
     model_sha256: str
@@ -180,10 +182,11 @@ def annotation_list(canvas: Canvas, annotations: list[dict], list_id: str) -> di
     }
 
 
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
+def _with(entries: Any, entry: dict, key: str) -> list:
+    """Return ``entries`` as a list with ``entry`` appended, unless one with the same ``key`` is there."""
+    entries = [] if entries is None else list(entries) if isinstance(entries, list) else [entries]
+    known = {e.get(key) if isinstance(e, dict) else e for e in entries}
+    return entries if entry[key] in known else entries + [entry]
 
 
 def enriched_manifest(
@@ -192,31 +195,26 @@ def enriched_manifest(
     """Copy the source manifest and link each canvas in ``links`` to its page (v3) or list (v2).
 
     ``manifest_id`` (our published URL) replaces the source id, so viewers that resolve a manifest by
-    its id load ours; the source stays reachable through ``seeAlso``. Existing annotations stay.
+    its id load ours; the source stays reachable through ``seeAlso``. Existing links stay, and a
+    link already there is not added twice (enriching an enriched manifest again changes nothing).
     """
     document = copy.deepcopy(manifest.document)
     if manifest.version == 3:
-        canvases = document.get("items", [])
-        for canvas in canvases:
+        for canvas in document.get("items", []):
             if canvas.get("id") in links:
-                page_url = links[canvas["id"]][0]
-                canvas["annotations"] = _as_list(canvas.get("annotations")) + [
-                    {"id": page_url, "type": "AnnotationPage"}
-                ]
-        source = {"id": manifest.id, "type": "Manifest", "format": "application/ld+json",
-                  "profile": IIIF3_CONTEXT}
+                page = {"id": links[canvas["id"]][0], "type": "AnnotationPage"}
+                canvas["annotations"] = _with(canvas.get("annotations"), page, "id")
+        source = {"id": manifest.id, "type": "Manifest", "format": "application/ld+json", "profile": IIIF3_CONTEXT}
         id_key = "id"
     else:
         for sequence in document.get("sequences", []):
             for canvas in sequence.get("canvases", []):
                 if canvas.get("@id") in links:
-                    list_url = links[canvas["@id"]][1]
-                    canvas["otherContent"] = _as_list(canvas.get("otherContent")) + [
-                        {"@id": list_url, "@type": "sc:AnnotationList"}
-                    ]
+                    listing = {"@id": links[canvas["@id"]][1], "@type": "sc:AnnotationList"}
+                    canvas["otherContent"] = _with(canvas.get("otherContent"), listing, "@id")
         source = {"@id": manifest.id, "format": "application/ld+json", "profile": IIIF2_CONTEXT}
         id_key = "@id"
     if manifest_id and manifest_id != manifest.id:
         document[id_key] = manifest_id
-        document["seeAlso"] = _as_list(document.get("seeAlso")) + [source]
+        document["seeAlso"] = _with(document.get("seeAlso"), source, id_key)
     return document

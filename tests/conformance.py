@@ -20,7 +20,9 @@ IIIF3_CONTEXT = "http://iiif.io/api/presentation/3/context.json"
 # Stricter than media fragments on purpose: integers, no ``pixel:`` unit (viewers do not parse it).
 XYWH = re.compile(r"^xywh=(\d+),(\d+),(\d+),(\d+)$")
 # Assertion files of each W3C MUST set, relative to web-annotation/ (see its README).
-W3C_SETS = {"annotation": "annotations/**/*.json", "page": "collections/pages/*.json", "collection": "collections/*.json"}
+W3C_SETS = {
+    "annotation": "annotations/**/*.json", "page": "collections/pages/*.json", "collection": "collections/*.json"
+}
 
 
 def _require_format_checks() -> None:

@@ -105,8 +105,11 @@ def test_annotation_shape(manifest3, vocabulary, settings):
                      "value": "xywh=100,50,201,121"},
     }
     label, wikidata, iconclass = anno["body"]
-    assert label == {"type": "TextualBody", "value": "dog", "language": "en", "format": "text/plain", "purpose": "tagging"}
-    assert (wikidata["value"], wikidata["subject"], wikidata["purpose"]) == ("Wikidata Q144: dog", WIKIDATA_DOG, "classifying")
+    assert label == {
+        "type": "TextualBody", "value": "dog", "language": "en", "format": "text/plain", "purpose": "tagging"
+    }
+    assert (wikidata["value"], wikidata["subject"]) == ("Wikidata Q144: dog", WIKIDATA_DOG)
+    assert wikidata["purpose"] == iconclass["purpose"] == "classifying"
     assert (iconclass["value"], iconclass["subject"]) == ("Iconclass 34B11: dog", ICONCLASS_DOG)
     # Mirador 3/4 fail on a body without a value
     assert all(isinstance(body["value"], str) and body["value"] for body in anno["body"])
@@ -192,14 +195,18 @@ def test_enriched_v3_manifest_passes_iiif3(manifest3, conformance_dir):
     assert enriched["id"] == f"{BASE}m/manifest.json"
     assert enriched["seeAlso"][0]["id"] == manifest3.id
     assert enriched["items"][0]["annotations"] == [{"id": f"{BASE}m/pages/0.json", "type": "AnnotationPage"}]
-    assert [p["id"] for p in enriched["items"][1]["annotations"]] == ["https://example.org/old-page", f"{BASE}m/pages/1.json"]
+    second_pages = [p["id"] for p in enriched["items"][1]["annotations"]]
+    assert second_pages == ["https://example.org/old-page", f"{BASE}m/pages/1.json"]
     assert "annotations" not in manifest3.document["items"][0]  # the source is not touched
     assert enriched_manifest(manifest3, {})["id"] == manifest3.id
+    again = parse_manifest(enriched, enriched["id"])  # enriching our own output adds nothing twice
+    assert enriched_manifest(again, links, f"{BASE}m/manifest.json") == enriched
 
 
 def test_enriched_v2_manifest_links_lists():
     document = make_manifest(2, [("a", 1000, 800), ("b", 500, 500)], "https://images.example.org/iiif")
-    document["sequences"][0]["canvases"][0]["otherContent"] = [{"@id": "https://example.org/old", "@type": "sc:AnnotationList"}]
+    old = {"@id": "https://example.org/old", "@type": "sc:AnnotationList"}
+    document["sequences"][0]["canvases"][0]["otherContent"] = [old]
     manifest = parse_manifest(document, document["@id"])
     links = {c.id: (f"{BASE}m/pages/{c.index}.json", f"{BASE}m/lists/{c.index}.json") for c in manifest.canvases}
     enriched = enriched_manifest(manifest, links, f"{BASE}m/manifest.json")
@@ -222,7 +229,7 @@ def test_v2_list_structure(manifest, vocabulary, settings, conformance_dir):
     assert item["on"] == f"{canvas.id}#xywh=100,50,201,121"
     text, *tags = item["resource"]
     assert (text["@type"], text["chars"], text["language"]) == ("dctypes:Text", "dog", "en")
-    assert [(t["@id"], t["@type"]) for t in tags] == [(WIKIDATA_DOG, "oa:SemanticTag"), (ICONCLASS_DOG, "oa:SemanticTag")]
+    assert tags == [{"@id": WIKIDATA_DOG, "@type": "oa:SemanticTag"}, {"@id": ICONCLASS_DOG, "@type": "oa:SemanticTag"}]
     graph = to_graph(listing, conformance_dir)
     node = URIRef(anno["id"])
     assert (node, OA.hasTarget, URIRef(item["on"])) in graph
@@ -248,8 +255,10 @@ def test_jsonld_gives_the_documented_triples(manifest3, vocabulary, settings, co
     assert (node, DCTERMS.created, Literal(CREATED, datatype=XSD.dateTime)) in graph
     assert (node, DCTERMS.rights, URIRef(settings.licence)) in graph
     assert len(list(graph.objects(node, OA.hasBody))) == 3
-    concepts = set(graph.query("SELECT ?c WHERE { ?a oa:hasBody ?b . ?b oa:hasPurpose oa:classifying ; dcterms:subject ?c }",
-                               initNs={"oa": OA, "dcterms": DCTERMS}, initBindings={"a": node}))
+    concepts = set(graph.query(
+        "SELECT ?c WHERE { ?a oa:hasBody ?b . ?b oa:hasPurpose oa:classifying ; dcterms:subject ?c }",
+        initNs={"oa": OA, "dcterms": DCTERMS}, initBindings={"a": node},
+    ))
     assert concepts == {(URIRef(WIKIDATA_DOG),), (URIRef(ICONCLASS_DOG),)}
     (target,) = graph.objects(node, OA.hasTarget)
     assert (target, OA.hasSource, canvas) in graph

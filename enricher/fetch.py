@@ -120,13 +120,14 @@ class Fetcher:
     def get_json(self, url_or_path: str) -> dict:
         """Return the JSON object at a URL, a local path or a file:// URL; ManifestError if it is not one."""
         if _is_url(url_or_path):
-            body = self._fetch(url_or_path, JSON_ACCEPT)[0]
+            body, content_type = self._fetch(url_or_path, JSON_ACCEPT)
         else:
-            body = self._read_file(_local_path(url_or_path))
+            body, content_type = self._read_file(_local_path(url_or_path)), ""
         try:
             document = json.loads(body)
         except (UnicodeDecodeError, ValueError) as exc:
-            raise ManifestError(f"not JSON: {exc}", where=url_or_path) from None
+            got = f" (got {content_type.split(';')[0]})" if content_type else ""
+            raise ManifestError(f"not JSON{got}: {exc}", where=url_or_path) from None
         if not isinstance(document, dict):
             raise ManifestError(f"expected a JSON object, got a JSON {type(document).__name__}", where=url_or_path)
         return document

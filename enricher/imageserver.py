@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
 import iiif
-from flask import Flask, request, send_from_directory
+from flask import Flask, g, request, send_from_directory
 from iiif.flask_utils import Config as IIIFConfig
 from iiif.flask_utils import add_handler
+from iiif.manipulator_pil import IIIFManipulatorPIL
 from iiif.static import IIIFStatic
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -53,6 +55,24 @@ class _RequestLog(WSGIRequestHandler):
         log.debug(message, *args)
 
 
+class _TidyPIL(IIIFManipulatorPIL):
+    """The reference PIL manipulator, noting the temporary file it answers from so it can be removed:
+    the package's Flask handler never removes it, which fills the temp folder on a tiled run."""
+
+    def do_format(self, format) -> None:
+        super().do_format(format)
+        g.iiif_output = self.outtmp
+
+
+def _remove_output(response):
+    # send_file has opened the file by now, so on POSIX removing its name does not cut the answer short
+    path = g.pop("iiif_output", None)
+    if path:
+        with suppress(OSError):
+            os.unlink(path)
+    return response
+
+
 def _handler_config(folder: Path, host: str, api_version: str, prefix: str) -> IIIFConfig:
     config = IIIFConfig()
     config.__dict__.update(
@@ -78,9 +98,10 @@ def _handler_config(folder: Path, host: str, api_version: str, prefix: str) -> I
 def _declare_levels(response):
     """Rewrite the compliance level of info.json responses: the reference server always says level1,
     although its PIL manipulator implements level 2."""
-    if not request.path.endswith("/info.json") or response.status_code != 200:
+    levels = [level for level, first in PREFIXES.items() if request.path.startswith(f"/{first}/")]
+    if not levels or not request.path.endswith("/info.json") or response.status_code != 200:
         return response
-    level = 1 if request.path.startswith(f"/{PREFIXES[1]}/") else 2
+    level = levels[0]
     info = json.loads(response.get_data())
     if isinstance(info["profile"], list):
         info["profile"][0] = f"http://iiif.io/api/image/2/level{level}.json"
@@ -113,7 +134,11 @@ def create_app(
                 configs.append(config)
     finally:
         logging.getLogger().removeFilter(quiet)
+    for rule in app.url_map.iter_rules():
+        if rule.defaults and rule.defaults.get("klass") is IIIFManipulatorPIL:
+            rule.defaults["klass"] = _TidyPIL
     app.after_request(_declare_levels)
+    app.after_request(_remove_output)
     return app, configs
 
 

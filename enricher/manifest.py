@@ -53,7 +53,9 @@ def _text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return _text(value[0]) if value else ""
+        tagged = {item.get("@language"): item for item in value if isinstance(item, dict)}
+        preferred = next((tagged[language] for language in LABEL_LANGUAGES if language in tagged), None)
+        return _text(preferred or (value[0] if value else ""))
     if isinstance(value, dict):
         if "@value" in value:
             return str(value["@value"])
@@ -126,6 +128,8 @@ def _service(value: Any) -> tuple[str | None, int | None]:
 
 def _size(obj: dict, key: str) -> int | None:
     value = obj.get(key)
+    if isinstance(value, str) and value.isdigit():  # some 2.x manifests write "1200"
+        value = int(value)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         return int(value)
     return None

@@ -4,6 +4,7 @@ reference implementation and a static level-0 tree) and mapping pixels back (enr
 from __future__ import annotations
 
 import json
+import tempfile
 
 import httpx
 import numpy as np
@@ -402,6 +403,14 @@ def test_service_urls_and_documents(image_dir, tmp_path):
     with pytest.raises(FileNotFoundError):
         with serve_images(tmp_path / "missing"):
             pass
+
+
+def test_reference_server_leaves_no_temporary_files(fetcher, iiif_server, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the reference manipulator writes
+    info = read_info(service_url(iiif_server, "gradient", 3), fetcher)
+    images = [load_request(request, fetcher) for request in plans(info)]
+    assert all(image.getbbox() for image in images)  # answers were complete, not cut short
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("version, size", [(2, "256,"), (3, "256,256")])

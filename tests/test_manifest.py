@@ -95,7 +95,9 @@ def test_v3_choice_body_and_canvas_without_image():
 @pytest.mark.parametrize(
     "version, label, expected",
     [
-        (2, [{"@value": "Titel", "@language": "de"}, {"@value": "Title", "@language": "en"}], "Titel"),
+        (2, [{"@value": "Titel", "@language": "de"}, {"@value": "Title", "@language": "en"}], "Title"),
+        (2, [{"@value": "Titel", "@language": "de"}, {"@value": "Titre", "@language": "fr"}], "Titel"),
+        (2, ["First", "Second"], "First"),
         (2, {"@value": "Title"}, "Title"),
         (3, {"de": ["Titel"], "en": ["Title"]}, "Title"),
         (3, {"none": ["MS 1"]}, "MS 1"),
@@ -106,6 +108,12 @@ def test_labels_flatten_to_text(version, label, expected):
     document = make_manifest(version, IMAGES[:1], "http://img.example.org/iiif")
     document["label"] = label
     assert parse_manifest(document, URL).label == expected
+
+
+def test_v2_dimensions_written_as_strings():
+    document = make_manifest(2, IMAGES[:1], "http://img.example.org/iiif")
+    document["sequences"][0]["canvases"][0].update(width="2000", height="1400")
+    assert parse_manifest(document, URL).canvases[0].width == 2000
 
 
 def _without(document: dict, *path) -> dict:
@@ -244,7 +252,7 @@ def test_errors_in_the_source_itself_raise(stub, fetcher, config):
     with pytest.raises(FetchError, match="HTTP 404"):
         list(read_manifests(stub.url("/nothing.json"), fetcher, config))
     stub.route("/page.html", Reply(200, b"<html></html>", {"Content-Type": "text/html"}))
-    with pytest.raises(ManifestError, match="not JSON"):
+    with pytest.raises(ManifestError, match=r"not JSON \(got text/html\)"):
         list(read_manifests(stub.url("/page.html"), fetcher, config))
 
 

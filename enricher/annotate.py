@@ -64,14 +64,27 @@ def canvas_box(box: Box, canvas: Canvas) -> tuple[int, int, int, int]:
     return left, top, math.ceil(x1) - left, math.ceil(y1) - top
 
 
-def annotation_id(base_url: str, canvas_id: str, model_sha256: str, label: str, box: Box) -> str:
-    """Return the annotation's IRI: a hash of what identifies a detection, so reruns give the same id.
+def public_base(base_url: str) -> str:
+    """The configured public base URL, ending in one slash."""
+    return base_url.rstrip("/") + "/"
 
-    ``box`` is the published integer box (floats are rounded first).
-    """
+
+def manifest_key(manifest_id: str) -> str:
+    """The short, stable path segment under which a source manifest's results are published."""
+    return hashlib.sha256(manifest_id.encode("utf-8")).hexdigest()[:16]
+
+
+def container_url(base_url: str, manifest_id: str) -> str:
+    """The URL of the annotation container of a source manifest."""
+    return f"{public_base(base_url)}{manifest_key(manifest_id)}/annotations/"
+
+
+def annotation_id(container: str, canvas_id: str, model_sha256: str, label: str, box: Box) -> str:
+    """Return the annotation's IRI in CONTAINER: a hash of what identifies a detection, so reruns give
+    the same id. ``box`` is the published integer box (floats are rounded first)."""
     whole = ",".join(str(round(v)) for v in box)
     key = "\n".join((canvas_id, model_sha256, label, whole))
-    return f"{base_url.rstrip('/')}/annotations/{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+    return f"{container}{hashlib.sha256(key.encode()).hexdigest()[:32]}"
 
 
 def concept_value(concept: Concept, label: str, language: str) -> str:
@@ -113,7 +126,9 @@ def build_annotation(
     ]
     return {
         "@context": ANNOTATION_CONTEXT,
-        "id": annotation_id(config.base_url, canvas.id, generator.model_sha256, detection.label, box),
+        "id": annotation_id(
+            container_url(config.base_url, manifest.id), canvas.id, generator.model_sha256, detection.label, box
+        ),
         "type": "Annotation",
         "motivation": "tagging",
         "created": created,

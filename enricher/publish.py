@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
-from .annotate import annotation_list, annotation_page, enriched_manifest
+from .annotate import annotation_list, annotation_page, enriched_manifest, manifest_key, public_base
 from .config import Config
 from .pipeline import ManifestResult
-
-
-def manifest_key(manifest_id: str) -> str:
-    """The short, stable path segment of a source manifest."""
-    return hashlib.sha256(manifest_id.encode("utf-8")).hexdigest()[:16]
-
-
-def base_url(config: Config) -> str:
-    """The configured public base URL, ending in a slash."""
-    return config.base_url if config.base_url.endswith("/") else config.base_url + "/"
 
 
 def write_json(path: Path, document: dict) -> None:
@@ -39,7 +28,7 @@ def write_json(path: Path, document: dict) -> None:
 def publish(result: ManifestResult, out_dir: Path, config: Config) -> Path:
     """Write the enriched manifest, a v3 page and a v2 list per canvas, and each annotation; return the
     enriched manifest's path. Canvases that failed keep whatever an earlier run wrote for them."""
-    base = base_url(config)
+    base = public_base(config.base_url)
     key = manifest_key(result.manifest.id)
     links: dict[str, tuple[str, str]] = {}
     for item in result.canvases:
@@ -51,8 +40,7 @@ def publish(result: ManifestResult, out_dir: Path, config: Config) -> Path:
         write_json(out_dir / key / "pages" / f"{n}.json", annotation_page(item.canvas, item.annotations, page_url))
         write_json(out_dir / key / "lists" / f"{n}.json", annotation_list(item.canvas, item.annotations, list_url))
         for annotation in item.annotations:
-            standalone = {"@context": ANNOTATION_CONTEXT, **annotation}
-            write_json(out_dir / annotation["id"][len(base):], standalone)
+            write_json(out_dir / annotation["id"][len(base):], annotation)
     manifest_path = out_dir / key / "manifest.json"
     write_json(manifest_path, enriched_manifest(result.manifest, links, f"{base}{key}/manifest.json"))
     return manifest_path

@@ -175,7 +175,7 @@ class Fetcher:
         while True:
             target, headers = self._route(url)
             headers["Accept"] = accept
-            last = attempt == self.config.retries
+            last = attempt >= self.config.retries
             try:
                 with self._client.stream("GET", target, headers=headers) as response:
                     status = response.status_code

@@ -1,0 +1,54 @@
+"""The HTTP service. ``create_app`` builds the Flask app from settings; nothing happens at import time.
+
+Surfaces, one blueprint each: ``annotations`` (W3C Web Annotation Protocol), ``iiif`` (enriched
+manifests, pages, lists), ``jobs``, ``openapi`` (the service description, /openapi.json and our
+JSON-LD context). ``problems`` renders every error. Reads are public and open to any origin (CORS);
+writes need a bearer token (see ``auth``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask, Response, request
+from werkzeug.routing import BaseConverter
+
+from ..config import load_config
+from . import annotations, iiif, jobs, openapi, problems
+from .state import Service
+
+EXPOSED = "Allow, Content-Location, ETag, Link, Location, Vary, Accept-Post, Preference-Applied, WWW-Authenticate"
+REQUEST_HEADERS = "Accept, Authorization, Content-Type, If-Match, If-None-Match, Prefer"
+PREFLIGHT_MAX_AGE = "86400"
+
+
+class KeyConverter(BaseConverter):
+    """A manifest key: 16 lowercase hex digits."""
+
+    regex = "[0-9a-f]{16}"
+
+
+def _cors(response: Response) -> Response:
+    """Let pages on any origin read every response, and answer preflights."""
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = EXPOSED
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        response.headers["Access-Control-Allow-Methods"] = response.headers.get("Allow", "GET, HEAD, OPTIONS")
+        response.headers["Access-Control-Allow-Headers"] = REQUEST_HEADERS
+        response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
+    return response
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from settings (OVERRIDES over ENRICHER_* env vars over the settings file)."""
+    config = load_config(overrides)
+    app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body
+    app.url_map.converters["key"] = KeyConverter
+    app.extensions["enricher"] = Service(config)
+    problems.init_app(app)
+    for surface in (openapi, annotations, iiif, jobs):
+        app.register_blueprint(surface.bp)
+    app.after_request(_cors)
+    jobs.init_app(app)
+    return app

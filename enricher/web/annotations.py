@@ -1,0 +1,218 @@
+"""The W3C Web Annotation Protocol: a container per manifest and one of everything (LDP Basic
+Containers, paged), and each annotation (GET, PUT with If-Match, DELETE).
+
+JSON-LD with the anno profile is the default representation; ``Accept: text/turtle`` gets Turtle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Response, request
+
+from ..annotate import ANNOTATION_CONTEXT
+from ..errors import Gone, InputError, NotFound, PreconditionRequired
+from ..manifest import Manifest, parse_manifest
+from . import incoming, ldp
+from .auth import require_writer
+from .media import ANNO_JSONLD, TURTLE, dumps, etag_of, negotiate, read_json, send
+from .rdf import to_turtle
+from .state import service
+
+if TYPE_CHECKING:
+    from ..store import StoredAnnotation
+
+bp = Blueprint("annotations", __name__)
+READ = ("GET", "HEAD", "OPTIONS")
+CONTAINER_ALLOW = ", ".join(READ + ("POST",))
+EVERYTHING_ALLOW = ", ".join(READ)
+ANNOTATION_ALLOW = ", ".join(READ + ("PUT", "DELETE"))
+ACCEPT_POST = ANNO_JSONLD + ", application/json"
+OFFERS = ("application/ld+json", "application/json", "text/turtle")
+
+
+@dataclass(frozen=True)
+class Container:
+    key: str | None
+    url: str
+    label: str
+    allow: str
+
+
+def find_manifest(key: str) -> tuple[Manifest, str]:
+    """Return the stored manifest KEY parsed, and its label.
+
+    Raises NotFound when no job has enriched a manifest with that key.
+    """
+    stored = service().store().manifest(key)
+    if stored is None:
+        raise NotFound(f"no manifest with key {key}", where=request.url)
+    return parse_manifest(stored.document, stored.url), stored.label
+
+
+def find_container(key: str | None) -> Container:
+    """Return the container of manifest KEY, or of everything when KEY is None.
+
+    Raises NotFound for an unknown manifest.
+    """
+    if key is None:
+        return Container(None, service().container(None), "Every annotation of this service", EVERYTHING_ALLOW)
+    _, label = find_manifest(key)
+    return Container(key, service().container(key), f"Annotations of {label}", CONTAINER_ALLOW)
+
+
+def find_annotation(key: str, aid: str) -> StoredAnnotation:
+    """Return annotation AID of container KEY.
+
+    Raises NotFound (never existed here) and Gone (deleted).
+    """
+    stored = service().store().get(service().container(key) + aid)
+    if stored is None or stored.key != key:
+        raise NotFound(f"no annotation {aid} in this container", where=request.url)
+    if stored.deleted:
+        raise Gone(f"annotation {aid} was deleted", where=request.url)
+    return stored
+
+
+def represent(document: dict, etag: str, status: int = 200, headers: dict | None = None) -> Response:
+    """Send DOCUMENT as JSON-LD or, when Accept asks for it, Turtle (with its own ETag).
+
+    Raises NotAcceptable, and FetchError when a JSON-LD context has no local copy.
+    """
+    chosen = negotiate(OFFERS)
+    headers = dict(headers or {})
+    if chosen == "text/turtle":
+        return send(to_turtle(document, service().config.conformance_dir), TURTLE, status=status, headers=headers,
+                    etag=etag_of(etag, "turtle"))
+    return send(dumps(document), ANNO_JSONLD, status=status, headers=headers, etag=etag)
+
+
+def container_headers(container: Container, view: ldp.View | None = None) -> dict:
+    """The headers of every container response."""
+    headers = {"Link": list(ldp.CONTAINER_LINKS), "Allow": container.allow, "Vary": "Accept, Prefer"}
+    if container.key is not None:
+        headers["Accept-Post"] = ACCEPT_POST
+    if view is not None:
+        headers["Content-Location"] = view.variant(container.url)
+        if view.applied:
+            headers["Preference-Applied"] = "return=representation"
+    return headers
+
+
+def _page_index(total: int, page_size: int) -> int:
+    """The ``page`` query parameter as an index of an existing page.
+
+    Raises InputError (not a number) and NotFound (past the last page).
+    """
+    raw = request.args["page"]
+    if not raw.isdigit():
+        raise InputError(f"page must be a non-negative integer, not {raw!r}", where=request.url)
+    index = int(raw)
+    if index > ldp.last_page(total, page_size) or (index and not total):
+        raise NotFound(f"page {index} is past the last page of this container", where=request.url)
+    return index
+
+
+def read_container(container: Container) -> Response:
+    """Answer GET/HEAD/OPTIONS on a container: its description, or one of its pages with ``?page=``.
+
+    Raises InputError, NotFound, NotAcceptable.
+    """
+    if request.method == "OPTIONS":
+        return send(b"", ANNO_JSONLD, headers=container_headers(container))
+    store, size = service().store(), service().config.page_size
+    view = ldp.choose_view(request.headers.getlist("Prefer"), request.args.get("iris"))
+    total, version = store.count(container.key), store.container_etag(container.key)
+    if "page" in request.args:
+        index = _page_index(total, size)
+        items = _items(store.page(container.key, index * size, size), view)
+        document = ldp.page_document(container.url, view, index, total, size, items)
+        headers = {"Allow": "GET, HEAD, OPTIONS", "Vary": "Accept"}
+        return represent(document, etag_of(version, view.variant(container.url), str(index), str(size)), headers=headers)
+    first = [] if view.minimal or not total else _items(store.page(container.key, 0, size), view)
+    document = ldp.container_document(container.url, view, container.label, total, size, first)
+    etag = etag_of(version, view.variant(container.url), str(view.minimal), str(size))
+    return represent(document, etag, headers=container_headers(container, view))
+
+
+def _items(annotations: list[StoredAnnotation], view: ldp.View) -> list:
+    return [a.id for a in annotations] if view.iris else [a.document for a in annotations]
+
+
+def annotation_headers() -> dict:
+    """The headers of every annotation response: its one Link type, Allow and Vary."""
+    return {"Link": ldp.RESOURCE_LINK, "Allow": ANNOTATION_ALLOW, "Vary": "Accept"}
+
+
+def send_annotation(stored: StoredAnnotation, status: int = 200, headers: dict | None = None) -> Response:
+    """Send a stored annotation with its @context, ETag and headers.
+
+    Raises NotAcceptable.
+    """
+    document = {"@context": ANNOTATION_CONTEXT, **stored.document}
+    return represent(document, stored.etag, status, {**annotation_headers(), **(headers or {})})
+
+
+def if_match() -> str:
+    """The request's If-Match value.
+
+    Raises PreconditionRequired when it is missing: an update must say which version it changes.
+    """
+    value = request.headers.get("If-Match", "").strip()
+    if not value:
+        raise PreconditionRequired("send If-Match with the ETag of the annotation you changed", where=request.url)
+    return value
+
+
+@bp.route("/annotations/", methods=["GET", "OPTIONS"])
+def everything() -> Response:
+    """The container of every annotation (read-only)."""
+    return read_container(find_container(None))
+
+
+@bp.route("/<key:key>/annotations/", methods=["GET", "OPTIONS"])
+def container(key: str) -> Response:
+    """A manifest's container."""
+    return read_container(find_container(key))
+
+
+@bp.post("/<key:key>/annotations/", provide_automatic_options=False)
+def create(key: str) -> Response:
+    """Create an annotation in a manifest's container; the server assigns its IRI."""
+    creator = require_writer(service().writers)
+    manifest, _ = find_manifest(key)
+    annotation = incoming.for_create(read_json(service().config.max_body), manifest)
+    annotation["id"] = service().container(key) + uuid.uuid4().hex
+    stored = service().store().create(key, annotation, creator)
+    return send_annotation(stored, 201, {"Location": stored.id})
+
+
+@bp.route("/<key:key>/annotations/<aid>", methods=["GET", "OPTIONS"])
+def annotation(key: str, aid: str) -> Response:
+    """One annotation."""
+    stored = find_annotation(key, aid)
+    if request.method == "OPTIONS":
+        return send(b"", ANNO_JSONLD, headers=annotation_headers())
+    return send_annotation(stored)
+
+
+@bp.put("/<key:key>/annotations/<aid>", provide_automatic_options=False)
+def update(key: str, aid: str) -> Response:
+    """Replace an annotation, if the client saw its current version (If-Match)."""
+    creator = require_writer(service().writers)
+    stored = find_annotation(key, aid)
+    manifest, _ = find_manifest(key)
+    expected = if_match()
+    annotation = incoming.for_update(read_json(service().config.max_body), manifest, stored.document)
+    return send_annotation(service().store().update(stored.id, annotation, expected, creator))
+
+
+@bp.delete("/<key:key>/annotations/<aid>", provide_automatic_options=False)
+def delete(key: str, aid: str) -> Response:
+    """Delete an annotation (If-Match optional); later requests get 410 Gone."""
+    require_writer(service().writers)
+    stored = find_annotation(key, aid)
+    service().store().delete(stored.id, request.headers.get("If-Match") or None)
+    return Response(status=204)

@@ -1,0 +1,59 @@
+"""IIIF endpoints a viewer needs: the enriched manifest, and per canvas a Presentation 3 AnnotationPage
+and a Presentation 2.1 AnnotationList, built from the store on each request."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from ..annotate import annotation_list, annotation_page, enriched_manifest
+from ..errors import NotFound
+from ..manifest import Canvas, Manifest
+from .annotations import find_manifest
+from .media import IIIF2_JSONLD, IIIF3_JSONLD, dumps, etag_of, send
+from .state import service
+
+bp = Blueprint("iiif", __name__)
+HEADERS = {"Allow": "GET, HEAD, OPTIONS"}
+
+
+def find_canvas(key: str, index: int) -> tuple[Manifest, Canvas]:
+    """Return manifest KEY and its canvas at INDEX (0-based).
+
+    Raises NotFound for an unknown manifest or an index past its last canvas.
+    """
+    manifest, _ = find_manifest(key)
+    if index >= len(manifest.canvases):
+        raise NotFound(f"manifest {key} has {len(manifest.canvases)} canvases; there is no canvas {index}", where=request.url)
+    return manifest, manifest.canvases[index]
+
+
+def _live(key: str, canvas: Canvas) -> list[dict]:
+    return [a.document for a in service().store().canvas_annotations(key, canvas.id)]
+
+
+def _send(document: dict, mimetype: str) -> Response:
+    body = dumps(document)
+    return send(body, mimetype, headers=HEADERS, etag=etag_of(body))
+
+
+@bp.get("/<key:key>/manifest.json")
+def manifest(key: str) -> Response:
+    """The source manifest with every canvas linked to its page (v3) or list (v2) here."""
+    found, _ = find_manifest(key)
+    links = {c.id: (service().page(key, c.index), service().list(key, c.index)) for c in found.canvases}
+    document = enriched_manifest(found, links, service().manifest(key))
+    return _send(document, IIIF3_JSONLD if found.version == 3 else IIIF2_JSONLD)
+
+
+@bp.get("/<key:key>/pages/<int:index>.json")
+def page(key: str, index: int) -> Response:
+    """The annotations of canvas INDEX as a Presentation 3 AnnotationPage."""
+    _, canvas = find_canvas(key, index)
+    return _send(annotation_page(canvas, _live(key, canvas), service().page(key, index)), IIIF3_JSONLD)
+
+
+@bp.get("/<key:key>/lists/<int:index>.json")
+def listing(key: str, index: int) -> Response:
+    """The annotations of canvas INDEX as a Presentation 2.1 AnnotationList."""
+    _, canvas = find_canvas(key, index)
+    return _send(annotation_list(canvas, _live(key, canvas), service().list(key, index)), IIIF2_JSONLD)

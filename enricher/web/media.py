@@ -1,0 +1,119 @@
+"""Media types, content negotiation and the JSON/Turtle responses every surface sends."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Mapping, Sequence
+
+from flask import Response, request
+from werkzeug.http import parse_accept_header, parse_options_header
+
+from ..errors import InputError, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
+from ..jsonld import ANNO_CONTEXT, IIIF2_CONTEXT, IIIF3_CONTEXT
+
+ANNO_JSONLD = f'application/ld+json; profile="{ANNO_CONTEXT}"'
+IIIF3_JSONLD = f'application/ld+json; profile="{IIIF3_CONTEXT}"'
+IIIF2_JSONLD = f'application/ld+json; profile="{IIIF2_CONTEXT}"'
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+TURTLE = "text/turtle; charset=utf-8"
+JSON_TYPES = ("application/ld+json", "application/json")
+
+
+def negotiate(offers: Sequence[str]) -> str:
+    """Return the offer (a bare type such as ``text/turtle``) the Accept header prefers; the first offer
+    wins ties and an absent header. Profiles in Accept are ignored: we serve one profile per type.
+
+    Raises NotAcceptable when the header rules out every offer.
+    """
+    header = request.headers.get("Accept", "").strip()
+    if not header:
+        return offers[0]
+    accepted = [(parse_options_header(value)[0].lower(), quality) for value, quality in parse_accept_header(header)]
+    best, best_quality = None, 0.0
+    for offer in offers:
+        kind = offer.split("/", 1)[0]
+        quality = max((q for value, q in accepted if value in (offer, f"{kind}/*", "*/*")), default=0.0)
+        if quality > best_quality:
+            best, best_quality = offer, quality
+    if best is None:
+        raise NotAcceptable(f"no representation matches Accept: {header}; offered: {', '.join(offers)}", where=request.url)
+    return best
+
+
+def dumps(document: Any) -> bytes:
+    """Serialise JSON compactly as UTF-8."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def etag_of(*parts: str | bytes) -> str:
+    """Return a quoted strong ETag derived from PARTS."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8") if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return f'"{digest.hexdigest()[:32]}"'
+
+
+def send(
+    body: bytes,
+    mimetype: str,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str | Sequence[str]] | None = None,
+    etag: str | None = None,
+) -> Response:
+    """Build a response; with an ETag, answer a matching If-None-Match on GET/HEAD with 304."""
+    response = Response(body, status=status, content_type=mimetype)
+    for name, value in (headers or {}).items():
+        for item in [value] if isinstance(value, str) else value:
+            response.headers.add(name, item)
+    if etag is not None:
+        response.headers["ETag"] = etag
+        if request.method in ("GET", "HEAD") and status == 200 and etag in _tags(request.headers.get("If-None-Match", "")):
+            response.status_code = 304
+            response.set_data(b"")
+    return response
+
+
+def _tags(header: str) -> set[str]:
+    # Weak comparison (RFC 9110 13.1.2): W/"x" matches "x".
+    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+
+
+def read_json(max_body: int) -> Any:
+    """Return the request body parsed as JSON.
+
+    Raises UnsupportedMediaType (not a JSON media type), PayloadTooLarge (over MAX_BODY bytes) and
+    InputError (not valid UTF-8 JSON; the detail gives line and column).
+    """
+    mimetype = parse_options_header(request.headers.get("Content-Type", ""))[0].lower()
+    if mimetype not in JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"request body must be application/ld+json or application/json, not {mimetype or 'untyped'}",
+            where=request.url,
+        )
+    if request.content_length is not None and request.content_length > max_body:
+        raise PayloadTooLarge(f"request body of {request.content_length} bytes is over the {max_body}-byte limit", where=request.url)
+    data = _read_at_most(max_body)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"request body is not UTF-8: {exc}", where=request.url) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"request body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", where=request.url) from None
+
+
+def _read_at_most(max_body: int) -> bytes:
+    """Read the body, chunked ones included (werkzeug caps only those with a Content-Length).
+
+    Raises PayloadTooLarge past MAX_BODY bytes.
+    """
+    parts, size = [], 0
+    while chunk := request.stream.read(min(65536, max_body + 1 - size)):
+        parts.append(chunk)
+        size += len(chunk)
+        if size > max_body:
+            raise PayloadTooLarge(f"request body is over the {max_body}-byte limit", where=request.url)
+    return b"".join(parts)

@@ -1,0 +1,70 @@
+"""What the service says about itself: the description at ``/`` (links to everything), the OpenAPI 3.1
+document at ``/openapi.json`` (from ``openapi.yaml``) and our JSON-LD context at ``/context.jsonld``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from flask import Blueprint, Response
+
+from .. import __version__
+from ..jsonld import OWN_CONTEXTS, ENRICHER_CONTEXT
+from .media import JSON, dumps, etag_of, send
+from .state import service
+
+bp = Blueprint("openapi", __name__)
+SPEC_FILE = Path(__file__).with_name("openapi.yaml")
+HEADERS = {"Allow": "GET, HEAD, OPTIONS"}
+
+
+@lru_cache(maxsize=None)
+def spec() -> dict:
+    """The OpenAPI document, read once."""
+    import yaml
+
+    return yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
+def _file(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+def description() -> dict:
+    """The service description: version, entry points and every enriched manifest."""
+    here = service()
+    return {
+        "name": "enricher",
+        "version": __version__,
+        "links": {
+            "openapi": f"{here.base}openapi.json",
+            "annotations": here.container(None),
+            "jobs": f"{here.base}jobs",
+            "context": f"{here.base}context.jsonld",
+        },
+        "manifests": [
+            {"key": m.key, "label": m.label, "source": m.url, "manifest": here.manifest(m.key), "annotations": here.container(m.key)}
+            for m in here.store().manifests()
+        ],
+    }
+
+
+@bp.get("/")
+def root() -> Response:
+    """The service description."""
+    return send(dumps(description()), JSON, headers=HEADERS)
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The OpenAPI document, its server set to the public base URL."""
+    body = dumps({**spec(), "servers": [{"url": service().base}]})
+    return send(body, JSON, headers=HEADERS, etag=etag_of(body))
+
+
+@bp.get("/context.jsonld")
+def context() -> Response:
+    """Our JSON-LD context, the document https://w3id.org/enricher/context.jsonld redirects to."""
+    body = _file(OWN_CONTEXTS[ENRICHER_CONTEXT])
+    return send(body, "application/ld+json", headers=HEADERS, etag=etag_of(body))

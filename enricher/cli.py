@@ -16,6 +16,7 @@ from .errors import EnricherError
 DEMO_PORT = 8182
 DEMO_SOURCE = PROJECT_ROOT / "samples" / "manifests" / "collection.json"
 DEMO_IMAGES = PROJECT_ROOT / "samples" / "images"
+DEMO_MANIFESTS = PROJECT_ROOT / "samples" / "manifests"
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -86,7 +87,7 @@ def demo(out_dir: Path, port: int, config_file, **overrides) -> None:
     try:
         config = _config(config_file, **overrides)
         config = config.replace(allowed_hosts=[*config.allowed_hosts, "127.0.0.1"])
-        with serve_images(DEMO_IMAGES, port=port) as base:
+        with serve_images(DEMO_IMAGES, port=port, documents=DEMO_MANIFESTS) as base:
             click.echo(f"Serving the sample images at {base}")
             failed = run_enrich(str(DEMO_SOURCE), out_dir, config)
     except (EnricherError, OSError) as exc:

@@ -7,18 +7,24 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import (
+    BaseHTTPRequestHandler,
+    SimpleHTTPRequestHandler,
+    ThreadingHTTPServer,
+)
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from factories import gradient_image
+from sampledata import SAMPLES
 
-from enricher.config import DEFAULT_CONFORMANCE_DIR, Config, load_config
+from enricher.config import DEFAULT_CONFORMANCE_DIR, DEMO_WEIGHTS, Config, load_config
+from enricher.detect import Detector
 from enricher.fetch import Fetcher
 from enricher.imageserver import serve_images, write_static_tree
-from factories import gradient_image
 
 # identifier -> (width, height, black mark x, y, w, h or None)
 TEST_IMAGES = {"gradient": (1000, 700, (600, 200, 80, 60)), "portrait": (360, 900, None)}
@@ -206,3 +212,16 @@ def closed_port() -> int:
     port = server.server_port
     server.server_close()
     return port
+
+
+@pytest.fixture(scope="session")
+def sample_server() -> Iterator[str]:
+    """Base URL of the IIIF reference server over the bundled sample images."""
+    with serve_images(SAMPLES) as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def demo_detector(config) -> Detector:
+    """The demo weights, loaded once for the session."""
+    return Detector(config(weights=str(DEMO_WEIGHTS)))

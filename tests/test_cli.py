@@ -6,12 +6,12 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from factories import make_manifest
+from sampledata import SCENES, specs
 
+from enricher.annotate import manifest_key
 from enricher.cli import main
 from enricher.config import DEMO_WEIGHTS
-from enricher.annotate import manifest_key
-from factories import make_manifest
-from test_pipeline import SCENES, specs
 
 LOOPBACK = ["--allow-private", "--weights", str(DEMO_WEIGHTS)]
 

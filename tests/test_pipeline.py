@@ -3,61 +3,22 @@ weights, boxes checked against the generator's ground truth in canvas coordinate
 
 from __future__ import annotations
 
-import json
-
 import pytest
-
 from conformance import assert_iiif3, assert_w3c_annotation
+from factories import make_manifest
+from sampledata import SAMPLES, SCENES, TRUTH, iou, recall, specs
+
 from enricher.annotate import annotation_page
-from enricher.config import DEMO_WEIGHTS, PROJECT_ROOT
-from enricher.detect import Detector
+from enricher.config import DEMO_WEIGHTS
 from enricher.errors import RegionError
 from enricher.fetch import Fetcher
-from enricher.imageserver import serve_images, service_url, write_static_tree
+from enricher.imageserver import write_static_tree
 from enricher.manifest import parse_manifest
 from enricher.pipeline import Enricher, parse_region
-from factories import make_manifest
-
-SAMPLES = PROJECT_ROOT / "samples" / "images"
-TRUTH = json.loads((SAMPLES / "truth.json").read_text())
-SCENES = sorted(name for name in TRUTH if name.startswith("scene-"))
-
-
-def iou(a, b) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
-
-
-def recall(found, truth, scale: float = 1.0) -> float:
-    """Share of true objects matched by a detection of the same label with IoU >= 0.5."""
-    hits = 0
-    for obj in truth:
-        box = [v * scale for v in obj["box"]]
-        hits += any(d.label == obj["label"] and iou(d.box, box) >= 0.5 for d in found)
-    return hits / len(truth)
-
-
-def specs(names):
-    from PIL import Image
-
-    return [(name.rsplit(".", 1)[0], *Image.open(SAMPLES / name).size) for name in names]
-
-
-@pytest.fixture(scope="session")
-def sample_server():
-    with serve_images(SAMPLES) as base:
-        yield base
-
-
-@pytest.fixture(scope="session")
-def detector(config):
-    return Detector(config(weights=str(DEMO_WEIGHTS)))
 
 
 @pytest.fixture
-def enrich(config, detector):
+def enrich(config, demo_detector):
     """Enrich a manifest document with the demo detector and the given setting overrides."""
     fetchers = []
 
@@ -66,7 +27,7 @@ def enrich(config, detector):
         fetcher = Fetcher(settings)
         fetchers.append(fetcher)
         manifest = parse_manifest(document, document.get("id") or document.get("@id"))
-        return Enricher(settings, detector=detector, fetcher=fetcher).enrich(manifest, **options)
+        return Enricher(settings, detector=demo_detector, fetcher=fetcher).enrich(manifest, **options)
 
     yield run
     for fetcher in fetchers:
@@ -89,10 +50,10 @@ def test_boxes_land_on_the_generated_objects(enrich, sample_server, version, sca
 @pytest.mark.parametrize("version", [2, 3])
 def test_level0_static_tree(enrich, tmp_path, version):
     """A level-0 server answers only its listed sizes and tiles; the planner asks for nothing else."""
-    from functools import partial
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
     import shutil
     import threading
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
     images = tmp_path / "images"
     images.mkdir()

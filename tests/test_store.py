@@ -1,0 +1,484 @@
+"""The SQLite system of record: schema migrations, re-run semantics, ETags, compare-and-swap under real
+threads, paging, the change log and the job queue."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+
+import pytest
+
+from enricher.errors import EnricherError, Gone, InputError, NotFound, PreconditionFailed
+from enricher.store import MIGRATIONS, PAGE_SEQS_SQL, Store, etag_matches
+
+KEY, OTHER = "0123456789abcdef", "fedcba9876543210"
+CANVAS = "https://example.org/iiif/book/canvas/1"
+MODEL, NEW_MODEL = "a" * 64, "b" * 64
+ETAG = re.compile(r'^"[0-9a-f]{32}"$')
+
+
+def machine(n: int, canvas: str = CANVAS, key: str = KEY, **changes) -> dict:
+    """A machine annotation like annotate.build_annotation makes (created stamped per run)."""
+    return {
+        "@context": ["http://www.w3.org/ns/anno.jsonld"],
+        "id": f"https://enricher.example/{key}/annotations/{n:032x}",
+        "type": "Annotation",
+        "motivation": "tagging",
+        "created": changes.pop("created", "2026-01-01T00:00:00Z"),
+        "confidence": changes.pop("confidence", 0.9),
+        "body": [{"type": "TextualBody", "value": changes.pop("label", "dog"), "purpose": "tagging"}],
+        "target": {
+            "type": "SpecificResource",
+            "source": {"id": canvas, "type": "Canvas"},
+            "selector": {"type": "FragmentSelector", "value": f"xywh={n},0,10,10"},
+        },
+        **changes,
+    }
+
+
+def human(text: str, canvas: str = CANVAS, n: int = 1) -> dict:
+    return {
+        "id": f"https://enricher.example/{KEY}/annotations/human{n}",
+        "type": "Annotation",
+        "motivation": "commenting",
+        "body": {"type": "TextualBody", "value": text},
+        "target": f"{canvas}#xywh=1,2,3,4",
+    }
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "db" / "enricher.sqlite3") as store:
+        yield store
+
+
+def kinds(store: Store, after: int = 0) -> list[tuple[str, str]]:
+    return [(c.kind, c.anno_id) for c in store.changes(after, 1000)]
+
+
+def last_seq(store: Store) -> int:
+    found = store.changes(0, 100_000)
+    return found[-1].seq if found else 0
+
+
+# schema
+
+
+def test_new_file_is_wal_with_busy_timeout_and_current_schema(tmp_path):
+    path = tmp_path / "a" / "b" / "enricher.sqlite3"
+    with Store(path) as store:
+        assert path.is_file()
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+        assert store.schema_version == len(MIGRATIONS) >= 2
+    with Store(path) as again:  # opening again applies nothing twice
+        assert again.schema_version == len(MIGRATIONS)
+
+
+def test_an_old_version_database_upgrades_and_keeps_its_data(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    for statement in MIGRATIONS[0]:
+        old.execute(statement)
+    row = "INSERT INTO annotations (id, key, canvas_id, model_sha256, origin, document, version, etag, created, modified, deleted) VALUES (?, ?, ?, ?, 'machine', ?, 1, '\"x\"', 't', 't', ?)"
+    for n, deleted in ((1, 0), (2, 0), (3, 1)):
+        document = {k: v for k, v in machine(n).items() if k != "@context"}
+        old.execute(row, (document["id"], KEY, CANVAS, MODEL, json.dumps(document), deleted))
+    old.execute("PRAGMA user_version = 1")
+    old.commit()
+    old.close()
+
+    with Store(path) as store:
+        assert store.schema_version == len(MIGRATIONS)
+        assert store.count(KEY) == 2  # counts back-filled from the old rows
+        assert store.get(machine(1)["id"]).document["confidence"] == 0.9
+        assert store.create_job({"manifest": "https://example.org/m.json"}).state == "queued"
+        store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1), machine(4)])
+        assert store.count(KEY) == 2 and store.get(machine(2)["id"]).deleted
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "new.sqlite3"
+    Store(path).close()
+    connection = sqlite3.connect(path)
+    connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    connection.close()
+    with pytest.raises(EnricherError, match="newer than this software") as caught:
+        Store(path)
+    assert caught.value.where == str(path)
+
+
+def test_a_file_that_is_not_a_database_names_the_file(tmp_path):
+    path = tmp_path / "junk.sqlite3"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(EnricherError, match="cannot open the database") as caught:
+        Store(path)
+    assert caught.value.where == str(path)
+
+
+# manifests
+
+
+def test_manifests_are_saved_listed_and_refreshed(store):
+    store.save_manifest(KEY, "https://example.org/m1", "https://example.org/m1.json", "One", {"id": "m1"})
+    store.save_manifest(OTHER, "https://example.org/m2", "https://example.org/m2.json", "Two", {"id": "m2"})
+    store.save_manifest(KEY, "https://example.org/m1", "https://example.org/m1.json", "One again", {"id": "m1", "v": 2})
+    assert [m.key for m in store.manifests()] == [KEY, OTHER]
+    saved = store.manifest(KEY)
+    assert (saved.label, saved.document) == ("One again", {"id": "m1", "v": 2})
+    assert store.manifest("nothing") is None
+
+
+# re-runs
+
+
+def test_first_run_creates_and_logs_every_annotation(store):
+    counts = store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(n) for n in range(3)])
+    assert counts == {"created": 3, "updated": 0, "deleted": 0, "kept": 0}
+    assert kinds(store) == [("Create", machine(n)["id"]) for n in range(3)]
+    stored = store.get(machine(0)["id"])
+    assert stored.origin == "machine" and not stored.deleted and stored.canvas_id == CANVAS
+    assert "@context" not in stored.document and stored.document["confidence"] == 0.9
+    assert ETAG.match(stored.etag)
+
+
+def test_an_identical_rerun_touches_nothing(store):
+    store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(n) for n in range(3)])
+    before = {n: store.get(machine(n)["id"]) for n in range(3)}
+    seq, container = last_seq(store), store.container_etag(KEY)
+    again = [machine(n, created="2026-06-01T12:00:00Z") for n in range(3)]  # only the run's time differs
+    counts = store.replace_machine_annotations(KEY, CANVAS, MODEL, again)
+    assert counts == {"created": 0, "updated": 0, "deleted": 0, "kept": 3}
+    assert last_seq(store) == seq and store.container_etag(KEY) == container
+    for n in range(3):
+        after = store.get(machine(n)["id"])
+        assert (after.etag, after.version, after.document) == (before[n].etag, before[n].version, before[n].document)
+
+
+def test_a_rerun_updates_changed_retires_missing_and_adds_new(store):
+    store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(n) for n in range(3)])
+    old_etag, seq = store.get(machine(0)["id"]).etag, last_seq(store)
+    rerun = [machine(0, confidence=0.95, created="2026-06-01T00:00:00Z"), machine(1), machine(7)]
+    counts = store.replace_machine_annotations(KEY, CANVAS, MODEL, rerun)
+    assert counts == {"created": 1, "updated": 1, "deleted": 1, "kept": 1}
+    assert sorted(kinds(store, seq)) == sorted(
+        [("Update", machine(0)["id"]), ("Delete", machine(2)["id"]), ("Create", machine(7)["id"])]
+    )
+    updated = store.get(machine(0)["id"])
+    assert updated.etag != old_etag and updated.document["confidence"] == 0.95
+    assert updated.document["created"] == "2026-01-01T00:00:00Z"  # first seen then
+    retired = store.get(machine(2)["id"])
+    assert retired.deleted and retired.origin == "machine"
+    assert [a.id for a in store.canvas_annotations(KEY, CANVAS)] == [machine(n)["id"] for n in (0, 1, 7)]
+    assert store.count(KEY) == 3
+    # found again by a later run: back, as a Create
+    counts = store.replace_machine_annotations(KEY, CANVAS, MODEL, [*rerun, machine(2)])
+    assert counts["created"] == 1 and not store.get(machine(2)["id"]).deleted
+
+
+def test_reruns_never_touch_what_a_person_created_or_edited(store):
+    store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(n) for n in range(4)])
+    mine = store.create(KEY, human("a note"), "alice")
+    edited = store.get(machine(0)["id"])
+    store.update(edited.id, {**edited.document, "confidence": 1.0}, edited.etag, "bob")
+    store.delete(machine(1)["id"], None)
+    snapshot = {a: store.get(a) for a in (mine.id, machine(0)["id"], machine(1)["id"])}
+
+    # the model now finds 0 and 1 again (changed) but no longer 2 and 3
+    counts = store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(0, confidence=0.5), machine(1)])
+    assert counts == {"created": 0, "updated": 0, "deleted": 2, "kept": 2}
+    for anno_id, before in snapshot.items():
+        assert store.get(anno_id) == before
+    assert store.get(machine(0)["id"]).origin == "edited"
+    assert store.get(machine(1)["id"]).deleted  # a person's deletion stays
+    assert store.get(machine(2)["id"]).deleted and store.get(machine(3)["id"]).deleted
+
+
+def test_reruns_of_another_model_or_canvas_leave_the_rest(store):
+    other_canvas = CANVAS.replace("/1", "/2")
+    store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1)])
+    store.replace_machine_annotations(KEY, other_canvas, MODEL, [machine(2, canvas=other_canvas)])
+    store.replace_machine_annotations(KEY, CANVAS, NEW_MODEL, [machine(3)])
+    store.replace_machine_annotations(KEY, CANVAS, NEW_MODEL, [])  # the new model's rerun finds nothing
+    assert not store.get(machine(1)["id"]).deleted and not store.get(machine(2)["id"]).deleted
+    assert store.get(machine(3)["id"]).deleted
+
+
+def test_machine_annotations_are_checked(store):
+    with pytest.raises(InputError) as caught:
+        store.replace_machine_annotations(KEY, CANVAS, MODEL, [{**machine(1), "id": None}])
+    assert caught.value.pointer == "/id"
+    with pytest.raises(EnricherError, match="another canvas"):
+        store.replace_machine_annotations(KEY, "https://example.org/other", MODEL, [machine(1)])
+    assert store.count(KEY) == 0 and store.changes(0, 10) == []
+
+
+def test_the_same_detection_twice_is_stored_once(store):
+    counts = store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1), machine(1, confidence=0.3)])
+    assert counts["created"] == 1 and store.count(KEY) == 1
+
+
+# writes by people
+
+
+def test_create_update_delete_lifecycle(store):
+    created = store.create(KEY, {"@context": "http://www.w3.org/ns/anno.jsonld", **human("first")}, "alice")
+    assert (created.origin, created.creator, created.version) == ("human", "alice", 1)
+    assert "@context" not in created.document and created.document["created"]
+    with pytest.raises(InputError, match="already exists"):
+        store.create(KEY, human("again"), "alice")
+
+    with pytest.raises(PreconditionFailed) as caught:
+        store.update(created.id, human("second"), '"stale"', "bob")
+    assert caught.value.where == created.id
+    updated = store.update(created.id, human("second"), created.etag, "bob")
+    assert updated.document["body"]["value"] == "second"
+    assert updated.etag != created.etag and updated.version == 2 and updated.origin == "human"
+    assert updated.document["created"] == created.document["created"] and updated.document["modified"]
+    assert updated.creator == "bob"
+    with pytest.raises(InputError):
+        store.update(created.id, {**human("x"), "id": "https://elsewhere/1"}, updated.etag, "bob")
+
+    with pytest.raises(PreconditionFailed):
+        store.delete(created.id, created.etag)
+    store.delete(created.id, updated.etag)
+    assert store.get(created.id).deleted and store.count(KEY) == 0
+    with pytest.raises(Gone):
+        store.update(created.id, human("third"), "*", "bob")
+    with pytest.raises(Gone):
+        store.delete(created.id, None)
+    with pytest.raises(NotFound):
+        store.update("https://enricher.example/nothing", human("x"), "*", "bob")
+    assert [k for k, _ in kinds(store)] == ["Create", "Update", "Delete"]
+
+
+def test_an_annotation_needs_a_target(store):
+    with pytest.raises(InputError) as caught:
+        store.create(KEY, {"id": "https://enricher.example/x", "type": "Annotation"}, "alice")
+    assert caught.value.pointer == "/target"
+
+
+def test_editing_a_machine_annotation_marks_it_edited(store):
+    store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1)])
+    stored = store.get(machine(1)["id"])
+    edited = store.update(stored.id, {**stored.document, "confidence": 0.1}, stored.etag, "carol")
+    assert edited.origin == "edited" and edited.creator == "carol"
+
+
+def test_etags_are_strong_and_survive_a_restart(tmp_path):
+    path = tmp_path / "enricher.sqlite3"
+    with Store(path) as store:
+        store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1)])
+        etag, container, everything = store.get(machine(1)["id"]).etag, store.container_etag(KEY), store.container_etag(None)
+    with Store(path) as store:
+        assert store.get(machine(1)["id"]).etag == etag
+        assert store.container_etag(KEY) == container and store.container_etag(None) == everything
+        assert ETAG.match(container) and container != everything
+
+
+def test_a_container_etag_follows_only_its_own_changes(store):
+    store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1)])
+    mine, other = store.container_etag(KEY), store.container_etag(OTHER)
+    store.replace_machine_annotations(OTHER, CANVAS, MODEL, [machine(2, key=OTHER)])
+    assert store.container_etag(KEY) == mine and store.container_etag(OTHER) != other
+    store.delete(machine(1)["id"], None)
+    assert store.container_etag(KEY) != mine
+
+
+def test_if_match_is_compared_strongly():
+    assert etag_matches('"abc"', '"abc"') and etag_matches('"x", "abc"', '"abc"') and etag_matches("*", '"abc"')
+    assert not etag_matches('W/"abc"', '"abc"') and not etag_matches('"abd"', '"abc"')
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["store-per-thread", "shared-store"])
+def test_twenty_concurrent_puts_with_one_etag_give_one_winner(tmp_path, shared):
+    path = tmp_path / "enricher.sqlite3"
+    with Store(path) as store:
+        store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1)])
+        original = store.get(machine(1)["id"])
+    barrier = threading.Barrier(20)
+    outcomes: dict[int, str] = {}
+    common = Store(path) if shared else None
+
+    def put(n: int) -> None:
+        own = common or Store(path)
+        try:
+            barrier.wait()
+            own.update(original.id, {**original.document, "confidence": n / 100}, original.etag, f"user{n}")
+            outcomes[n] = "ok"
+        except PreconditionFailed:
+            outcomes[n] = "412"
+        finally:
+            if common is None:
+                own.close()
+
+    threads = [threading.Thread(target=put, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if common:
+        common.close()
+    winners = [n for n, outcome in outcomes.items() if outcome == "ok"]
+    assert len(outcomes) == 20 and len(winners) == 1
+    assert sorted(outcomes.values()).count("412") == 19
+    with Store(path) as store:
+        final = store.get(original.id)
+        assert final.version == 2 and final.document["confidence"] == winners[0] / 100
+        assert final.creator == f"user{winners[0]}"
+        assert [k for k, _ in kinds(store)] == ["Create", "Update"]
+
+
+# paging
+
+
+def fill(store: Store, per_key: int) -> dict[str, list[str]]:
+    """Interleave two containers, canvas by canvas; return each container's ids in stored order."""
+    ids: dict[str, list[str]] = {KEY: [], OTHER: []}
+    for c in range(0, per_key, 25):
+        for key in (KEY, OTHER):
+            canvas = f"https://example.org/{key}/canvas/{c}"
+            batch = [machine(n, canvas=canvas, key=key) for n in range(c, min(c + 25, per_key))]
+            store.replace_machine_annotations(key, canvas, MODEL, batch)
+            ids[key] += [a["id"] for a in batch]
+    return ids
+
+
+def walk(store: Store, key: str | None, size: int) -> list[str]:
+    seen, offset = [], 0
+    while page := store.page(key, offset, size):
+        assert len(page) <= size
+        seen += [a.id for a in page]
+        offset += size
+    return seen
+
+
+def test_pages_cover_a_container_once_in_stable_order(store):
+    ids = fill(store, 260)
+    assert walk(store, KEY, 100) == ids[KEY] and store.count(KEY) == 260
+    everything = walk(store, None, 100)
+    assert sorted(everything) == sorted(ids[KEY] + ids[OTHER]) and store.count(None) == 520
+    assert walk(store, None, 100) == everything  # stable
+    assert store.page(KEY, 1000, 100) == []
+    with pytest.raises(InputError):
+        store.page(KEY, -1, 10)
+
+
+def test_pages_follow_deletions_and_additions(tmp_path):
+    path = tmp_path / "enricher.sqlite3"
+    with Store(path) as store:
+        ids = fill(store, 120)
+        walk(store, KEY, 50)  # the store now knows where pages start
+        gone = ids[KEY][10:20]
+        for anno_id in gone:
+            store.delete(anno_id, None)
+        extra = machine(999, canvas="https://example.org/late")
+        store.create(KEY, extra, "alice")
+        expected = [a for a in ids[KEY] if a not in gone] + [extra["id"]]
+        assert walk(store, KEY, 50) == expected and store.count(KEY) == 111
+        deep = store.page(KEY, 100, 50)
+        with Store(path) as fresh:  # no page starts known: same answer from scratch
+            assert fresh.page(KEY, 100, 50) == deep and [a.id for a in deep] == expected[100:]
+
+
+def test_page_queries_walk_the_partial_indexes(store):
+    fill(store, 50)
+    plans = {
+        "key": store.db.execute("EXPLAIN QUERY PLAN " + PAGE_SEQS_SQL["key"], (KEY, 0, 101, 0)).fetchall(),
+        "all": store.db.execute("EXPLAIN QUERY PLAN " + PAGE_SEQS_SQL["all"], (0, 101, 0)).fetchall(),
+    }
+    for name, index in (("key", "annotations_live_by_key"), ("all", "annotations_live")):
+        detail = " ".join(row[3] for row in plans[name])
+        assert index in detail and "TEMP B-TREE" not in detail, detail
+
+
+def test_the_change_log_pages_and_filters_by_container(store):
+    fill(store, 30)
+    everything = store.changes(0, 1000)
+    assert [c.seq for c in everything] == sorted(c.seq for c in everything) and len(everything) == 60
+    assert store.changes(everything[9].seq, 5) == everything[10:15]
+    mine = store.changes(0, 1000, key=KEY)
+    assert len(mine) == 30 and {c.key for c in mine} == {KEY} and {c.kind for c in mine} == {"Create"}
+
+
+def test_one_transaction_spans_several_writes(store):
+    job = store.create_job({"manifest": "m"})
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1)])
+            store.mark_canvas_done(job.id, KEY, CANVAS, None)
+            raise RuntimeError("killed between the two")
+    assert store.get(machine(1)["id"]) is None and store.done_canvases(job.id) == set()
+    with store.transaction():
+        store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1)])
+        store.mark_canvas_done(job.id, KEY, CANVAS, None)
+    assert store.count(KEY) == 1 and store.done_canvases(job.id) == {(KEY, CANVAS)}
+
+
+# jobs
+
+
+def test_job_lifecycle_progress_and_errors(store):
+    job = store.create_job({"manifest": "https://example.org/m.json", "conf": 0.5})
+    assert (job.state, job.params["conf"], job.done, job.total, job.started) == ("queued", 0.5, 0, 0, None)
+    claimed = store.claim_job()
+    assert claimed.id == job.id and claimed.state == "running" and claimed.started
+    assert store.claim_job() is None
+    store.set_job(job.id, total=3, manifests=[KEY])
+    store.mark_canvas_done(job.id, KEY, "c1", None)
+    store.mark_canvas_done(job.id, KEY, "c2", "image server said 500")
+    store.mark_canvas_done(job.id, KEY, "c1", None)  # a resumed job finishing a canvas again
+    current = store.job(job.id)
+    assert (current.done, current.total, current.manifests) == (2, 3, [KEY])
+    assert current.errors == [{"manifest": KEY, "canvas": "c2", "error": "image server said 500"}]
+    assert store.done_canvases(job.id) == {(KEY, "c1"), (KEY, "c2")}
+    assert store.set_job(job.id, expect="running", state="done")
+    finished = store.job(job.id)
+    assert finished.state == "done" and finished.finished
+    assert store.job("nothing") is None
+
+
+def test_cancelled_jobs_are_not_claimed_and_not_overwritten(store):
+    queued = store.create_job({"manifest": "a"})
+    running = store.create_job({"manifest": "b"})
+    assert store.cancel_job(queued.id).state == "cancelled"
+    assert store.claim_job().id == running.id
+    assert store.cancel_job(running.id).state == "cancelled"
+    assert not store.set_job(running.id, expect="running", state="done")  # the runner finishing late
+    assert store.job(running.id).state == "cancelled" and store.claim_job() is None
+    assert store.cancel_job("nothing") is None
+    with pytest.raises(TypeError):
+        store.set_job(running.id, colour="red")
+    with pytest.raises(InputError):
+        store.set_job(running.id, state="exploded")
+
+
+def test_interrupted_jobs_are_requeued_in_order(store):
+    first, second = store.create_job({"manifest": "a"}), store.create_job({"manifest": "b"})
+    store.claim_job()
+    assert store.requeue_interrupted() == 1
+    assert store.claim_job().id == first.id and store.claim_job().id == second.id
+    assert [j.id for j in store.jobs()] == [second.id, first.id]
+
+
+def test_concurrent_claims_take_each_job_once(tmp_path):
+    path = tmp_path / "enricher.sqlite3"
+    with Store(path) as store:
+        created = {store.create_job({"manifest": str(n)}).id for n in range(5)}
+    barrier = threading.Barrier(10)
+    claimed: list[str] = []
+
+    def claim() -> None:
+        with Store(path) as own:
+            barrier.wait()
+            while job := own.claim_job():
+                claimed.append(job.id)
+
+    threads = [threading.Thread(target=claim) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(claimed) == sorted(created)

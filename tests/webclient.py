@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import httpx
@@ -77,8 +77,14 @@ def openapi():
 
     from enricher.web.openapi import spec
 
-    as_json = {kind: json.loads for kind in ("application/ld+json", "application/problem+json")}
-    return OpenAPI.from_dict(spec(), config=Config(extra_media_type_deserializers=as_json))
+    def as_json(data: bytes, **parameters: str) -> Any:  # parameters: the media type's, such as profile
+        return json.loads(data)
+
+    def as_text(data: bytes, **parameters: str) -> str:
+        return data.decode(parameters.get("charset", "utf-8"))
+
+    readers = {"application/ld+json": as_json, "application/problem+json": as_json, "text/turtle": as_text}
+    return OpenAPI.from_dict(spec(), config=Config(extra_media_type_deserializers=readers))
 
 
 @dataclass
@@ -182,3 +188,39 @@ def _body(document: Any, headers: dict) -> dict:
 def links(response: httpx.Response) -> list[str]:
     """Every Link header value, one entry per link."""
     return [part.strip() for value in response.headers.get_list("Link") for part in value.split(",")]
+
+
+GENERATOR_SHA = "ab" * 32
+
+
+def seed(server: LiveServer, document: dict, per_canvas: Sequence[int], label: str = "dog") -> tuple[str, Any]:
+    """Store DOCUMENT (a manifest) and PER_CANVAS[i] machine annotations of class LABEL on canvas i, built
+    by annotate.build_annotation as a job would; return the manifest key and the parsed Manifest."""
+    from enricher.annotate import Generator, build_annotation, manifest_key
+    from enricher.detect import Detection
+    from enricher.manifest import parse_manifest
+
+    url = document.get("id") or document["@id"]
+    manifest = parse_manifest(document, url)
+    key = manifest_key(manifest.id)
+    mapping = _vocabulary().lookup(label)
+    generator = Generator("0.1.0", "test-model.pt", GENERATOR_SHA)
+    with server.store() as store:
+        store.save_manifest(key, manifest.id, url, manifest.label, document)
+        for canvas, count in zip(manifest.canvases, per_canvas):
+            annotations = [
+                build_annotation(
+                    canvas=canvas, manifest=manifest, detection=Detection(label, 0.5 + i / (2 * count + 2), (i, i, 40, 30)),
+                    mapping=mapping, generator=generator, created="2026-01-01T00:00:00Z", config=server.config,
+                )
+                for i in range(count)
+            ]
+            store.replace_machine_annotations(key, canvas.id, GENERATOR_SHA, annotations)
+    return key, manifest
+
+
+@lru_cache(maxsize=None)
+def _vocabulary():
+    from enricher.vocab import Vocabulary
+
+    return Vocabulary.load()

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, request
 
 from ..annotate import ANNOTATION_CONTEXT
 from ..errors import Gone, InputError, NotFound, PreconditionRequired
 from ..manifest import Manifest, parse_manifest
+from ..store import StoredAnnotation, now
 from . import incoming, ldp
 from .auth import require_writer
 from .media import ANNO_JSONLD, TURTLE, dumps, etag_of, negotiate, read_json, send
 from .rdf import to_turtle
 from .state import service
-
-if TYPE_CHECKING:
-    from ..store import StoredAnnotation
 
 bp = Blueprint("annotations", __name__)
 READ = ("GET", "HEAD", "OPTIONS")
@@ -155,6 +152,11 @@ def send_annotation(stored: StoredAnnotation, status: int = 200, headers: dict |
     return represent(document, stored.etag, status, {**annotation_headers(), **(headers or {})})
 
 
+def person(name: str) -> dict:
+    """The ``creator`` of what a token's holder writes."""
+    return {"type": "Person", "nickname": name}
+
+
 def if_match() -> str:
     """The request's If-Match value.
 
@@ -184,7 +186,7 @@ def create(key: str) -> Response:
     creator = require_writer(service().writers)
     manifest, _ = find_manifest(key)
     annotation = incoming.for_create(read_json(service().config.max_body), manifest)
-    annotation["id"] = service().container(key) + uuid.uuid4().hex
+    annotation.update(id=service().container(key) + uuid.uuid4().hex, creator=person(creator), modified=now())
     stored = service().store().create(key, annotation, creator)
     return send_annotation(stored, 201, {"Location": stored.id})
 
@@ -206,6 +208,8 @@ def update(key: str, aid: str) -> Response:
     manifest, _ = find_manifest(key)
     expected = if_match()
     annotation = incoming.for_update(read_json(service().config.max_body), manifest, stored.document)
+    # the author stays; a machine annotation gets the person who edited it
+    annotation["creator"] = stored.document.get("creator") or person(creator)
     return send_annotation(service().store().update(stored.id, annotation, expected, creator))
 
 

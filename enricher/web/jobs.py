@@ -3,20 +3,18 @@ DELETE cancels it. The background runner (enricher.jobs) does the work."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, request
 
 from ..errors import InputError, NotFound, RegionError
 from ..pipeline import parse_region
+from ..store import StoredJob
 from .auth import require_writer
 from .media import JSON, dumps, read_json, send
 from .problems import InvalidField
 from .state import service
-
-if TYPE_CHECKING:
-    from ..store import StoredJob
 
 bp = Blueprint("jobs", __name__)
 TILED = ("auto", "on", "off")
@@ -80,6 +78,7 @@ def describe(job: StoredJob) -> dict:
         "params": job.params,
         "progress": {"done": job.done, "total": job.total},
         "errors": job.errors,
+        "error": job.error,
         "created": job.created,
         "started": job.started,
         "finished": job.finished,
@@ -118,11 +117,8 @@ def job(job_id: str) -> Response:
 def cancel(job_id: str) -> Response:
     """Cancel a job that has not finished; a finished one stays as it is."""
     require_writer(service().writers)
-    job = find_job(job_id)
-    if job.state in ("queued", "running"):
-        service().store().set_job(job.id, state="cancelled")
-        job = find_job(job_id)
-    return _send(describe(job))
+    find_job(job_id)
+    return _send(describe(service().store().cancel_job(job_id)))
 
 
 def init_app(app) -> None:

@@ -1,19 +1,16 @@
-"""What every view shares: the settings, the public URLs built on the base URL, and a Store per thread."""
+"""What every view shares: the settings, the public URLs built on the base URL, and the Store."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from flask import current_app
 
-from ..config import Config
 from ..annotate import public_base
+from ..config import Config
+from ..store import Store
 from .auth import token_names
-
-if TYPE_CHECKING:
-    from ..store import Store
 
 
 @dataclass
@@ -21,20 +18,29 @@ class Service:
     config: Config
     base: str = ""
     writers: dict[str, str] = field(default_factory=dict)
-    _local: threading.local = field(default_factory=threading.local, repr=False)
+    _store: Store | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self.base = public_base(self.config.base_url)
         self.writers = token_names(self.config.tokens)
 
     def store(self) -> Store:
-        """This thread's Store (sqlite3 connections must stay in the thread that opened them)."""
-        store = getattr(self._local, "store", None)
-        if store is None:
-            from ..store import Store
+        """The Store, opened on first use (it keeps a connection per thread).
 
-            store = self._local.store = Store(self.config.database)
-        return store
+        Raises EnricherError when the database cannot be opened.
+        """
+        with self._lock:
+            if self._store is None:
+                self._store = Store(self.config.database)
+            return self._store
+
+    def close(self) -> None:
+        """Close the Store's connections."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
     def container(self, key: str | None) -> str:
         """The URL of a manifest's container, or of the container of everything (KEY None)."""

@@ -1,0 +1,89 @@
+"""The detector: real ultralytics inference with the demo weights, exported formats, tile merging."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+from PIL import Image
+
+from enricher.config import DEMO_WEIGHTS
+from enricher.detect import Detection, Detector, choose_device, merge, weights_sha256
+from enricher.errors import ConfigError, ModelError
+from sampledata import SAMPLES, SCENES, TRUTH, recall
+
+
+def test_predict_finds_the_generated_objects(demo_detector):
+    images = [Image.open(SAMPLES / name).convert("RGB") for name in SCENES]
+    found = demo_detector.predict(images)
+    assert len(found) == len(images)
+    for detections, name in zip(found, SCENES):
+        assert recall(detections, TRUTH[name]) >= 0.8, name
+        assert all(0.0 <= d.score <= 1.0 for d in detections)
+
+
+def test_provenance_names_the_weights_and_their_hash(demo_detector):
+    assert demo_detector.name == DEMO_WEIGHTS.name
+    assert demo_detector.sha256 == hashlib.sha256(DEMO_WEIGHTS.read_bytes()).hexdigest()
+    assert demo_detector.device == choose_device("auto")
+
+
+def test_class_filter_and_limits(config):
+    detector = Detector(config(weights=str(DEMO_WEIGHTS), classes=["dog"], max_det=2))
+    image = Image.open(SAMPLES / SCENES[0]).convert("RGB")
+    found = detector.predict([image])[0]
+    assert len(found) <= 2 and {d.label for d in found} <= {"dog"}
+
+
+def test_unknown_class_in_the_filter_is_named(config):
+    with pytest.raises(ConfigError, match="unicorn"):
+        Detector(config(weights=str(DEMO_WEIGHTS), classes=["unicorn"]))
+
+
+def test_missing_weights_is_a_model_error(config, tmp_path):
+    with pytest.raises(ModelError) as caught:
+        Detector(config(weights=str(tmp_path / "nothing.pt")))
+    assert "nothing.pt" in str(caught.value)
+
+
+def test_exported_onnx_model_gives_the_same_objects(config, demo_detector, tmp_path):
+    weights = tmp_path / DEMO_WEIGHTS.name
+    shutil.copy(DEMO_WEIGHTS, weights)
+    from ultralytics import YOLO
+
+    exported = YOLO(str(weights)).export(format="onnx", imgsz=config.imgsz, dynamic=True)
+    onnx = Detector(config(weights=exported))
+    assert onnx.name.endswith(".onnx") and onnx.sha256 == weights_sha256(exported)
+    image = Image.open(SAMPLES / SCENES[0]).convert("RGB")
+    assert recall(onnx.predict([image])[0], TRUTH[SCENES[0]]) >= 0.8
+
+
+def test_weights_hash_covers_every_file_of_a_model_folder(tmp_path):
+    (tmp_path / "model.xml").write_text("graph")
+    (tmp_path / "model.bin").write_bytes(b"\0" * 10)
+    before = weights_sha256(tmp_path)
+    (tmp_path / "model.bin").write_bytes(b"\1" * 10)
+    assert weights_sha256(tmp_path) != before
+
+
+def test_merge_joins_an_object_cut_by_a_tile_border():
+    left = [Detection("dog", 0.9, (100, 100, 60, 50))]  # the whole dog, seen by the left tile
+    right = [Detection("dog", 0.6, (130, 100, 30, 50)), Detection("cat", 0.5, (130, 100, 30, 50))]
+    merged = merge([left, right], iou=0.5)
+    assert [(d.label, d.score, d.box) for d in merged] == [
+        ("dog", 0.9, (100.0, 100.0, 60.0, 50.0)),
+        ("cat", 0.5, (130.0, 100.0, 30.0, 50.0)),
+    ]
+
+
+def test_merge_keeps_neighbours_seen_by_one_tile():
+    tile = [Detection("dog", 0.9, (0, 0, 50, 50)), Detection("dog", 0.8, (10, 10, 30, 30))]
+    assert len(merge([tile], iou=0.5)) == 2
+
+
+def test_merge_takes_the_union_of_two_partial_views():
+    a = [Detection("horse", 0.7, (0, 0, 60, 40))]
+    b = [Detection("horse", 0.8, (20, 0, 60, 40))]
+    (merged,) = merge([a, b], iou=0.3)
+    assert merged.box == (0.0, 0.0, 80.0, 40.0) and merged.score == 0.8

@@ -178,6 +178,12 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
 
 def _body(document: Any, headers: dict) -> dict:
     if document is None:

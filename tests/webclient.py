@@ -58,6 +58,10 @@ class LiveServer:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
+        runner = self.app.extensions.get("enricher.jobs")
+        if runner is not None:
+            runner.stop()
+        self.app.extensions["enricher"].close()
 
 
 @contextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 from ..errors import InputError, NotFound, RegionError
 from ..pipeline import parse_region
@@ -98,6 +98,9 @@ def create() -> Response:
     require_writer(service().writers)
     params = job_params(read_json(service().config.max_body))
     job = service().store().create_job(params)
+    runner = current_app.extensions.get("enricher.jobs")
+    if runner is not None:
+        runner.wake()
     return _send(describe(job), 202, {"Location": service().job(job.id)})
 
 

@@ -1,0 +1,95 @@
+"""Jobs over real HTTP: queue (202 and Location), follow, list, cancel; and one job run end to end by
+the in-process runner with the demo weights on the sample images, its results served as IIIF."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from enricher.cli import DEMO_IMAGES
+from enricher.config import DEMO_WEIGHTS
+from enricher.imageserver import serve_images
+from factories import make_manifest
+from webclient import AUTH, Client, live_server
+
+JOB = {"manifest": "https://example.org/iiif/manifest.json", "canvases": [0, "https://example.org/c/2"],
+       "region": "xywh=0,0,500,400", "conf": 0.4, "iou": 0.6, "tiled": "off"}
+WAIT_SECONDS = 300
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with live_server(tmp_path_factory.mktemp("web-jobs")) as server:
+        yield server
+
+
+@pytest.fixture
+def client(server):
+    with Client(server) as client:
+        yield client
+
+
+def test_a_job_is_queued_and_followed(client, server):
+    response = client.post("/jobs", JOB)
+    assert response.status_code == 202
+    job = response.json()
+    assert response.headers["Location"] == job["id"] and job["id"].startswith(server.url + "jobs/")
+    assert job["state"] == "queued" and job["params"] == JOB
+    assert job["progress"] == {"done": 0, "total": 0} and job["errors"] == [] and job["results"] == []
+    followed = client.get(job["id"])
+    assert followed.status_code == 200 and followed.json() == job
+    listed = client.get("/jobs").json()["jobs"]
+    assert listed[0] == job
+
+
+def test_jobs_are_listed_newest_first(client):
+    first = client.post("/jobs", {"manifest": "https://example.org/one.json"}).json()["id"]
+    second = client.post("/jobs", {"manifest": "https://example.org/two.json"}).json()["id"]
+    ids = [job["id"] for job in client.get("/jobs").json()["jobs"]]
+    assert ids.index(second) < ids.index(first)
+
+
+def test_a_queued_job_can_be_cancelled(client):
+    job = client.post("/jobs", JOB).json()
+    assert client.request("DELETE", job["id"]).status_code == 401
+    response = client.delete(job["id"])
+    assert response.status_code == 200
+    assert response.json()["state"] == "cancelled" and response.json()["finished"]
+    again = client.delete(job["id"])
+    assert again.json()["state"] == "cancelled" and again.json()["finished"] == response.json()["finished"]
+
+
+def test_an_unknown_job_is_not_found(client):
+    for response in (client.get("/jobs/nope"), client.delete("/jobs/nope")):
+        assert response.status_code == 404 and response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_job_runs_and_its_results_are_served(tmp_path, stub, conformance_dir):
+    if not DEMO_WEIGHTS.is_file():
+        message = f"the demo weights are missing: {DEMO_WEIGHTS}"
+        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+    with serve_images(DEMO_IMAGES) as images:
+        document = make_manifest(3, [("scene-1", 1200, 900)], f"{images}/iiif/3")
+        url = stub.json("/scenes.json", json.dumps(document))
+        settings = {"job_worker": True, "weights": str(DEMO_WEIGHTS), "allow_private": True, "device": "cpu", "batch": 1}
+        with live_server(tmp_path, **settings) as server, Client(server) as client:
+            job = client.post("/jobs", {"manifest": url}).json()
+            deadline = time.monotonic() + WAIT_SECONDS
+            while (job := client.get(job["id"]).json())["state"] in ("queued", "running"):
+                assert time.monotonic() < deadline, f"the job did not finish: {job}"
+                time.sleep(0.1)
+            assert job["state"] == "done", job
+            assert job["progress"] == {"done": 1, "total": 1} and job["errors"] == []
+            (result,) = job["results"]
+            container = client.get(result["annotations"]).json()
+            assert container["total"] > 0
+            manifest = client.get(result["manifest"]).json()
+            served = 0
+            for canvas in manifest["items"]:
+                page = client.get(canvas["annotations"][-1]["id"]).json()
+                assert all(b["value"] for a in page["items"] for b in a["body"])
+                served += len(page["items"])
+            assert served == container["total"]

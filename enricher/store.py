@@ -120,7 +120,7 @@ class StoredManifest:
     saved: str
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: a page builds a hundred of these, and frozen __init__ costs twice as much
 class StoredAnnotation:
     id: str
     key: str
@@ -159,6 +159,8 @@ class _PageStarts:
             known_stamp, starts = self._starts.get(key, (None, {}))
             if known_stamp != stamp:
                 return 0, 0
+            if offset in starts:  # the usual case: the next page of a walk
+                return offset, starts[offset]
             best = max((o for o in starts if o <= offset), default=0)
             return best, starts.get(best, 0)
 
@@ -705,9 +707,5 @@ def _manifest(row: sqlite3.Row) -> StoredManifest:
 
 
 def _annotation(row: sqlite3.Row) -> StoredAnnotation:
-    return StoredAnnotation(
-        id=row["id"], key=row["key"], canvas_id=row["canvas_id"], text=row["document"],
-        etag=row["etag"], origin=row["origin"], created=row["created"], modified=row["modified"],
-        deleted=bool(row["deleted"]), seq=row["seq"], creator=row["creator"], version=row["version"],
-        model_sha256=row["model_sha256"],
-    )
+    # positional, in the order of _ANNOTATION_COLUMNS and the dataclass fields
+    return StoredAnnotation(*row[:8], bool(row[8]), *row[9:])

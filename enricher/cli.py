@@ -138,3 +138,22 @@ def _concept_name(enricher, label: str) -> str:
     mapping = enricher.vocabulary.lookup(label)
     uris = " ".join(c.uri for c in mapping.concepts)
     return f"{label}  {uris}".rstrip()
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (TOML or JSON).")
+@click.option("--host", help="Address to bind (setting host).")
+@click.option("--port", type=int, help="Port to bind (setting port).")
+@click.option("--bind", help="gunicorn bind address instead of host:port, e.g. unix:/run/enricher.sock or fd://3.")
+@click.option("--workers", type=int, help="gunicorn worker processes (setting workers).")
+@click.option("--database", help="SQLite file of the system of record (setting database).")
+@click.option("--base-url", help="Public base URL, as clients reach the service (behind a proxy: the proxy's).")
+def serve(config_file: str | None, bind: str | None, **overrides) -> None:
+    """Serve the HTTP API under gunicorn; settings also come from ENRICHER_* variables."""
+    from .web.server import serve as run_server
+
+    try:
+        config = load_config(overrides, file=config_file)
+    except EnricherError as exc:
+        _fail(str(exc))
+    run_server(config, bind)

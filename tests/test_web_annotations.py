@@ -13,7 +13,7 @@ from rdflib.compare import isomorphic
 
 from conformance import assert_w3c_annotation, assert_w3c_collection, assert_w3c_page
 from enricher.jsonld import ANNO_CONTEXT, context_files
-from enricher.web.rdf import LDP_CONTEXT, LDP_FILE
+from enricher.web.turtle import LDP_CONTEXT, LDP_FILE
 from factories import make_manifest
 from webclient import ANNO, Client, links, live_server, seed
 

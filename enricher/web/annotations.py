@@ -18,7 +18,7 @@ from ..store import StoredAnnotation, now
 from . import incoming, ldp
 from .auth import require_writer
 from .media import ANNO_JSONLD, TURTLE, dumps, etag_of, negotiate, read_json, send
-from .rdf import to_turtle
+from .turtle import to_turtle
 from .state import service
 
 bp = Blueprint("annotations", __name__)

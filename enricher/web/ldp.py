@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..jsonld import ANNO_CONTEXT, ENRICHER_CONTEXT
-from .rdf import LDP_CONTEXT
+from .turtle import LDP_CONTEXT
 
 LDP = "http://www.w3.org/ns/ldp#"
 OA = "http://www.w3.org/ns/oa#"

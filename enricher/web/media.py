@@ -7,8 +7,9 @@ import json
 from typing import Any, Mapping, Sequence
 
 from flask import Response, request
-from werkzeug.http import parse_accept_header, parse_options_header
+from werkzeug.http import parse_options_header
 
+from .. import rdf
 from ..errors import InputError, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 from ..jsonld import ANNO_CONTEXT, IIIF2_CONTEXT, IIIF3_CONTEXT
 
@@ -22,24 +23,16 @@ JSON_TYPES = ("application/ld+json", "application/json")
 
 
 def negotiate(offers: Sequence[str]) -> str:
-    """Return the offer (a bare type such as ``text/turtle``) the Accept header prefers; the first offer
-    wins ties and an absent header. Profiles in Accept are ignored: we serve one profile per type.
+    """Return the offer (a bare type such as ``text/turtle``) the Accept header ranks highest; the first
+    offer wins ties and an absent header. Profiles in Accept are ignored: we serve one profile per type.
 
     Raises NotAcceptable when the header rules out every offer.
     """
-    header = request.headers.get("Accept", "").strip()
-    if not header:
-        return offers[0]
-    accepted = [(parse_options_header(value)[0].lower(), quality) for value, quality in parse_accept_header(header)]
-    best, best_quality = None, 0.0
-    for offer in offers:
-        kind = offer.split("/", 1)[0]
-        quality = max((q for value, q in accepted if value in (offer, f"{kind}/*", "*/*")), default=0.0)
-        if quality > best_quality:
-            best, best_quality = offer, quality
-    if best is None:
+    header = request.headers.get("Accept")
+    chosen = rdf.negotiate(header, [((offer,), offer) for offer in offers])
+    if chosen is None:
         raise NotAcceptable(f"no representation matches Accept: {header}; offered: {', '.join(offers)}", where=request.url)
-    return best
+    return chosen
 
 
 def dumps(document: Any) -> bytes:

@@ -1,7 +1,9 @@
-"""Turtle on request: the JSON-LD we serve, converted offline (pyld with local contexts, pyoxigraph).
+"""Turtle on request: the JSON-LD we serve as RDF, converted offline.
 
-Containers name the LDP context ``http://www.w3.org/ns/ldp.jsonld`` as the protocol's examples do;
-``contexts/ldp.jsonld`` is a local copy of it, served to pyld next to the contexts enricher.jsonld knows.
+Annotations go through enricher.rdf's direct reader; containers and pages (whose terms it does not
+read) through pyld with local contexts. Containers name the LDP context
+``http://www.w3.org/ns/ldp.jsonld`` as the protocol's examples do; ``contexts/ldp.jsonld`` is a local
+copy of it, served to pyld next to the contexts enricher.jsonld knows.
 """
 
 from __future__ import annotations
@@ -10,22 +12,12 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from .. import rdf
 from ..errors import FetchError, InputError
-from ..jsonld import ENRICHER_NS, Loader, document_loader
+from ..jsonld import Loader, document_loader
 
 LDP_CONTEXT = "http://www.w3.org/ns/ldp.jsonld"
 LDP_FILE = Path(__file__).parent / "contexts" / "ldp.jsonld"
-PREFIXES = {
-    "oa": "http://www.w3.org/ns/oa#",
-    "as": "http://www.w3.org/ns/activitystreams#",
-    "ldp": "http://www.w3.org/ns/ldp#",
-    "dcterms": "http://purl.org/dc/terms/",
-    "dctypes": "http://purl.org/dc/dcmitype/",
-    "schema": "https://schema.org/",
-    "xsd": "http://www.w3.org/2001/XMLSchema#",
-    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-    "enricher": ENRICHER_NS,
-}
 
 
 @lru_cache(maxsize=None)
@@ -43,7 +35,7 @@ def loader(conformance_dir: str) -> Loader:
 
 
 def to_nquads(document: dict, conformance_dir: str) -> str:
-    """Convert a JSON-LD document to N-Quads offline.
+    """Convert a JSON-LD document to N-Quads with pyld, offline.
 
     Raises FetchError when a context has no local copy, InputError for invalid JSON-LD.
     """
@@ -61,13 +53,12 @@ def to_nquads(document: dict, conformance_dir: str) -> str:
 
 
 def to_turtle(document: dict, conformance_dir: str) -> bytes:
-    """Serialise a JSON-LD document as Turtle (default graph; our documents have no named graphs).
+    """Serialise a document we serve (annotation, container or page) as Turtle.
 
     Raises what to_nquads raises.
     """
-    import pyoxigraph as ox
-
-    quads = ox.parse(to_nquads(document, conformance_dir).encode("utf-8"), format=ox.RdfFormat.N_QUADS)
-    triples = [ox.Triple(q.subject, q.predicate, q.object) for q in quads]
-    return ox.serialize(triples, format=ox.RdfFormat.TURTLE, prefixes=PREFIXES)
-
+    if document.get("type") == "Annotation":
+        quads = rdf.annotation_quads(document, None, conformance_dir)
+    else:
+        quads = rdf.parse_nquads(to_nquads(document, conformance_dir), where=document.get("id"))
+    return rdf.get("turtle").serialize(quads)

@@ -6,6 +6,7 @@ JSON-LD with the anno profile is the default representation; ``Accept: text/turt
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 
@@ -13,11 +14,11 @@ from flask import Blueprint, Response, request
 
 from ..annotate import ANNOTATION_CONTEXT
 from ..errors import Gone, InputError, NotFound, PreconditionRequired
-from ..manifest import Manifest, parse_manifest
-from ..store import StoredAnnotation, now
+from ..manifest import Manifest
+from ..store import StoredAnnotation, StoredManifest, now
 from . import incoming, ldp
 from .auth import require_writer
-from .media import ANNO_JSONLD, TURTLE, dumps, etag_of, negotiate, read_json, send
+from .media import ANNO_JSONLD, ITEMS, TURTLE, dumps, dumps_with, etag_of, negotiate, read_json, send
 from .turtle import to_turtle
 from .state import service
 
@@ -38,15 +39,23 @@ class Container:
     allow: str
 
 
-def find_manifest(key: str) -> tuple[Manifest, str]:
-    """Return the stored manifest KEY parsed, and its label.
+def find_stored(key: str) -> StoredManifest:
+    """Return the stored manifest KEY.
 
     Raises NotFound when no job has enriched a manifest with that key.
     """
     stored = service().store().manifest(key)
     if stored is None:
         raise NotFound(f"no manifest with key {key}", where=request.url)
-    return parse_manifest(stored.document, stored.url), stored.label
+    return stored
+
+
+def find_manifest(key: str) -> Manifest:
+    """Return the stored manifest KEY, parsed (once per version of it).
+
+    Raises NotFound when no job has enriched a manifest with that key.
+    """
+    return service().parsed(find_stored(key))
 
 
 def find_container(key: str | None) -> Container:
@@ -56,7 +65,7 @@ def find_container(key: str | None) -> Container:
     """
     if key is None:
         return Container(None, service().container(None), "Every annotation of this service", EVERYTHING_ALLOW)
-    _, label = find_manifest(key)
+    label = find_stored(key).label
     return Container(key, service().container(key), f"Annotations of {label}", CONTAINER_ALLOW)
 
 
@@ -73,17 +82,21 @@ def find_annotation(key: str, aid: str) -> StoredAnnotation:
     return stored
 
 
-def represent(document: dict, etag: str, status: int = 200, headers: dict | None = None) -> Response:
-    """Send DOCUMENT as JSON-LD or, when Accept asks for it, Turtle (with its own ETag).
+def represent(
+    document: dict, etag: str, status: int = 200, headers: dict | None = None, raw: list[str] | None = None
+) -> Response:
+    """Send DOCUMENT as JSON-LD or, when Accept asks for it, Turtle (with its own ETag). RAW holds the
+    JSON texts an ``[ITEMS]`` placeholder in DOCUMENT stands for.
 
     Raises NotAcceptable, and FetchError when a JSON-LD context has no local copy.
     """
     chosen = negotiate(OFFERS)
     headers = dict(headers or {})
+    body = dumps(document) if raw is None else dumps_with(document, raw)
     if chosen == "text/turtle":
-        return send(to_turtle(document, service().config.conformance_dir), TURTLE, status=status, headers=headers,
-                    etag=etag_of(etag, "turtle"))
-    return send(dumps(document), ANNO_JSONLD, status=status, headers=headers, etag=etag)
+        turtle = to_turtle(json.loads(body), service().config.conformance_dir)
+        return send(turtle, TURTLE, status=status, headers=headers, etag=etag_of(etag, "turtle"))
+    return send(body, ANNO_JSONLD, status=status, headers=headers, etag=etag)
 
 
 def container_headers(container: Container, view: ldp.View | None = None) -> dict:
@@ -124,18 +137,22 @@ def read_container(container: Container) -> Response:
     total, version = store.count(container.key), store.container_etag(container.key)
     if "page" in request.args:
         index = _page_index(total, size)
-        items = _items(store.page(container.key, index * size, size), view)
+        items, raw = _items(store.page(container.key, index * size, size), view)
         document = ldp.page_document(container.url, view, index, total, size, items)
         headers = {"Allow": "GET, HEAD, OPTIONS", "Vary": "Accept"}
-        return represent(document, etag_of(version, view.variant(container.url), str(index), str(size)), headers=headers)
-    first = [] if view.minimal or not total else _items(store.page(container.key, 0, size), view)
-    document = ldp.container_document(container.url, view, container.label, total, size, first)
+        etag = etag_of(version, view.variant(container.url), str(index), str(size))
+        return represent(document, etag, headers=headers, raw=raw)
+    items, raw = ([], None) if view.minimal or not total else _items(store.page(container.key, 0, size), view)
+    document = ldp.container_document(container.url, view, container.label, total, size, items)
     etag = etag_of(version, view.variant(container.url), str(view.minimal), str(size))
-    return represent(document, etag, headers=container_headers(container, view))
+    return represent(document, etag, headers=container_headers(container, view), raw=raw)
 
 
-def _items(annotations: list[StoredAnnotation], view: ldp.View) -> list:
-    return [a.id for a in annotations] if view.iris else [a.document for a in annotations]
+def _items(annotations: list[StoredAnnotation], view: ldp.View) -> tuple[list, list[str] | None]:
+    """A page's items: their IRIs, or a placeholder for their stored JSON texts (spliced unparsed)."""
+    if view.iris:
+        return [a.id for a in annotations], None
+    return [ITEMS], [a.text for a in annotations]
 
 
 def annotation_headers() -> dict:
@@ -184,7 +201,7 @@ def container(key: str) -> Response:
 def create(key: str) -> Response:
     """Create an annotation in a manifest's container; the server assigns its IRI."""
     creator = require_writer(service().writers)
-    manifest, _ = find_manifest(key)
+    manifest = find_manifest(key)
     annotation = incoming.for_create(read_json(service().config.max_body), manifest)
     annotation.update(id=service().container(key) + uuid.uuid4().hex, creator=person(creator), modified=now())
     stored = service().store().create(key, annotation, creator)
@@ -205,7 +222,7 @@ def update(key: str, aid: str) -> Response:
     """Replace an annotation, if the client saw its current version (If-Match)."""
     creator = require_writer(service().writers)
     stored = find_annotation(key, aid)
-    manifest, _ = find_manifest(key)
+    manifest = find_manifest(key)
     expected = if_match()
     annotation = incoming.for_update(read_json(service().config.max_body), manifest, stored.document)
     # the author stays; a machine annotation gets the person who edited it

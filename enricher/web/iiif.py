@@ -21,7 +21,7 @@ def find_canvas(key: str, index: int) -> tuple[Manifest, Canvas]:
 
     Raises NotFound for an unknown manifest or an index past its last canvas.
     """
-    manifest, _ = find_manifest(key)
+    manifest = find_manifest(key)
     if index >= len(manifest.canvases):
         raise NotFound(f"manifest {key} has {len(manifest.canvases)} canvases; there is no canvas {index}", where=request.url)
     return manifest, manifest.canvases[index]
@@ -39,7 +39,7 @@ def _send(document: dict, mimetype: str) -> Response:
 @bp.get("/<key:key>/manifest.json")
 def manifest(key: str) -> Response:
     """The source manifest with every canvas linked to its page (v3) or list (v2) here."""
-    found, _ = find_manifest(key)
+    found = find_manifest(key)
     links = {c.id: (service().page(key, c.index), service().list(key, c.index)) for c in found.canvases}
     document = enriched_manifest(found, links, service().manifest(key))
     return _send(document, IIIF3_JSONLD if found.version == 3 else IIIF2_JSONLD)

@@ -40,6 +40,20 @@ def dumps(document: Any) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+# Stands for a list of JSON texts spliced in unparsed (see dumps_with); \0 never survives json.dumps.
+ITEMS = "\0items\0"
+_ITEMS_JSON = json.dumps([ITEMS])
+
+
+def dumps_with(document: Any, raw: Sequence[str]) -> bytes:
+    """Serialise DOCUMENT, whose one ``[ITEMS]`` list stands for RAW (JSON texts, spliced in as they
+    are: a page of stored annotations needs no parsing and re-serialising)."""
+    head, found, tail = json.dumps(document, ensure_ascii=False, separators=(",", ":")).partition(_ITEMS_JSON)
+    if not found:
+        raise ValueError("the document has no [ITEMS] placeholder")
+    return f"{head}[{','.join(raw)}]{tail}".encode("utf-8")
+
+
 def etag_of(*parts: str | bytes) -> str:
     """Return a quoted strong ETag derived from PARTS."""
     digest = hashlib.sha256()

@@ -9,8 +9,11 @@ from flask import current_app
 
 from ..annotate import public_base
 from ..config import Config
-from ..store import Store
+from ..manifest import Manifest, parse_manifest
+from ..store import Store, StoredManifest
 from .auth import token_names
+
+MANIFEST_CACHE = 64  # parsed manifests kept per process
 
 
 @dataclass
@@ -20,6 +23,7 @@ class Service:
     writers: dict[str, str] = field(default_factory=dict)
     _store: Store | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _manifests: dict[str, tuple[dict, Manifest]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.base = public_base(self.config.base_url)
@@ -41,6 +45,16 @@ class Service:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+
+    def parsed(self, stored: StoredManifest) -> Manifest:
+        """STORED parsed, from a cache: parsing a large manifest per request would dominate the
+        IIIF endpoints. An entry serves only while the stored document is still equal to it."""
+        cached = self._manifests.get(stored.key)
+        if cached is None or cached[0] != stored.document:
+            cached = self._manifests[stored.key] = (stored.document, parse_manifest(stored.document, stored.url))
+            while len(self._manifests) > MANIFEST_CACHE:
+                self._manifests.pop(next(iter(self._manifests)))
+        return cached[1]
 
     def container(self, key: str | None) -> str:
         """The URL of a manifest's container, or of the container of everything (KEY None)."""

@@ -187,3 +187,12 @@ def test_our_json_ld_context_is_served(client):
     response = client.get("/context.jsonld")
     assert response.status_code == 200 and response.headers["Content-Type"] == "application/ld+json"
     assert "confidence" in response.json()["@context"]
+
+
+def test_a_broken_database_is_a_500_problem_naming_no_path(tmp_path):
+    database = tmp_path / "broken.sqlite3"
+    database.write_bytes(b"this is not a database, it is a text file " * 100)
+    with live_server(tmp_path, database=str(database)) as server, Client(server, check=False) as client:
+        response = client.get(f"{'0' * 16}/annotations/")
+        problem = assert_problem(response, 500)
+        assert str(tmp_path) not in response.text and "database" not in problem["detail"]

@@ -38,11 +38,11 @@ class _Switch:
 class LiveServer:
     """create_app(overrides) served by werkzeug's threaded server on 127.0.0.1, port chosen by the OS."""
 
-    def __init__(self, database: Path, **overrides: Any) -> None:
+    def __init__(self, folder: Path, **overrides: Any) -> None:
         switch = _Switch()
         self.server = make_server("127.0.0.1", 0, switch, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}/"
-        settings = {"database": str(database), "base_url": self.url, "tokens": TOKENS, "job_worker": False}
+        settings = {"database": str(folder / "enricher.sqlite3"), "base_url": self.url, "tokens": TOKENS, "job_worker": False}
         self.app = switch.app = create_app({**settings, **overrides})
         self.config = self.app.extensions["enricher"].config
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -67,7 +67,7 @@ class LiveServer:
 @contextmanager
 def live_server(tmp_path: Path, **overrides: Any) -> Iterator[LiveServer]:
     """Serve a fresh app on a fresh database under TMP_PATH."""
-    server = LiveServer(tmp_path / "enricher.sqlite3", **overrides)
+    server = LiveServer(tmp_path, **overrides)
     try:
         yield server
     finally:

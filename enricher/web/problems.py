@@ -1,8 +1,8 @@
 """The single error handler: every error leaves as problem+json (RFC 9457), never as a stack trace.
 
-Our errors render themselves (``EnricherError.problem``); Flask's own (404 for an unknown route, 405,
-413 from MAX_CONTENT_LENGTH) are translated to the same shape; anything else is logged with a
-reference and answered with a bare 500 that names only that reference.
+Our client errors (4xx) render themselves (``EnricherError.problem``); Flask's own (404 for an unknown
+route, 405, 413 from MAX_CONTENT_LENGTH) are translated to the same shape; server errors, ours or
+unexpected, are logged with a reference and answered with a bare 500 that names only that reference.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def problem_response(problem: dict, status: int, headers: dict[str, str] | None 
 
 
 def _enricher_error(error: EnricherError) -> Response:
+    if error.status >= 500:  # our failure, not the client's: its detail (paths, hosts) stays in the log
+        return _unexpected(error)
     problem = error.problem()
     problem.setdefault("instance", request.url)
     headers = {}
@@ -43,8 +45,6 @@ def _enricher_error(error: EnricherError) -> Response:
         # RFC 6750 3.1: an error code only when a bearer token was presented
         given = request.headers.get("Authorization", "").lower().startswith("bearer ")
         headers["WWW-Authenticate"] = f'Bearer realm="{REALM}"' + (', error="invalid_token"' if given else "")
-    if error.status >= 500:
-        log.error("%s %s: %s", request.method, request.path, error)
     return problem_response(problem, error.status, headers)
 
 
@@ -67,7 +67,7 @@ def _http_exception(error: HTTPException) -> Response:
 
 def _unexpected(error: Exception) -> Response:
     reference = uuid.uuid4().hex
-    log.exception("unexpected error %s on %s %s", reference, request.method, request.path)
+    log.error("error %s on %s %s", reference, request.method, request.path, exc_info=error)
     problem = {
         "type": PROBLEM_BASE + "internal",
         "title": "Internal error",

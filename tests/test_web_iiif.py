@@ -131,3 +131,17 @@ def test_pages_follow_the_store(client, server):
 def test_missing_iiif_resources_are_problems(client, server, path):
     response = client.get(path.format(key=server.v3[0]))
     assert response.status_code == 404 and response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_the_service_description_links_everything(client, server):
+    response = client.get("/")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/json"
+    description = response.json()
+    assert description["links"]["openapi"] == server.url + "openapi.json"
+    assert description["links"]["annotations"] == server.url + "annotations/"
+    listed = {m["key"]: m for m in description["manifests"]}
+    for key, manifest in (server.v3, server.v2):
+        assert listed[key]["manifest"] == f"{server.url}{key}/manifest.json"
+        assert listed[key]["annotations"] == f"{server.url}{key}/annotations/"
+        assert listed[key]["source"] == manifest.url
+        assert client.get(listed[key]["manifest"]).status_code == 200

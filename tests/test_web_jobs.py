@@ -13,7 +13,7 @@ from enricher.cli import DEMO_IMAGES
 from enricher.config import DEMO_WEIGHTS
 from enricher.imageserver import serve_images
 from factories import make_manifest
-from webclient import AUTH, Client, live_server
+from webclient import Client, live_server
 
 JOB = {"manifest": "https://example.org/iiif/manifest.json", "canvases": [0, "https://example.org/c/2"],
        "region": "xywh=0,0,500,400", "conf": 0.4, "iou": 0.6, "tiled": "off"}

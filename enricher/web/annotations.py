@@ -19,8 +19,8 @@ from ..store import StoredAnnotation, StoredManifest, now
 from . import incoming, ldp
 from .auth import require_writer
 from .media import ANNO_JSONLD, ITEMS, TURTLE, dumps, dumps_with, etag_of, negotiate, read_json, send
-from .turtle import to_turtle
 from .state import service
+from .turtle import to_turtle
 
 bp = Blueprint("annotations", __name__)
 READ = ("GET", "HEAD", "OPTIONS")
@@ -94,7 +94,7 @@ def represent(
     headers = dict(headers or {})
     body = dumps(document) if raw is None else dumps_with(document, raw)
     if chosen == "text/turtle":
-        turtle = to_turtle(json.loads(body), service().config.conformance_dir)
+        turtle = to_turtle(document if raw is None else json.loads(body), service().config.conformance_dir)
         return send(turtle, TURTLE, status=status, headers=headers, etag=etag_of(etag, "turtle"))
     return send(body, ANNO_JSONLD, status=status, headers=headers, etag=etag)
 

@@ -23,7 +23,8 @@ def find_canvas(key: str, index: int) -> tuple[Manifest, Canvas]:
     """
     manifest = find_manifest(key)
     if index >= len(manifest.canvases):
-        raise NotFound(f"manifest {key} has {len(manifest.canvases)} canvases; there is no canvas {index}", where=request.url)
+        count = len(manifest.canvases)
+        raise NotFound(f"manifest {key} has {count} canvases; there is no canvas {index}", where=request.url)
     return manifest, manifest.canvases[index]
 
 

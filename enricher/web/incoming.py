@@ -55,9 +55,9 @@ def _bodies(document: dict) -> list[dict] | None:
     for index, body in enumerate(bodies):
         pointer = f"/body/{index}" if listed else "/body"
         if not isinstance(body, dict):
-            raise InvalidField("each body must be an object with a display value (an IRI alone shows as nothing)", pointer=pointer)
+            raise InvalidField("each body must be an object with a display value", pointer=pointer)
         if not isinstance(body.get("value"), str) or not body["value"].strip():
-            raise InvalidField("each body needs a non-empty string value for viewers to display", pointer=pointer + "/value")
+            raise InvalidField("each body needs a non-empty string value to display", pointer=pointer + "/value")
     return bodies
 
 
@@ -92,7 +92,7 @@ def _target(value: Any, manifest: Manifest) -> dict:
         fragment, fragment_pointer = "", pointer + "/selector"
         if selector is not None:
             if not isinstance(selector, dict) or selector.get("type") != "FragmentSelector":
-                raise InvalidField("the only selector supported is a FragmentSelector with xywh=", pointer=fragment_pointer)
+                raise InvalidField("the one selector supported: a FragmentSelector, xywh=", pointer=fragment_pointer)
             fragment, fragment_pointer = str(selector.get("value", "")), fragment_pointer + "/value"
     elif isinstance(value, dict) and isinstance(value.get("id"), str):
         source, _, fragment = value["id"].partition("#")

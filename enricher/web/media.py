@@ -31,7 +31,8 @@ def negotiate(offers: Sequence[str]) -> str:
     header = request.headers.get("Accept")
     chosen = rdf.negotiate(header, [((offer,), offer) for offer in offers])
     if chosen is None:
-        raise NotAcceptable(f"no representation matches Accept: {header}; offered: {', '.join(offers)}", where=request.url)
+        offered = ", ".join(offers)
+        raise NotAcceptable(f"no representation matches Accept: {header}; offered: {offered}", where=request.url)
     return chosen
 
 
@@ -78,7 +79,8 @@ def send(
             response.headers.add(name, item)
     if etag is not None:
         response.headers["ETag"] = etag
-        if request.method in ("GET", "HEAD") and status == 200 and etag in _tags(request.headers.get("If-None-Match", "")):
+        fresh = etag in _tags(request.headers.get("If-None-Match", ""))
+        if request.method in ("GET", "HEAD") and status == 200 and fresh:
             response.status_code = 304
             response.set_data(b"")
     return response
@@ -102,14 +104,16 @@ def read_json(max_body: int) -> Any:
             where=request.url,
         )
     if request.content_length is not None and request.content_length > max_body:
-        raise PayloadTooLarge(f"request body of {request.content_length} bytes is over the {max_body}-byte limit", where=request.url)
+        size = request.content_length
+        raise PayloadTooLarge(f"request body of {size} bytes is over the {max_body}-byte limit", where=request.url)
     data = _read_at_most(max_body)
     try:
         return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise InputError(f"request body is not UTF-8: {exc}", where=request.url) from None
     except json.JSONDecodeError as exc:
-        raise InputError(f"request body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", where=request.url) from None
+        detail = f"request body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise InputError(detail, where=request.url) from None
 
 
 def _read_at_most(max_body: int) -> bytes:

@@ -44,7 +44,13 @@ def description() -> dict:
             "context": f"{here.base}context.jsonld",
         },
         "manifests": [
-            {"key": m.key, "label": m.label, "source": m.url, "manifest": here.manifest(m.key), "annotations": here.container(m.key)}
+            {
+                "key": m.key,
+                "label": m.label,
+                "source": m.url,
+                "manifest": here.manifest(m.key),
+                "annotations": here.container(m.key),
+            }
             for m in here.store().manifests()
         ],
     }

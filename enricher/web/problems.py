@@ -50,7 +50,8 @@ def _enricher_error(error: EnricherError) -> Response:
 
 def _http_exception(error: HTTPException) -> Response:
     if error.code == 413:
-        return _enricher_error(PayloadTooLarge("request body is over the configured limit (setting max_body)", where=request.url))
+        too_large = PayloadTooLarge("request body is over the configured limit (setting max_body)", where=request.url)
+        return _enricher_error(too_large)
     problem = {
         "type": PROBLEM_BASE + (error.name or "http").lower().replace(" ", "-"),
         "title": error.name,

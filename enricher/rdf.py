@@ -13,9 +13,10 @@ from __future__ import annotations
 import importlib
 import re
 import uuid
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Sequence, TypeVar
+from typing import IO, Any, TypeVar
 
 import pyoxigraph as ox
 
@@ -100,6 +101,11 @@ def _iri(value: Any) -> str:
     if scheme is None or scheme.group()[:-1] in CONTEXT_PREFIXES or not _IRI_CHARS.fullmatch(value):
         raise _Unknown(value)  # the JSON-LD rules decide (pyld)
     return f"<{value}>"
+
+
+def is_iri(value: Any) -> bool:
+    """Whether VALUE is an absolute IRI that N-Triples can carry (RFC 3987 is checked on parsing)."""
+    return isinstance(value, str) and bool(_SCHEME.match(value)) and bool(_IRI_CHARS.fullmatch(value))
 
 
 def _text(value: str) -> str:
@@ -210,7 +216,7 @@ def annotation_nquads(
         raise InputError("an annotation must be a JSON object")
     if graph == "":
         graph = annotation.get("id")
-        if not isinstance(graph, str) or not _SCHEME.match(graph) or not _IRI_CHARS.fullmatch(graph):
+        if not is_iri(graph):
             raise InputError("an annotation needs an absolute IRI as id", where=str(graph))
     suffix = f" <{graph}> .\n" if graph else " .\n"
     try:
@@ -302,7 +308,8 @@ def get(name: str) -> Format:
 
 def _oxigraph(rdf_format: ox.RdfFormat) -> Serializer:
     def serialize(quads, output, prefixes):
-        items = quads if rdf_format.supports_datasets else (q.triple for q in quads)
+        # graph formats take the triples (named graphs merge); CONSTRUCT answers are triples already
+        items = quads if rdf_format.supports_datasets else (getattr(q, "triple", q) for q in quads)
         kwargs = {"prefixes": prefixes} if rdf_format not in (ox.RdfFormat.N_TRIPLES, ox.RdfFormat.N_QUADS) else {}
         return ox.serialize(items, output, format=rdf_format, **kwargs)
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import copy
 
+from factories import make_manifest
+
 from enricher import __version__
 from enricher.annotate import Generator, build_annotation
 from enricher.detect import Detection
 from enricher.manifest import Manifest, parse_manifest
 from enricher.vocab import Vocabulary
-from factories import make_manifest
 
 SHA = "0123456789abcdef" * 4
 OTHER_SHA = "fedcba9876543210" * 4

@@ -10,13 +10,12 @@ import pytest
 from pyld import jsonld as pyld
 from rdflib import BNode, Dataset, Graph, Literal, URIRef
 from rdflib.compare import graph_diff, isomorphic, to_isomorphic
+from real_annotations import comment, corrected, machine_annotations, manifest
 
 from enricher import rdf
 from enricher.errors import InputError, NotAcceptable
 from enricher.jsonld import document_loader, to_graph
 from enricher.vocab import Vocabulary
-
-from real_annotations import comment, corrected, machine_annotations, manifest
 
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 

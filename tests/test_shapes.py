@@ -4,20 +4,24 @@ by the rule it breaks (source shape and path), with nothing else reported."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 from pyshacl import validate
 from rdflib import Graph, Namespace, URIRef
 from rdflib.collection import Collection
+from real_annotations import (
+    OTHER_SHA,
+    comment,
+    corrected,
+    machine_annotations,
+    manifest,
+)
 
 from enricher import rdf
 from enricher.annotate import annotation_page
 from enricher.config import PROJECT_ROOT
 from enricher.jsonld import to_graph
 from enricher.vocab import Vocabulary
-
-from real_annotations import OTHER_SHA, comment, corrected, machine_annotations, manifest
 
 SH = Namespace("http://www.w3.org/ns/shacl#")
 SHAPES = Namespace("https://w3id.org/enricher/shapes#")

@@ -1,0 +1,503 @@
+"""The RDF index: a pyoxigraph store derived from the system of record (store.py) that answers
+SPARQL, writes dumps and describes the dataset (VoID).
+
+Layout: one named graph per annotation, named by the annotation's IRI, so an update or a delete
+replaces exactly that annotation; the vocabulary (vocab/coco.ttl and extra mapping files: SKOS
+concepts, labels in several languages, Iconclass ``skos:broader`` chains) in VOCABULARY_GRAPH and
+our own terms (contexts/ns.ttl) in TERMS_GRAPH. Queries see the union of all graphs as their
+default graph, so nobody needs GRAPH clauses.
+
+The index follows the store's change log: ``refresh(store)`` applies what changed since the last
+call (one SQLite query when nothing did), so every query sees every committed write. In memory
+(``Index()``) each process keeps its own; on disk (``Index(path)``) RocksDB allows one process,
+and the change-log position is kept next to it (``{path}.seq``).
+
+Errors:
+    QueryError(InputError)     400  malformed query (with the parser's message), or SERVICE
+    UpdateRefused(InputError)  400  SPARQL Update sent to this read-only index
+    QueryTimeout(EnricherError) 503  the query ran past its time, or too many are running
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyoxigraph as ox
+
+from . import rdf
+from .errors import EnricherError, InputError
+from .jsonld import CONTEXTS_DIR
+from .vocab import COCO_VOCABULARY
+
+if TYPE_CHECKING:
+    from .store import Change, Store
+
+log = logging.getLogger(__name__)
+
+VOCABULARY_GRAPH = "https://w3id.org/enricher/vocabulary"
+TERMS_GRAPH = "https://w3id.org/enricher/ns"
+TERMS_FILE = CONTEXTS_DIR / "ns.ttl"
+VOID = "http://rdfs.org/ns/void#"
+BATCH = 1000  # annotations per bulk load and per change-log read
+OVERLAP = 50  # rows each page of a build re-reads, in case writers deleted some meanwhile
+DEFAULT_TIMEOUT = 30.0
+QUERY_SLOTS = 4  # queries evaluated at once; a query that timed out keeps its slot until it ends
+DUMP_FORMATS = ("nquads", "ntriples")  # line-based: written in chunks, never all in memory
+DUMP_CHUNK = 5000  # quads per chunk of a dump
+
+_STRIP = re.compile(
+    r"'''.*?'''|\"\"\".*?\"\"\"|'(?:[^'\\\n\r]|\\.)*'|\"(?:[^\"\\\n\r]|\\.)*\""  # strings
+    r"|<[^<>\"{}|^`\\\x00-\x20]*>"  # IRIs
+    r"|#[^\n\r]*",  # comments
+    re.DOTALL,
+)
+_PROLOGUE = r"(?:\s*(?:PREFIX\s+[^\s:]*:\s*<>|BASE\s*<>))*\s*"
+_UPDATE = re.compile(_PROLOGUE + r"(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD|WITH)\b", re.IGNORECASE)
+_SERVICE = re.compile(r"(?<![\w:?$])SERVICE(?![\w:-])", re.IGNORECASE)
+
+
+class QueryError(InputError):
+    slug = "bad-query"
+    title = "Malformed SPARQL query"
+
+
+class UpdateRefused(InputError):
+    slug = "read-only"
+    title = "SPARQL Update is not accepted"
+
+
+class QueryTimeout(EnricherError):
+    status = 503
+    slug = "query-timeout"
+    title = "Query timeout"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A query's answer, serialized: ``kind`` is select, ask or graph (CONSTRUCT, DESCRIBE)."""
+
+    kind: str
+    content_type: str
+    body: bytes
+
+
+def _skeleton(sparql: str) -> str:
+    """The query with strings, IRIs and comments blanked out, so keywords can be looked for."""
+    return _STRIP.sub(lambda m: "<>" if m.group().startswith("<") else " ", sparql)
+
+
+def _ntriples(annotation: dict) -> str:
+    return rdf.annotation_nquads(annotation, None)
+
+
+class Index:
+    """The RDF index over the store; thread-safe."""
+
+    def __init__(self, path: str | Path | None = None, *, vocab: Sequence[str | Path] = (), slots: int = QUERY_SLOTS):
+        self.path = Path(path) if path else None
+        self.vocab = [COCO_VOCABULARY, *map(Path, vocab)]
+        try:
+            self.store = ox.Store(str(self.path)) if self.path else ox.Store()
+        except OSError as exc:  # RocksDB: another process holds it, or it is not an index
+            raise EnricherError(f"cannot open the RDF index: {exc}", where=str(self.path)) from None
+        self.seq = self._read_seq()
+        self._lock = threading.RLock()
+        self._checked = False
+        self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="sparql")
+        self._slots = threading.BoundedSemaphore(slots)
+        self._running = 0
+        self._version = 0  # counts writes: statistics are cached per version
+        self._statistics: tuple[int, dict[str, int]] | None = None
+
+    @classmethod
+    def beside(cls, database: str | Path, **options) -> Index:
+        """Open the on-disk index next to a SQLite file (``x.sqlite3`` -> ``x.oxigraph``)."""
+        return cls(Path(database).with_suffix(".oxigraph"), **options)
+
+    def close(self) -> None:
+        """Stop the query threads and flush an on-disk index."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.path:
+            self.store.flush()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # ---- keeping up with the store ----------------------------------------------------------------
+
+    def build(self, source: Store | Iterable[dict]) -> int:
+        """Rebuild everything from SOURCE (a Store, or annotation dicts): vocabulary, then every
+        live annotation, bulk-loaded; with a Store, changes made meanwhile are applied after.
+
+        Returns how many annotations were loaded. Annotations that are not valid RDF are skipped
+        with a warning naming them.
+        """
+        with self._lock:
+            mark = _last_seq(source) if _is_store(source) else 0
+            self.store.clear()
+            self.load_vocabulary()
+            annotations = _live(source) if _is_store(source) else iter(source)
+            loaded = 0
+            while batch := _take(annotations, BATCH):
+                loaded += self._bulk(batch)
+            if self.path:
+                self.store.optimize()
+            self._set_seq(mark)
+            self._version += 1
+            self._checked = True
+            if _is_store(source):
+                self.sync(source)
+            return loaded
+
+    def load_vocabulary(self) -> None:
+        """(Re)load the vocabulary files and our terms into their graphs."""
+        with self._lock:
+            for graph, files in ((VOCABULARY_GRAPH, self.vocab), (TERMS_GRAPH, [TERMS_FILE])):
+                self.store.remove_graph(ox.NamedNode(graph))
+                for path in files:
+                    try:
+                        self.store.load(path=str(path), format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode(graph))
+                    except (OSError, SyntaxError) as exc:
+                        raise EnricherError(f"cannot load vocabulary into the index: {exc}", where=str(path)) from None
+
+    def _bulk(self, annotations: list[dict]) -> int:
+        texts = [(a, _checked_nquads(a)) for a in annotations]
+        texts = [(a, t) for a, t in texts if t is not None]
+        try:
+            self.store.bulk_load("".join(t for _, t in texts).encode("utf-8"), ox.RdfFormat.N_QUADS)
+            return len(texts)
+        except SyntaxError:  # an IRI RDF forbids, somewhere in the batch: load one by one
+            loaded = 0
+            for annotation, text in texts:
+                try:
+                    self.store.load(text.encode("utf-8"), ox.RdfFormat.N_QUADS)
+                    loaded += 1
+                except SyntaxError as exc:
+                    log.warning("annotation %s is not valid RDF, left out of the index: %s", annotation.get("id"), exc)
+            return loaded
+
+    def put(self, annotations: Iterable[dict]) -> None:
+        """Make the index hold ANNOTATIONS as given, each replacing its graph, in one transaction.
+
+        Raises InputError for an annotation without an absolute id or that is not valid RDF.
+        """
+        self._replace({a.get("id"): a for a in annotations}, removed=())
+
+    def remove(self, anno_ids: Iterable[str]) -> None:
+        """Drop these annotations from the index (one transaction)."""
+        self._replace({}, removed=anno_ids)
+
+    def _replace(self, current: Mapping[str, dict], removed: Iterable[str]) -> None:
+        graphs = [*current, *removed]
+        if not graphs:
+            return
+        for name in graphs:
+            if not isinstance(name, str) or not rdf.is_iri(name):
+                raise InputError("an annotation needs an absolute IRI as id", where=str(name))
+        drops = " ;\n".join(f"DROP SILENT GRAPH <{name}>" for name in graphs)
+        inserts = "\n".join(f"GRAPH <{name}> {{\n{_ntriples(a)}}}" for name, a in current.items())
+        update = f"{drops} ;\nINSERT DATA {{\n{inserts}\n}}" if inserts else drops
+        with self._lock:
+            try:
+                self.store.update(update)
+            except SyntaxError as exc:
+                raise InputError(f"an annotation is not valid RDF: {exc}", where=", ".join(current)) from None
+            self._version += 1
+
+    def apply(self, store: Store, changes: Sequence[Change]) -> None:
+        """Apply change-log entries: each named annotation takes its current state in STORE (live:
+        replaced, deleted or gone: removed), so applying an entry twice changes nothing."""
+        current: dict[str, dict] = {}
+        removed: list[str] = []
+        for anno_id in dict.fromkeys(change.anno_id for change in changes):
+            stored = store.get(anno_id)
+            if stored is None or stored.deleted:
+                removed.append(anno_id)
+            else:
+                current[anno_id] = stored.document
+        try:
+            self._replace(current, removed)
+        except InputError as exc:  # one bad annotation must not stop the others
+            log.warning("%s; applying the changes one by one", exc)
+            for anno_id, document in current.items():
+                try:
+                    self._replace({anno_id: document}, ())
+                except InputError as one:
+                    log.warning("left out of the index: %s", one)
+                    self._replace({}, [anno_id])
+            self._replace({}, removed)
+
+    def sync(self, store: Store) -> int:
+        """Apply every change logged since the last sync; return how many entries were applied."""
+        applied = 0
+        with self._lock:
+            while changes := store.changes(self.seq, BATCH):
+                self.apply(store, changes)
+                self._set_seq(changes[-1].seq)
+                applied += len(changes)
+        return applied
+
+    def refresh(self, store: Store) -> int:
+        """Bring the index up to date with STORE: on first use build it when it is empty or was made
+        from another database (its position is past the log's end), then sync. Call before a query."""
+        with self._lock:
+            if not self._checked:
+                self._checked = True
+                if self.seq == 0 or self.seq > _last_seq(store):
+                    self.build(store)
+                    return 0
+            return self.sync(store)
+
+    def _read_seq(self) -> int:
+        if self.path is None:
+            return 0
+        try:
+            return int(self._seq_file().read_text())
+        except (OSError, ValueError):
+            return 0
+
+    def _set_seq(self, seq: int) -> None:
+        self.seq = seq
+        if self.path:  # after the data: a crash in between re-applies changes, which is harmless
+            self.store.flush()
+            temporary = self._seq_file().with_suffix(".tmp")
+            temporary.write_text(str(seq))
+            temporary.replace(self._seq_file())
+
+    def _seq_file(self) -> Path:
+        return self.path.with_name(self.path.name + ".seq")
+
+    # ---- SPARQL -------------------------------------------------------------------------------------
+
+    def query(
+        self,
+        sparql: str,
+        *,
+        accept: str | None = None,
+        format: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        default_graphs: Sequence[str] = (),
+        named_graphs: Sequence[str] = (),
+        where: str | None = None,
+    ) -> Answer:
+        """Run a read-only SPARQL query and serialize its answer as ACCEPT or FORMAT asks: SELECT and
+        ASK as JSON, XML, CSV or TSV; CONSTRUCT and DESCRIBE in an RDF format of rdf.FORMATS.
+        DEFAULT_GRAPHS and NAMED_GRAPHS are the protocol's default-graph-uri and named-graph-uri
+        (none: every graph is the default graph). WHERE is the URL named in errors.
+
+        Raises UpdateRefused, QueryError (malformed, with the parser's message; SERVICE),
+        NotAcceptable, QueryTimeout (past TIMEOUT seconds, or every slot busy that long).
+        pyoxigraph cannot stop a running query: one that timed out runs on in its slot, so at
+        most QUERY_SLOTS run at once and later ones wait for a free slot within their timeout.
+        """
+        skeleton = _skeleton(sparql)
+        if _UPDATE.match(skeleton):
+            raise UpdateRefused(
+                "this SPARQL endpoint is read-only: send annotations through the annotation containers", where=where
+            )
+        if _SERVICE.search(skeleton):
+            raise QueryError("SERVICE (federated query) is not allowed: this endpoint calls no other server", where=where)
+        if not self._slots.acquire(timeout=timeout):
+            raise QueryTimeout(f"every query slot stayed busy for {timeout} s; try again later", where=where)
+        self._count(+1)
+        try:
+            future = self._pool.submit(self._answer, sparql, accept, format, default_graphs, named_graphs, where)
+        except RuntimeError:
+            self._release()
+            raise EnricherError("the index is closed", where=where) from None
+        future.add_done_callback(lambda _: self._release())
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise QueryTimeout(f"the query ran longer than {timeout} s", where=where) from None
+
+    @property
+    def running(self) -> int:
+        """How many queries hold a slot now (timed-out ones included, until they end)."""
+        return self._running
+
+    def _count(self, step: int) -> None:
+        with self._lock:
+            self._running += step
+
+    def _release(self) -> None:
+        self._count(-1)
+        self._slots.release()
+
+    def _answer(self, sparql, accept, format_param, default_graphs, named_graphs, where) -> Answer:
+        options: dict = {"use_default_graph_as_union": not default_graphs}
+        if default_graphs:
+            options["default_graph"] = [ox.NamedNode(g) for g in default_graphs]
+        if named_graphs:
+            options["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
+        try:
+            result = self.store.query(sparql, **options)
+        except SyntaxError as exc:
+            raise QueryError(f"malformed query: {exc}", where=where) from None
+        except ValueError as exc:  # a graph IRI that is not one
+            raise QueryError(str(exc), where=where) from None
+        if isinstance(result, ox.QueryTriples):
+            fmt = rdf.choose(accept, format_param, where=where)
+            return Answer("graph", fmt.content_type, fmt.serialize(result))
+        chosen = rdf.choose_results(accept, format_param, where=where)
+        kind = "ask" if isinstance(result, ox.QueryBoolean) else "select"
+        try:
+            body = result.serialize(format=chosen.results_format)
+        except (OSError, ValueError) as exc:  # evaluation errors surface while results are written
+            raise QueryError(f"the query failed: {exc}", where=where) from None
+        return Answer(kind, chosen.content_type, body)
+
+    # ---- dumps and the dataset description ----------------------------------------------------------
+
+    def dump(self, format: str = "nquads", *, header: Sequence[ox.Quad] = (), compress: bool = True) -> Iterator[bytes]:
+        """Yield the whole index (HEADER first, e.g. the VoID description with the licence) as N-Quads
+        or N-Triples, gzip-compressed unless COMPRESS is false, chunk by chunk from one snapshot: memory
+        stays flat however large the index. N-Triples merges the graphs (a triple in several comes
+        out once per graph).
+
+        Raises NotAcceptable for a format that is not line-based.
+        """
+        fmt = rdf.choose(None, format, offers=DUMP_FORMATS)
+        gzip = zlib.compressobj(6, zlib.DEFLATED, 31) if compress else None
+        chunks = [list(header), *_chunks(self.store.quads_for_pattern(None, None, None, None), DUMP_CHUNK)]
+        for chunk in chunks:
+            data = fmt.serialize(chunk, prefixes={})
+            data = gzip.compress(data) if gzip else data
+            if data:
+                yield data
+        if gzip:
+            yield gzip.flush()
+
+    def statistics(self) -> dict[str, int]:
+        """Count quads, annotations, distinct concepts and distinct canvases (cached until the next write)."""
+        version = self._version
+        if self._statistics and self._statistics[0] == version:
+            return self._statistics[1]
+        row = next(iter(self.store.query(STATISTICS, use_default_graph_as_union=True)))
+        counts = {name: int(row[name].value) for name in ("annotations", "concepts", "canvases")}
+        counts["quads"] = len(self.store)
+        self._statistics = (version, counts)
+        return counts
+
+    def void(
+        self, dataset: str, *, sparql: str | None = None, dumps: Mapping[str, str] | None = None, licence: str | None = None,
+        title: str = "Annotations of IIIF images by the enricher",
+    ) -> list[ox.Quad]:
+        """Describe the dataset in VoID: size, annotations, distinct concepts, licence, SPARQL endpoint
+        and the dumps (media type -> URL). Serialize with rdf.choose(...).serialize(quads)."""
+        counts = self.statistics()
+        node = ox.NamedNode(dataset)
+        concepts, annotations = ox.BlankNode(), ox.BlankNode()
+
+        def quad(subject, predicate: str, obj) -> ox.Quad:
+            return ox.Quad(subject, ox.NamedNode(predicate), obj)
+
+        def count(value: int) -> ox.Literal:
+            return ox.Literal(str(value), datatype=ox.NamedNode(rdf.XSD + "integer"))
+
+        quads = [
+            quad(node, rdf.RDF + "type", ox.NamedNode(VOID + "Dataset")),
+            quad(node, rdf.DCTERMS + "title", ox.Literal(title, language="en")),
+            quad(node, VOID + "triples", count(counts["quads"])),
+            quad(node, VOID + "entities", count(counts["annotations"])),
+            quad(node, VOID + "classPartition", annotations),
+            quad(annotations, VOID + "class", ox.NamedNode(rdf.OA + "Annotation")),
+            quad(annotations, VOID + "entities", count(counts["annotations"])),
+            quad(node, VOID + "propertyPartition", concepts),
+            quad(concepts, VOID + "property", ox.NamedNode(rdf.DCTERMS + "subject")),
+            quad(concepts, VOID + "distinctObjects", count(counts["concepts"])),
+            *(quad(node, VOID + "vocabulary", ox.NamedNode(v)) for v in (rdf.OA, rdf.ENRICHER_NS, rdf.SKOS)),
+        ]
+        if licence:
+            quads.append(quad(node, rdf.DCTERMS + "license", ox.NamedNode(licence)))
+        if sparql:
+            quads.append(quad(node, VOID + "sparqlEndpoint", ox.NamedNode(sparql)))
+        for media_type, url in (dumps or {}).items():
+            quads.append(quad(node, VOID + "dataDump", ox.NamedNode(url)))
+            quads.append(quad(ox.NamedNode(url), "http://www.w3.org/ns/dcat#mediaType", ox.Literal(media_type)))
+        return quads
+
+
+STATISTICS = f"""
+PREFIX oa: <{rdf.OA}>
+PREFIX dcterms: <{rdf.DCTERMS}>
+SELECT
+  (COUNT(DISTINCT ?annotation) AS ?annotations)
+  (COUNT(DISTINCT ?concept) AS ?concepts)
+  (COUNT(DISTINCT ?canvas) AS ?canvases)
+WHERE {{
+  ?annotation a oa:Annotation .
+  OPTIONAL {{ ?annotation oa:hasBody/dcterms:subject ?concept }}
+  OPTIONAL {{ ?annotation oa:hasTarget/oa:hasSource ?canvas }}
+}}"""
+
+
+def _is_store(source) -> bool:
+    return hasattr(source, "changes") and hasattr(source, "page")
+
+
+def _last_seq(store: Store) -> int:
+    """The position of the store's last change-log entry (0 for none)."""
+    seq = 0
+    while changes := store.changes(seq, 10 * BATCH):
+        seq = changes[-1].seq
+    return seq
+
+
+def _live(store: Store) -> Iterator[dict]:
+    """Every live annotation once, in store order, while writers go on: a deletion shifts later rows
+    to lower offsets, so each page starts OVERLAP rows early (further if that was not enough) and
+    skips rows already seen. Rows deleted or re-created meanwhile are in the change log, for sync."""
+    last, offset, back = 0, 0, OVERLAP
+    while True:
+        start = max(offset - back, 0)
+        wanted = offset - start + BATCH  # always BATCH rows past the offset, so every page gets further
+        page = store.page(None, start, wanted)
+        if start and page and page[0].seq > last:
+            back *= 2  # more rows vanished before the offset than we stepped back over
+            continue
+        yield from (stored.document for stored in page if stored.seq > last)
+        if len(page) < wanted:
+            return
+        last, offset, back = max(last, page[-1].seq), start + len(page), OVERLAP
+
+
+def _take(items: Iterator[dict], size: int) -> list[dict]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            break
+    return batch
+
+
+def _chunks(quads: Iterable[ox.Quad], size: int) -> Iterator[list[ox.Quad]]:
+    chunk = []
+    for quad in quads:
+        chunk.append(quad)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _checked_nquads(annotation: dict) -> str | None:
+    try:
+        return rdf.annotation_nquads(annotation)
+    except InputError as exc:
+        log.warning("annotation %s left out of the index: %s", annotation.get("id"), exc)
+        return None

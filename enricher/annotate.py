@@ -166,22 +166,28 @@ def annotation_page(canvas: Canvas, annotations: list[dict], page_id: str) -> di
     }
 
 
+def _v2_resource(body: dict) -> dict:
+    """One v2 resource per body: its text, and a semantic tag for a concept it names."""
+    if "subject" in body:
+        # no label on the tag: it would be a triple about the Wikidata/Iconclass concept itself
+        return {"@id": body["subject"], "@type": "oa:SemanticTag"}
+    text = {"@type": "dctypes:Text", "format": body.get("format", "text/plain"), "chars": body.get("value", "")}
+    return {**text, "language": body["language"]} if "language" in body else text
+
+
 def _v2_annotation(annotation: dict, canvas: Canvas) -> dict:
     fragment = _targets(annotation, canvas)
-    text, *concepts = annotation["body"]
-    resources = [
-        {"@type": "dctypes:Text", "format": "text/plain", "chars": text["value"], "language": text["language"]}
-    ]
-    # no label on the tag: it would be a triple about the Wikidata/Iconclass concept itself
-    resources += [{"@id": c["subject"], "@type": "oa:SemanticTag"} for c in concepts]
-    return {
+    bodies = annotation.get("body", [])
+    converted = {
         "@id": annotation["id"],
         "@type": "oa:Annotation",
         "motivation": "oa:tagging",
-        "resource": resources,
+        "resource": [_v2_resource(body) for body in (bodies if isinstance(bodies, list) else [bodies])],
         "on": f"{canvas.id}#{fragment}",
-        "confidence": annotation["confidence"],
     }
+    if "confidence" in annotation:
+        converted["confidence"] = annotation["confidence"]
+    return converted
 
 
 def annotation_list(canvas: Canvas, annotations: list[dict], list_id: str) -> dict:

@@ -106,8 +106,6 @@ def test_a_persons_annotation_shows_on_its_canvas_page(client, server):
     assert_displayable(page["items"][0])
 
 
-@pytest.mark.xfail(strict=True, reason="annotate.annotation_list reads language, confidence and concept subjects "
-                   "that only machine annotations have (KeyError 'language'): annotate.py's owner to fix")
 def test_a_persons_annotation_shows_on_its_canvas_list(client, server):
     key, manifest = server.v2
     posted = post_note(client, key, manifest.canvases[1])

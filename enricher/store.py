@@ -473,7 +473,7 @@ class Store:
         if offset < 0 or limit < 0:
             raise InputError(f"offset {offset} and limit {limit} must not be negative")
         with self._snapshot() as db:
-            stamp = self._last_change(db, key)
+            stamp = self.last_change(key)  # same connection, same snapshot
             start, seq = self._page_starts.nearest(key, stamp, offset)
             args = (seq, limit + 1, offset - start)
             sql, args = (PAGE_SEQS_SQL["all"], args) if key is None else (PAGE_SEQS_SQL["key"], (key, *args))
@@ -508,15 +508,15 @@ class Store:
 
     def container_etag(self, key: str | None) -> str:
         """Return a strong ETag of a container (None: all) that changes with every change to its contents."""
-        last = self._last_change(self.db, key)
+        last = self.last_change(key)
         digest = hashlib.sha256(f"{key or ''}\n{last}".encode("utf-8")).hexdigest()
         return f'"{digest[:32]}"'
 
-    @staticmethod
-    def _last_change(db: sqlite3.Connection, key: str | None) -> int:
+    def last_change(self, key: str | None = None) -> int:
+        """Return the seq of the latest change-log entry (of one container, if KEY); 0 when none."""
         if key is None:
-            return db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
-        return db.execute("SELECT coalesce(max(seq), 0) FROM changes WHERE key = ?", (key,)).fetchone()[0]
+            return self.db.execute("SELECT coalesce(max(seq), 0) FROM changes").fetchone()[0]
+        return self.db.execute("SELECT coalesce(max(seq), 0) FROM changes WHERE key = ?", (key,)).fetchone()[0]
 
     def changes(self, after: int, limit: int, key: str | None = None) -> list[Change]:
         """Return change-log entries with seq above AFTER, oldest first (of one container, if KEY)."""

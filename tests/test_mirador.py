@@ -1,7 +1,8 @@
 """Mirador 3 and 4 (from npm, in Debian's headless chromium) show our annotations' labels and no error.
 
 Both versions fail with "TypeError: Cannot read properties of undefined (reading 'toString')" when a
-body lacks a ``value``; the last test proves the harness sees that failure.
+body lacks a ``value`` (both list every body of a ``tagging`` annotation as a tag); the last test
+proves the harness sees that failure.
 """
 
 from __future__ import annotations
@@ -9,15 +10,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
-from browser.mirador import MiradorView, StaticSite, install, launch, mirador_site, open_mirador, packages
-from enricher.annotate import Generator, annotation_page, build_annotation, enriched_manifest
+from browser.mirador import StaticSite, install, launch, mirador_site, open_mirador, packages
+from enricher.annotate import Generator, annotation_list, annotation_page, build_annotation, enriched_manifest
 from enricher.cli import DEMO_IMAGES, main
 from enricher.config import DEMO_WEIGHTS, load_config
 from enricher.detect import Detection
@@ -65,7 +66,10 @@ def site(node_modules) -> Iterator[StaticSite]:
 @pytest.fixture(scope="session")
 def browser(node_modules):
     """Debian's chromium, headless, driven by Playwright."""
-    from playwright.sync_api import sync_playwright
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (pip install playwright; it drives Debian's chromium)")
 
     with sync_playwright() as playwright:
         browser = launch(playwright)
@@ -93,14 +97,13 @@ def mirador_manifest_url(site, tmp_path_factory) -> Iterator[str]:
         yield base + enriched.relative_to(folder).as_posix()
 
 
-def publish_handmade(site: StaticSite, folder: Path, image_base: str, broken: bool) -> str:
-    """Publish a one-canvas manifest whose page holds DETECTIONS built by enricher.annotate (with a
-    value-less body added to each when BROKEN); return the manifest's URL."""
-    name = "broken" if broken else "handmade"
+def publish_handmade(site: StaticSite, name: str, folder: Path, image_base: str, *, version: int, broken: bool) -> str:
+    """Publish a one-canvas Presentation VERSION manifest linked to a page and a list of DETECTIONS built
+    by enricher.annotate (a value-less body added to each when BROKEN); return the manifest's URL."""
     base = site.mount(f"/{name}", folder)
     config = load_config({"base_url": base}, env={})
-    document = make_manifest(3, [("gradient", 1000, 700)], image_base, manifest_id=f"{base}source.json")
-    manifest = parse_manifest(document, document["id"])
+    document = make_manifest(version, [("gradient", 1000, 700)], image_base, manifest_id=f"{base}source.json")
+    manifest = parse_manifest(document, f"{base}source.json")
     canvas = manifest.canvases[0]
     vocabulary = Vocabulary.load()
     generator = Generator("test", "hand-made", "0" * 64)
@@ -109,63 +112,93 @@ def publish_handmade(site: StaticSite, folder: Path, image_base: str, broken: bo
                          generator=generator, created="2024-01-01T00:00:00Z", config=config)
         for d in DETECTIONS
     ]
+    urls = {"pages": f"{base}pages/0.json", "lists": f"{base}lists/0.json", "manifest": f"{base}manifest.json"}
+    listed = annotation_list(canvas, annotations, urls["lists"])
     if broken:
         for annotation in annotations:
             annotation["body"].append(VALUELESS)
-    page_url, manifest_url = f"{base}pages/0.json", f"{base}manifest.json"
-    (folder / "pages").mkdir()
-    (folder / "pages" / "0.json").write_text(json.dumps(annotation_page(canvas, annotations, page_url)))
-    enriched = enriched_manifest(manifest, {canvas.id: (page_url, f"{base}lists/0.json")}, manifest_url)
-    (folder / "manifest.json").write_text(json.dumps(enriched))
-    return manifest_url
+    documents = {
+        "pages": annotation_page(canvas, annotations, urls["pages"]),
+        "lists": listed,
+        "manifest": enriched_manifest(manifest, {canvas.id: (urls["pages"], urls["lists"])}, urls["manifest"]),
+    }
+    for key, document in documents.items():
+        path = folder / urls[key].removeprefix(base)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document))
+    return urls["manifest"]
 
 
 @pytest.fixture(scope="session")
-def handmade(site, iiif_server, tmp_path_factory) -> dict[bool, str]:
-    """URLs of the hand-made manifest: broken (value-less bodies) -> URL."""
+def handmade(site, iiif_server, tmp_path_factory) -> dict[str, str]:
+    """URLs of the hand-made manifests: "v3", "v2", and "broken" (v3 with value-less bodies)."""
+    variants = {"v3": (3, False), "v2": (2, False), "broken": (3, True)}
     return {
-        broken: publish_handmade(site, tmp_path_factory.mktemp("handmade"), f"{iiif_server}/iiif/3", broken)
-        for broken in (False, True)
+        name: publish_handmade(
+            site, name, tmp_path_factory.mktemp(name), f"{iiif_server}/iiif/{v}", version=v, broken=broken
+        )
+        for name, (v, broken) in variants.items()
     }
 
 
-def first_canvas_labels(manifest_url: str) -> list[str]:
-    """Read every body value of the first canvas's AnnotationPages, as served."""
+def first_canvas_annotations(manifest_url: str) -> tuple[int, list[str]]:
+    """Read the first canvas's annotations as served (v3 pages or v2 lists): their number and every
+    display text of their bodies."""
     with httpx.Client(timeout=10) as client:
         manifest = client.get(manifest_url).raise_for_status().json()
-        pages = [client.get(page["id"]).raise_for_status().json() for page in manifest["items"][0]["annotations"]]
-    return [body["value"] for page in pages for item in page["items"] for body in item["body"] if "value" in body]
+        if "items" in manifest:
+            links = [page["id"] for page in manifest["items"][0].get("annotations", [])]
+            items = [a for url in links for a in client.get(url).raise_for_status().json()["items"]]
+            texts = [body.get("value") for a in items for body in a["body"]]
+        else:
+            links = [page["@id"] for page in manifest["sequences"][0]["canvases"][0].get("otherContent", [])]
+            items = [a for url in links for a in client.get(url).raise_for_status().json()["resources"]]
+            resources = [a["resource"] if isinstance(a["resource"], list) else [a["resource"]] for a in items]
+            texts = [resource.get("chars") for group in resources for resource in group]
+    return len(items), [text for text in texts if text]
 
 
 @pytest.fixture
 def screenshot(request, tmp_path) -> Iterator[Path]:
-    """Where the test saves its screenshot; copied into $ENRICHER_SCREENSHOTS when that is set."""
+    """Where the test saves its screenshot; copied into $MIRADOR_SCREENSHOTS when that is set (not an
+    ENRICHER_ name: enricher's settings loader rejects unknown ENRICHER_* variables)."""
     path = tmp_path / f"{request.node.name}.png"
     yield path
-    keep = os.environ.get("ENRICHER_SCREENSHOTS")
+    keep = os.environ.get("MIRADOR_SCREENSHOTS")
     if keep and path.is_file():
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(keep) / path.name)
 
 
-def assert_shows(view: MiradorView, labels: list[str]) -> None:
-    assert labels, "the manifest has no annotation labels to look for"
+def check(browser, site, version: int, manifest_url: str, screenshot: Path) -> None:
+    """Open MANIFEST_URL in Mirador VERSION and assert it lists every annotation and label, error-free."""
+    count, labels = first_canvas_annotations(manifest_url)
+    assert count and labels, f"{manifest_url}: no annotations on the first canvas to look for"
+    view = open_mirador(browser, site, version, manifest_url, labels=labels, screenshot=screenshot)
     assert not view.errors, view.summary()
+    assert view.count() == count, view.summary()
     assert not view.missing(labels), f"missing {view.missing(labels)}; {view.summary()}"
 
 
 def test_enriched_manifest_shows_its_labels(browser, site, mirador_manifest_url, screenshot, version):
-    labels = first_canvas_labels(mirador_manifest_url)
-    assert_shows(open_mirador(browser, site, version, mirador_manifest_url, labels, screenshot), labels)
+    check(browser, site, version, mirador_manifest_url, screenshot)
 
 
 def test_handmade_annotations_show_every_body(browser, site, handmade, screenshot, version):
-    labels = first_canvas_labels(handmade[False])
-    assert any(label.startswith("Wikidata Q") for label in labels), labels  # concept bodies are listed too
-    assert_shows(open_mirador(browser, site, version, handmade[False], labels, screenshot), labels)
+    assert any(label.startswith("Wikidata Q") for label in first_canvas_annotations(handmade["v3"])[1])
+    check(browser, site, version, handmade["v3"], screenshot)
+
+
+V2_TAGS = ("v2 lists put chars-less oa:SemanticTag resources under oa:tagging, which Mirador lists as tags: "
+           "TypeError reading 'toString' (enricher/annotate.py _v2_annotation)")
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=V2_TAGS)
+def test_v2_annotation_list_shows_its_labels(browser, site, handmade, screenshot, version):
+    check(browser, site, version, handmade["v2"], screenshot)
 
 
 def test_valueless_body_is_caught(browser, site, handmade, screenshot, version):
-    labels = first_canvas_labels(handmade[True])
-    view = open_mirador(browser, site, version, handmade[True], labels, screenshot)
+    labels = first_canvas_annotations(handmade["broken"])[1]
+    view = open_mirador(browser, site, version, handmade["broken"], labels=labels, screenshot=screenshot)
     assert any("reading 'toString'" in error for error in view.errors), view.summary()

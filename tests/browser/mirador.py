@@ -9,21 +9,23 @@ from __future__ import annotations
 import json
 import os
 import posixpath
+import re
 import subprocess
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlencode, urlsplit
 
-from playwright.sync_api import Browser, ConsoleMessage, Playwright
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+if TYPE_CHECKING:  # imported when used, so a missing playwright is a skip, not a collection error
+    from playwright.sync_api import Browser, ConsoleMessage, Playwright
 
 HERE = Path(__file__).resolve().parent
 SETUP = HERE / "setup.sh"
 VIEWER_PAGE = "viewer.html"
-CHROMIUM = Path(os.environ.get("ENRICHER_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = Path(os.environ.get("MIRADOR_CHROMIUM", "/usr/bin/chromium"))
 # Offline and quiet: no sandbox (tests run as root in containers), no GPU, no calls home.
 CHROMIUM_ARGS = [
     "--headless",
@@ -37,7 +39,7 @@ CHROMIUM_ARGS = [
 ]
 PANEL = ".mirador-window-sidebar-annotation-panel"
 ERRORS = '[role="alert"], #error-dialog'  # Mirador's error boundary (an MUI Alert) and its error dialog
-WAIT_MS = 60_000
+WAIT_MS = 120_000  # a ceiling, not a measure: two Miradors on a busy 2-core machine take tens of seconds
 # Console errors Mirador logs by itself whatever the data (React's warnings about Mirador's own code).
 MIRADOR_NOISE = ("Accessing element.ref was removed in React 19",)  # Mirador 4.0.0
 
@@ -48,11 +50,11 @@ addEventListener('error', (e) => window.__errors.push(String(e.message)));
 addEventListener('unhandledrejection', (e) => window.__errors.push(String(e.reason)));
 """
 # True once the panel shows every label, or something went wrong.
-SETTLED = """(labels) => {
-  if (window.__errors.length || document.querySelector(%r)) return true;
-  const panel = document.querySelector(%r);
-  return !!panel && labels.every((label) => panel.textContent.includes(label));
-}""" % (ERRORS, PANEL)
+SETTLED = """({labels, errors, panel}) => {
+  if (window.__errors.length || document.querySelector(errors)) return true;
+  const shown = document.querySelector(panel);
+  return !!shown && labels.every((label) => shown.textContent.includes(label));
+}"""
 
 
 def packages() -> dict[int, str]:
@@ -63,7 +65,7 @@ def packages() -> dict[int, str]:
 
 def install() -> Path:
     """Run setup.sh (chromium and Mirador, each only when missing); return its node_modules folder."""
-    done = subprocess.run([str(SETUP)], capture_output=True, text=True)
+    done = subprocess.run([str(SETUP)], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{SETUP} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return Path(done.stdout.strip().splitlines()[-1])
@@ -72,7 +74,7 @@ def install() -> Path:
 class _Files(SimpleHTTPRequestHandler):
     """Files of the site's mounts, readable from any origin (Mirador fetches manifests across origins)."""
 
-    site: "StaticSite"
+    site: StaticSite
 
     def translate_path(self, path: str) -> str:
         path = posixpath.normpath(unquote(urlsplit(path).path))
@@ -121,7 +123,7 @@ class StaticSite:
         self.server.server_close()
         self.thread.join()
 
-    def __enter__(self) -> "StaticSite":
+    def __enter__(self) -> StaticSite:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -155,16 +157,23 @@ class MiradorView:
         """Return the labels the panel does not show."""
         return [label for label in labels if label not in self.panel]
 
+    def count(self) -> int | None:
+        """Return the number of annotations the panel says it shows (None when it says nothing)."""
+        found = re.search(r"Showing (\d+) annotation", self.panel)
+        return int(found.group(1)) if found else None
+
     def summary(self) -> str:
         """Describe the view for an assertion message."""
         return f"Mirador {self.version}: errors {self.errors}; panel text {self.panel[:2000]!r}"
 
 
 def open_mirador(
-    browser: Browser, site: StaticSite, version: int, manifest_url: str, labels: Iterable[str], screenshot: Path
+    browser: Browser, site: StaticSite, version: int, manifest_url: str, *, labels: Iterable[str], screenshot: Path
 ) -> MiradorView:
     """Open MANIFEST_URL in Mirador VERSION with the annotation panel open; wait until the panel shows
     every label or an error appears (or WAIT_MS passes), then until the network is idle; screenshot it."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     labels = sorted(set(labels))
     errors: list[str] = []
     page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -173,12 +182,13 @@ def open_mirador(
         page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
         page.on("console", lambda message: _console(message, errors))
         query = urlencode({"version": version, "manifest": manifest_url})
-        page.goto(f"{site.url}/{VIEWER_PAGE}?{query}")
+        page.set_default_timeout(WAIT_MS)
         try:
-            page.wait_for_function(SETTLED, arg=labels, timeout=WAIT_MS)
-            page.wait_for_load_state("networkidle", timeout=WAIT_MS)
-        except PlaywrightTimeout:
-            errors.append(f"timeout: after {WAIT_MS} ms the panel still lacks some labels")
+            page.goto(f"{site.url}/{VIEWER_PAGE}?{query}")
+            page.wait_for_function(SETTLED, arg={"labels": labels, "errors": ERRORS, "panel": PANEL})
+            page.wait_for_load_state("networkidle")
+        except PlaywrightTimeout as exc:  # neither every label nor an error came: say which step waited
+            errors.append(f"timeout: {exc.message.splitlines()[0]}")
         errors += [f"shown: {text}" for text in page.locator(ERRORS).all_inner_texts()]
         panel = page.locator(PANEL)
         text = panel.first.text_content() if panel.count() else ""

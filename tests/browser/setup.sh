@@ -4,13 +4,13 @@
 #   tests/browser/setup.sh        # prints the node_modules folder holding mirador3/ and mirador4/
 #
 # Idempotent: chromium is installed only when missing, and npm runs only when package.json changed.
-# Mirador goes to $ENRICHER_BROWSER_CACHE (default ~/.cache/enricher-browser), outside the repository.
+# Mirador goes to $MIRADOR_CACHE (default ~/.cache/enricher-browser), outside the repository.
 # The UMD builds (dist/mirador.min.js) bundle React and Material UI, so peer dependencies are skipped.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${ENRICHER_BROWSER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/enricher-browser}
-chromium=${ENRICHER_CHROMIUM:-/usr/bin/chromium}
+cache=${MIRADOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/enricher-browser}
+chromium=${MIRADOR_CHROMIUM:-/usr/bin/chromium}
 
 if [ ! -x "$chromium" ]; then
     echo "setup.sh: installing chromium with apt-get" >&2

@@ -225,9 +225,9 @@ class JobRunner:
 
     def _store_canvas(self, job_id: str, key: str, model_sha256: str, result) -> None:
         """Commit a canvas's annotations and its done marker together (unless the job was stopped)."""
-        self._check(job_id)
         store = self.store
         with store.transaction():
+            self._check(job_id)  # inside the write lock: a cancellation lands before or after, never between
             if result.error is None:
                 store.replace_machine_annotations(key, result.canvas.id, model_sha256, result.annotations)
             store.mark_canvas_done(job_id, key, result.canvas.id, None if result.error is None else str(result.error))

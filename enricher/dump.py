@@ -1,0 +1,180 @@
+"""The full dump and the dataset's VoID description.
+
+The dump is everything the SPARQL endpoint sees: each annotation in its own named graph (named by
+its id), the vocabulary graph (concepts, labels, broader chains) and our terms, as N-Quads, or merged
+into N-Triples; gzip-compressed. It opens with a statement of the dataset and its licence (each
+annotation also carries its own ``dcterms:rights``), so the licence travels with every copy.
+
+It is read from one snapshot of the RDF index, serialized by Oxigraph itself (a fraction of a
+microsecond per quad, where Python would spend several) in a producer thread that hands chunks
+through a short queue: memory stays flat however large the dataset, and a client that stops reading
+stops the producer. The index follows the store's change log, so the dump holds every committed write.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from typing import IO
+
+import pyoxigraph as ox
+
+from . import rdf
+from .annotate import public_base
+from .config import Config
+from .errors import InputError
+from .index import VOID, Index
+from .store import Store
+
+FORMATS = {"nquads": "nq", "ntriples": "nt"}  # line-based: written as they come, never all in memory
+CHUNK = 256 * 1024  # bytes handed from the producer thread at a time
+QUEUE = 8  # chunks waiting at most: the memory a dump holds is about QUEUE * CHUNK
+GZIP_LEVEL = 1  # a dump is written per request: level 6 costs three times the CPU for a third less size
+GZIP = 31  # zlib window bits for a gzip container
+TITLE = "Annotations of IIIF images by the enricher"
+UNION = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }"  # every graph merged (with use_default_graph_as_union)
+
+
+def void_url(base: str) -> str:
+    """The URL of the dataset's VoID description (BASE ends in a slash)."""
+    return f"{base}void"
+
+
+def dataset_url(base: str) -> str:
+    """The IRI of the dataset the VoID description describes."""
+    return f"{void_url(base)}#dataset"
+
+
+def dump_url(base: str, format: str = "nquads") -> str:
+    """The URL of the gzip dump in FORMAT (nquads or ntriples)."""
+    return f"{base}dump.{FORMATS[format]}.gz"
+
+
+def header(base: str, licence: str, format: str = "nquads") -> list[ox.Quad]:
+    """The statements a dump opens with: the dataset, its licence, this dump and the full description."""
+    node = ox.NamedNode(dataset_url(base))
+
+    def quad(predicate: str, obj) -> ox.Quad:
+        return ox.Quad(node, ox.NamedNode(predicate), obj)
+
+    return [
+        quad(rdf.RDF + "type", ox.NamedNode(VOID + "Dataset")),
+        quad(rdf.DCTERMS + "title", ox.Literal(TITLE, language="en")),
+        quad(rdf.DCTERMS + "license", ox.NamedNode(licence)),
+        quad(VOID + "dataDump", ox.NamedNode(dump_url(base, format))),
+        quad(rdf.RDFS + "seeAlso", ox.NamedNode(void_url(base))),
+    ]
+
+
+def dump(index: Index, store: Store, config: Config, *, format: str = "nquads", compress: bool = True) -> Iterator[bytes]:
+    """Bring INDEX up to date with STORE, then yield the dump in FORMAT (nquads or ntriples), gzip-
+    compressed unless COMPRESS is false. N-Triples merges the graphs: a triple in several (a concept
+    two annotations share, say) comes out once per graph.
+
+    Raises InputError for another format (before anything is read).
+    """
+    if format not in FORMATS:
+        raise InputError(f"a dump is N-Quads or N-Triples ({', '.join(FORMATS)}), not {format!r}", where=format)
+    index.refresh(store)
+    opening = ox.serialize(header(public_base(config.base_url), config.licence, format), format=ox.RdfFormat.N_QUADS)
+    if format == "nquads":
+        def produce(output: IO[bytes]) -> None:
+            index.store.dump(output, format=ox.RdfFormat.N_QUADS)
+    else:
+        def produce(output: IO[bytes]) -> None:
+            # a snapshot too: the query reads the store as it was when it started
+            index.store.query(UNION, use_default_graph_as_union=True).serialize(output, format=ox.RdfFormat.N_TRIPLES)
+    return _encode(_chain(opening, produce), compress)
+
+
+def _chain(first: bytes, produce: Callable[[IO[bytes]], None]) -> Iterator[bytes]:
+    yield first
+    yield from _produced(produce)
+
+
+def _encode(chunks: Iterator[bytes], compress: bool) -> Iterator[bytes]:
+    if not compress:
+        yield from chunks
+        return
+    gzip = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, GZIP)
+    for chunk in chunks:
+        if data := gzip.compress(chunk):
+            yield data
+    yield gzip.flush()
+
+
+class _Abandoned(Exception):
+    """The reader went away: stop writing."""
+
+
+class _Pipe:
+    """A file the producer writes into; full chunks go to the reader through a bounded queue."""
+
+    def __init__(self, chunks: queue.Queue, stop: threading.Event):
+        self.chunks, self.stop, self.buffer = chunks, stop, bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        if len(self.buffer) >= CHUNK:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.put(bytes(self.buffer))
+            self.buffer.clear()
+
+    def put(self, item) -> None:
+        while True:
+            if self.stop.is_set():
+                raise _Abandoned
+            try:
+                self.chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+
+_END = object()
+
+
+def _produced(produce: Callable[[IO[bytes]], None]) -> Iterator[bytes]:
+    """Run PRODUCE in a thread and yield what it writes, chunk by chunk; stop it when the reader stops."""
+    chunks: queue.Queue = queue.Queue(maxsize=QUEUE)
+    stop = threading.Event()
+    pipe = _Pipe(chunks, stop)
+
+    def run() -> None:
+        try:
+            produce(pipe)
+            pipe.flush()
+            pipe.put(_END)
+        except _Abandoned:
+            pass
+        except BaseException as exc:  # handed to the reader, raised there
+            try:
+                pipe.put(exc)
+            except _Abandoned:
+                pass
+
+    thread = threading.Thread(target=run, name="enricher-dump", daemon=True)
+    thread.start()
+    try:
+        while (item := chunks.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def void(index: Index, store: Store, config: Config) -> list[ox.Quad]:
+    """Bring INDEX up to date with STORE and describe the dataset in VoID: size, annotations, distinct
+    concepts, licence, SPARQL endpoint and both dumps. Serialize with rdf.choose(...).serialize(quads)."""
+    index.refresh(store)
+    base = public_base(config.base_url)
+    dumps = {rdf.get(name).media_type: dump_url(base, name) for name in FORMATS}
+    return index.void(dataset_url(base), sparql=f"{base}sparql", dumps=dumps, licence=config.licence, title=TITLE)

@@ -105,7 +105,7 @@ def sync(store: Store, base: str) -> int:
     """
     _ensure(store)
     added = 0
-    while store.changes(_cursor(store.db), 1):
+    while store.last_change() > _cursor(store.db):
         with store.transaction() as db:  # re-read inside: another process may have synced meanwhile
             changes = store.changes(_cursor(db), BATCH)
             if changes:
@@ -186,7 +186,8 @@ def _append(db: sqlite3.Connection, events: list[_Event]) -> int:
     for event in events:
         end_time = max(end_time, event.time)  # the log's clock may step back a second between writers
         db.execute(
-            "INSERT INTO discovery_activities (position, type, object_id, object_type, end_time) VALUES (?, ?, ?, ?, ?)",
+            """INSERT INTO discovery_activities (position, type, object_id, object_type, end_time)
+            VALUES (?, ?, ?, ?, ?)""",
             (position, event.type, event.object_id, event.object_type, end_time),
         )
         position += 1

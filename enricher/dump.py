@@ -68,7 +68,9 @@ def header(base: str, licence: str, format: str = "nquads") -> list[ox.Quad]:
     ]
 
 
-def dump(index: Index, store: Store, config: Config, *, format: str = "nquads", compress: bool = True) -> Iterator[bytes]:
+def dump(
+    index: Index, store: Store, config: Config, *, format: str = "nquads", compress: bool = True
+) -> Iterator[bytes]:
     """Bring INDEX up to date with STORE, then yield the dump in FORMAT (nquads or ntriples), gzip-
     compressed unless COMPRESS is false. N-Triples merges the graphs: a triple in several (a concept
     two annotations share, say) comes out once per graph.
@@ -153,7 +155,7 @@ def _produced(produce: Callable[[IO[bytes]], None]) -> Iterator[bytes]:
             pipe.put(_END)
         except _Abandoned:
             pass
-        except BaseException as exc:  # handed to the reader, raised there
+        except Exception as exc:  # handed to the reader, raised there
             try:
                 pipe.put(exc)
             except _Abandoned:

@@ -12,7 +12,14 @@ import pyoxigraph as ox
 import pytest
 from pyld import jsonld as pyld
 from pyld.documentloader.frozen import BUNDLED_CONTEXTS
-from real_annotations import DETECTIONS, OTHER_SHA, SHA, comment, machine_annotations, manifest
+from real_annotations import (
+    DETECTIONS,
+    OTHER_SHA,
+    SHA,
+    comment,
+    machine_annotations,
+    manifest,
+)
 
 from enricher import discovery
 from enricher.annotate import manifest_key

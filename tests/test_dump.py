@@ -93,7 +93,8 @@ def canonical(quads) -> ox.Dataset:
 
 def turtle(path, graph: str | None = None) -> list[ox.Quad]:
     name = ox.NamedNode(graph) if graph else ox.DefaultGraph()
-    return [ox.Quad(t.subject, t.predicate, t.object, name) for t in ox.parse(path=str(path), format=ox.RdfFormat.TURTLE)]
+    triples = ox.parse(path=str(path), format=ox.RdfFormat.TURTLE)
+    return [ox.Quad(t.subject, t.predicate, t.object, name) for t in triples]
 
 
 def test_the_nquads_dump_holds_exactly_the_live_annotations_the_vocabulary_and_the_licence(store, index, settings):
@@ -149,7 +150,8 @@ def test_the_dump_follows_writes_made_after_the_index_was_built(store, index, se
     index.refresh(store)
     store.delete(machine[1]["id"], None)
     data = gzip.decompress(b"".join(dump.dump(index, store, settings)))
-    names = {q.graph_name.value for q in ox.parse(data, format=ox.RdfFormat.N_QUADS) if isinstance(q.graph_name, ox.NamedNode)}
+    quads = ox.parse(data, format=ox.RdfFormat.N_QUADS)
+    names = {q.graph_name.value for q in quads if isinstance(q.graph_name, ox.NamedNode)}
     assert machine[1]["id"] not in names and machine[2]["id"] in names
 
 
@@ -173,7 +175,8 @@ def test_void_counts_what_the_dump_holds(store, index, settings):
     dumps = {o.value for o in objects(VOID + "dataDump")}
     assert dumps == {f"{BASE}dump.nq.gz", f"{BASE}dump.nt.gz"}
     concepts = {
-        body["subject"] for a in live(store).values() for body in a["body"] if isinstance(body, dict) and "subject" in body
+        body["subject"] for a in live(store).values() for body in a["body"]
+        if isinstance(body, dict) and "subject" in body
     }
     (partition,) = objects(VOID + "propertyPartition")
     assert int(value(VOID + "distinctObjects", partition)) == len(concepts) > 0

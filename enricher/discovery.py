@@ -16,8 +16,9 @@ What the activities mean:
   annotations coming back after that make a new Create.
 - a manifest gets a Create with the first annotation change on any of its canvases and an Update with
   every later one; manifests are never deleted (the store keeps them).
-- the changes one sync reads are coalesced: one activity per page and manifest, stamped with the time
-  of the last change to it, pages before their manifest. Times never go backwards along the stream.
+- the changes one sync round reads (up to BATCH of them) are coalesced: one activity per page and
+  manifest, stamped with the time of the last change to it, pages before their manifest. Times never go
+  backwards along the stream.
 - a change on a canvas the stored manifest does not list updates the manifest only; a change in a
   container whose manifest is not stored makes no activity (there is nothing to link to).
 """

@@ -10,6 +10,7 @@ import io
 import json
 import re
 import threading
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 
@@ -501,16 +502,46 @@ def test_the_dump_holds_everything_after_its_header(index, name):
     data = gzip.decompress(b"".join(index.dump(name, header=header)))
     fmt = rdf.get(name)
     parsed = list(ox.parse(data, format=ox.RdfFormat.from_media_type(fmt.media_type)))
-    assert len(parsed) == len(header) + len(index.store)
     assert set(parsed[: len(header)]) == set(header)  # the licence comes first
     if name == "nquads":
+        assert len(parsed) == len(header) + len(index.store)
         assert set(parsed[len(header):]) == set(index.store)
+    else:  # the graphs merged
+        assert {q.triple for q in parsed[len(header):]} == {q.triple for q in index.store}
 
 
 def test_dumps_are_line_based_only(index):
     with pytest.raises(NotAcceptable):
-        next(index.dump("turtle"))
-    assert b"".join(index.dump("ntriples", compress=False)).count(b"\n") == len(index.store)
+        index.dump("turtle")  # refused before a response would start
+    assert b"".join(index.dump("nquads", compress=False)).count(b"\n") == len(index.store)
+
+
+@pytest.fixture(scope="module")
+def big(machine):
+    many = [{**machine[i % len(machine)], "id": f"{machine[i % len(machine)]['id']}-{i}"} for i in range(1500)]
+    index = Index()
+    index.build(many)
+    yield index
+    index.close()
+
+
+def test_a_dump_is_written_chunk_by_chunk(big, monkeypatch):
+    import enricher.index as module
+
+    monkeypatch.setattr(module, "DUMP_CHUNK", 1 << 16)
+    tracemalloc.start()
+    sizes = [len(chunk) for chunk in big.dump("nquads", compress=False)]
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(sizes) > 100 and max(sizes) <= 1 << 16
+    assert peak < sum(sizes) / 10  # a few chunks at a time, never the whole dump
+
+
+def test_a_dump_stops_when_its_reader_does(big):
+    chunks = big.dump("ntriples")
+    assert next(chunks)
+    chunks.close()  # as when a client disconnects
+    assert not [thread for thread in threading.enumerate() if thread.name == "dump"]
 
 
 def test_void_counts_what_was_inserted(index, held):

@@ -27,7 +27,7 @@ import re
 import threading
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +114,7 @@ class Index:
         self.seq = self._read_seq()
         self._lock = threading.RLock()
         self._checked = False
-        self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="sparql")
+        self._closed = False
         self._slots = threading.BoundedSemaphore(slots)
         self._running = 0
         self._version = 0  # counts writes: statistics are cached per version
@@ -126,8 +126,8 @@ class Index:
         return cls(Path(database).with_suffix(".oxigraph"), **options)
 
     def close(self) -> None:
-        """Stop the query threads and flush an on-disk index."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Refuse further queries and flush an on-disk index."""
+        self._closed = True
         if self.path:
             self.store.flush()
 
@@ -313,13 +313,24 @@ class Index:
             raise QueryError("SERVICE (federated query) is not allowed: this endpoint calls no other server", where=where)
         if not self._slots.acquire(timeout=timeout):
             raise QueryTimeout(f"every query slot stayed busy for {timeout} s; try again later", where=where)
+        if self._closed:
+            self._slots.release()
+            raise EnricherError("the index is closed", where=where)
         self._count(+1)
-        try:
-            future = self._pool.submit(self._answer, sparql, accept, format, default_graphs, named_graphs, where)
-        except RuntimeError:
-            self._release()
-            raise EnricherError("the index is closed", where=where) from None
-        future.add_done_callback(lambda _: self._release())
+        future: Future = Future()
+
+        def evaluate() -> None:
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(self._answer(sparql, accept, format, default_graphs, named_graphs, where))
+                    except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+                        future.set_exception(exc)
+            finally:
+                self._release()
+
+        # a daemon thread per query: one that timed out must not hold up the process's exit
+        threading.Thread(target=evaluate, name="sparql", daemon=True).start()
         try:
             return future.result(timeout)
         except FutureTimeout:

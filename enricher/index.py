@@ -117,6 +117,7 @@ class Index:
         self._closed = False
         self._slots = threading.BoundedSemaphore(slots)
         self._running = 0
+        self._counter = threading.Lock()  # not _lock: counting must not wait for a sync
         self._version = 0  # counts writes: statistics are cached per version
         self._statistics: tuple[int, dict[str, int]] | None = None
 
@@ -343,7 +344,7 @@ class Index:
         return self._running
 
     def _count(self, step: int) -> None:
-        with self._lock:
+        with self._counter:
             self._running += step
 
     def _release(self) -> None:
@@ -352,16 +353,16 @@ class Index:
 
     def _answer(self, sparql, accept, format_param, default_graphs, named_graphs, where) -> Answer:
         options: dict = {"use_default_graph_as_union": not default_graphs}
-        if default_graphs:
-            options["default_graph"] = [ox.NamedNode(g) for g in default_graphs]
-        if named_graphs:
-            options["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
         try:
+            if default_graphs:
+                options["default_graph"] = [ox.NamedNode(g) for g in default_graphs]
+            if named_graphs:
+                options["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
             result = self.store.query(sparql, **options)
         except SyntaxError as exc:
             raise QueryError(f"malformed query: {exc}", where=where) from None
-        except ValueError as exc:  # a graph IRI that is not one
-            raise QueryError(str(exc), where=where) from None
+        except ValueError as exc:  # a default-graph-uri or named-graph-uri that is not an IRI
+            raise QueryError(f"not a graph IRI: {exc}", where=where) from None
         if isinstance(result, ox.QueryTriples):
             fmt = rdf.choose(accept, format_param, where=where)
             return Answer("graph", fmt.content_type, fmt.serialize(result))

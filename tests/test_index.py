@@ -265,6 +265,8 @@ def test_the_dataset_can_be_narrowed_by_graph(index, machine):
     rows = select(index, "SELECT DISTINCT ?g WHERE { GRAPH ?g { ?a a <http://www.w3.org/ns/oa#Annotation> } }",
                   named_graphs=[machine[2]["id"], TERMS_GRAPH])
     assert rows == [{"g": machine[2]["id"]}]
+    with pytest.raises(QueryError, match="not a graph IRI"):
+        index.query("ASK { ?s ?p ?o }", default_graphs=["not an IRI"])
 
 
 # ---- refusals -----------------------------------------------------------------------------------------

@@ -90,7 +90,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("page_size", 100, "Annotations per page of a container", int),
     Setting("max_body", 1024 * 1024, "Largest request body accepted, in bytes", int),
     Setting("job_worker", True, "Run the background job worker in this process", _bool),
+    Setting("index_path", "", "On-disk RDF index (an Oxigraph folder) each process loads its in-memory copy from; empty: next to the database (x.sqlite3 -> x.oxigraph)"),
+    Setting("sparql_timeout", 30.0, "Seconds a SPARQL query may run before the endpoint answers 503", float),
+    Setting("activity_page_size", 100, "Activities per page of the IIIF Change Discovery stream (pages are numbered by it: keep it fixed)", int),
     Setting("conformance_dir", str(DEFAULT_CONFORMANCE_DIR), "Folder with the W3C/IIIF schemas and JSON-LD contexts (tests)"),
+    # external triplestore
+    Setting("push_url", "", "Graph Store Protocol or SPARQL Update endpoint every change is pushed to (empty: none)"),
+    Setting("push_protocol", "gsp", "How changes are pushed: gsp (Graph Store Protocol) or update (SPARQL 1.1 Update)"),
+    Setting("push_interval", 5.0, "Seconds between pushes of the backlog (doubling after each failure, up to 5 minutes)", float),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

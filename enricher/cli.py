@@ -157,3 +157,24 @@ def serve(config_file: str | None, bind: str | None, **overrides) -> None:
     except EnricherError as exc:
         _fail(str(exc))
     run_server(config, bind)
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (TOML or JSON).")
+@click.option("--database", help="SQLite file of the system of record (setting database).")
+@click.option("--index-path", help="On-disk RDF index (setting index_path; default next to the database).")
+@click.option("--vocab", multiple=True, help="Extra SKOS mapping file to load into the index (repeatable).")
+def reindex(config_file: str | None, **overrides) -> None:
+    """Rebuild the RDF index (SPARQL, dumps, VoID) from the store, vocabulary included; the service
+    loads the rebuilt one when it restarts."""
+    from .store import Store
+    from .web.indexing import index_path, rebuild
+
+    try:
+        config = _config(config_file, **overrides)
+        started = time.perf_counter()
+        with Store(config.database) as store:
+            loaded = rebuild(config, store)
+    except EnricherError as exc:
+        _fail(str(exc))
+    click.echo(f"{loaded} annotations indexed in {index_path(config)} ({time.perf_counter() - started:.1f} s)")

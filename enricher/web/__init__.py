@@ -2,8 +2,10 @@
 
 Surfaces, one blueprint each: ``annotations`` (W3C Web Annotation Protocol), ``iiif`` (enriched
 manifests, pages, lists), ``jobs``, ``openapi`` (the service description, /openapi.json and our
-JSON-LD context). ``problems`` renders every error. Reads are public and open to any origin (CORS);
-writes need a bearer token (see ``auth``).
+JSON-LD context), ``sparql`` (the SPARQL 1.1 endpoint), ``activity`` (IIIF Change Discovery) and
+``dataset`` (VoID, dumps, the vocabulary and our terms). ``problems`` renders every error. Reads are
+public and open to any origin (CORS); writes need a bearer token (see ``auth``). With setting
+``push_url`` the app pushes every change to an external triplestore (one process per database).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from flask import Flask, Response, request
 from werkzeug.routing import BaseConverter
 
 from ..config import load_config
-from . import annotations, iiif, jobs, openapi, problems
+from . import activity, annotations, dataset, iiif, jobs, openapi, problems, sparql
 from .state import Service
 
 EXPOSED = "Allow, Content-Location, ETag, Link, Location, Vary, Accept-Post, Preference-Applied, WWW-Authenticate"
@@ -47,8 +49,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["key"] = KeyConverter
     app.extensions["enricher"] = Service(config)
     problems.init_app(app)
-    for surface in (openapi, annotations, iiif, jobs):
+    for surface in (openapi, annotations, iiif, jobs, sparql, activity, dataset):
         app.register_blueprint(surface.bp)
     app.after_request(_cors)
     jobs.init_app(app)
+    app.extensions["enricher"].start_push()
     return app

@@ -1,7 +1,8 @@
 """The W3C Web Annotation Protocol: a container per manifest and one of everything (LDP Basic
 Containers, paged), and each annotation (GET, PUT with If-Match, DELETE).
 
-JSON-LD with the anno profile is the default representation; ``Accept: text/turtle`` gets Turtle.
+JSON-LD with the anno profile is the default representation; Accept or ``format`` gets any other RDF
+format of enricher.rdf's registry (Turtle, N-Triples, RDF/XML ...).
 """
 
 from __future__ import annotations
@@ -18,9 +19,21 @@ from ..manifest import Manifest
 from ..store import StoredAnnotation, StoredManifest, now
 from . import incoming, ldp
 from .auth import require_writer
-from .media import ANNO_JSONLD, ITEMS, TURTLE, dumps, dumps_with, etag_of, negotiate, read_json, send
+from .media import (
+    ANNO_JSONLD,
+    ITEMS,
+    JSON_TYPES,
+    VARY,
+    choose_format,
+    dumps,
+    dumps_with,
+    etag_of,
+    read_json,
+    send,
+    send_graph,
+)
 from .state import service
-from .turtle import to_turtle
+from .turtle import to_quads
 
 bp = Blueprint("annotations", __name__)
 READ = ("GET", "HEAD", "OPTIONS")
@@ -28,7 +41,6 @@ CONTAINER_ALLOW = ", ".join(READ + ("POST",))
 EVERYTHING_ALLOW = ", ".join(READ)
 ANNOTATION_ALLOW = ", ".join(READ + ("PUT", "DELETE"))
 ACCEPT_POST = ANNO_JSONLD + ", application/json"
-OFFERS = ("application/ld+json", "application/json", "text/turtle")
 
 
 @dataclass(frozen=True)
@@ -83,25 +95,28 @@ def find_annotation(key: str, aid: str) -> StoredAnnotation:
 
 
 def represent(
-    document: dict, etag: str, status: int = 200, headers: dict | None = None, raw: list[str] | None = None
+    document: dict, etag: str, status: int = 200, headers: dict | None = None, members: list[StoredAnnotation] | None = None
 ) -> Response:
-    """Send DOCUMENT as JSON-LD or, when Accept asks for it, Turtle (with its own ETag). RAW holds the
-    JSON texts an ``[ITEMS]`` placeholder in DOCUMENT stands for.
+    """Send DOCUMENT as JSON-LD or, when Accept or ``format`` asks for it, in another RDF format (with
+    its own ETag). An ``[ITEMS]`` placeholder in DOCUMENT stands for MEMBERS, spliced in unparsed.
 
     Raises NotAcceptable, and FetchError when a JSON-LD context has no local copy.
     """
-    chosen = negotiate(OFFERS)
-    headers = dict(headers or {})
-    body = dumps(document) if raw is None else dumps_with(document, raw)
-    if chosen == "text/turtle":
-        turtle = to_turtle(document if raw is None else json.loads(body), service().config.conformance_dir)
-        return send(turtle, TURTLE, status=status, headers=headers, etag=etag_of(etag, "turtle"))
-    return send(body, ANNO_JSONLD, status=status, headers=headers, etag=etag)
+    fmt = choose_format(JSON_TYPES)
+    if fmt is None:
+        body = dumps(document) if members is None else dumps_with(document, [a.text for a in members])
+        return send(body, ANNO_JSONLD, status=status, headers=headers, etag=etag)
+    if members is None:
+        quads = to_quads(document, service().config.conformance_dir)
+    else:  # the members by IRI in the document, their RDF read straight from the stored JSON
+        shell = json.loads(dumps_with(document, [json.dumps(a.id) for a in members]))
+        quads = to_quads(shell, service().config.conformance_dir, [a.document for a in members])
+    return send_graph(quads, fmt, etag, status=status, headers=headers)
 
 
 def container_headers(container: Container, view: ldp.View | None = None) -> dict:
     """The headers of every container response."""
-    headers = {"Link": list(ldp.CONTAINER_LINKS), "Allow": container.allow, "Vary": "Accept, Prefer"}
+    headers = {"Link": list(ldp.CONTAINER_LINKS), "Allow": container.allow, "Vary": f"{VARY}, Prefer"}
     if container.key is not None:
         headers["Accept-Post"] = ACCEPT_POST
     if view is not None:
@@ -137,27 +152,27 @@ def read_container(container: Container) -> Response:
     total, version = store.count(container.key), store.container_etag(container.key)
     if "page" in request.args:
         index = _page_index(total, size)
-        items, raw = _items(store.page(container.key, index * size, size), view)
+        items, members = _items(store.page(container.key, index * size, size), view)
         document = ldp.page_document(container.url, view, index, total, size, items)
-        headers = {"Allow": "GET, HEAD, OPTIONS", "Vary": "Accept"}
+        headers = {"Allow": "GET, HEAD, OPTIONS", "Vary": VARY}
         etag = etag_of(version, view.variant(container.url), str(index), str(size))
-        return represent(document, etag, headers=headers, raw=raw)
-    items, raw = ([], None) if view.minimal or not total else _items(store.page(container.key, 0, size), view)
+        return represent(document, etag, headers=headers, members=members)
+    items, members = ([], None) if view.minimal or not total else _items(store.page(container.key, 0, size), view)
     document = ldp.container_document(container.url, view, container.label, total, size, items)
     etag = etag_of(version, view.variant(container.url), str(view.minimal), str(size))
-    return represent(document, etag, headers=container_headers(container, view), raw=raw)
+    return represent(document, etag, headers=container_headers(container, view), members=members)
 
 
-def _items(annotations: list[StoredAnnotation], view: ldp.View) -> tuple[list, list[str] | None]:
-    """A page's items: their IRIs, or a placeholder for their stored JSON texts (spliced unparsed)."""
+def _items(annotations: list[StoredAnnotation], view: ldp.View) -> tuple[list, list[StoredAnnotation] | None]:
+    """A page's items: their IRIs, or a placeholder for the stored annotations (spliced unparsed)."""
     if view.iris:
         return [a.id for a in annotations], None
-    return [ITEMS], [a.text for a in annotations]
+    return [ITEMS], annotations
 
 
 def annotation_headers() -> dict:
     """The headers of every annotation response: its one Link type, Allow and Vary."""
-    return {"Link": ldp.RESOURCE_LINK, "Allow": ANNOTATION_ALLOW, "Vary": "Accept"}
+    return {"Link": ldp.RESOURCE_LINK, "Allow": ANNOTATION_ALLOW, "Vary": VARY}
 
 
 def send_annotation(stored: StoredAnnotation, status: int = 200, headers: dict | None = None) -> Response:
@@ -205,6 +220,7 @@ def create(key: str) -> Response:
     annotation = incoming.for_create(read_json(service().config.max_body), manifest)
     annotation.update(id=service().container(key) + uuid.uuid4().hex, creator=person(creator), modified=now())
     stored = service().store().create(key, annotation, creator)
+    service().changed()
     return send_annotation(stored, 201, {"Location": stored.id})
 
 
@@ -227,7 +243,9 @@ def update(key: str, aid: str) -> Response:
     annotation = incoming.for_update(read_json(service().config.max_body), manifest, stored.document)
     # the author stays; a machine annotation gets the person who edited it
     annotation["creator"] = stored.document.get("creator") or person(creator)
-    return send_annotation(service().store().update(stored.id, annotation, expected, creator))
+    updated = service().store().update(stored.id, annotation, expected, creator)
+    service().changed()
+    return send_annotation(updated)
 
 
 @bp.delete("/<key:key>/annotations/<aid>", provide_automatic_options=False)
@@ -236,4 +254,5 @@ def delete(key: str, aid: str) -> Response:
     require_writer(service().writers)
     stored = find_annotation(key, aid)
     service().store().delete(stored.id, request.headers.get("If-Match") or None)
+    service().changed()
     return Response(status=204)

@@ -1,5 +1,6 @@
 """IIIF endpoints a viewer needs: the enriched manifest, and per canvas a Presentation 3 AnnotationPage
-and a Presentation 2.1 AnnotationList, built from the store on each request."""
+and a Presentation 2.1 AnnotationList, built from the store on each request. Pages and lists come in
+every RDF format of enricher.rdf's registry too (Accept or ``format``), as their JSON-LD means them."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from ..annotate import annotation_list, annotation_page, enriched_manifest
 from ..errors import NotFound
 from ..manifest import Canvas, Manifest
 from .annotations import find_manifest
-from .media import IIIF2_JSONLD, IIIF3_JSONLD, dumps, etag_of, send
+from .media import IIIF2_JSONLD, IIIF3_JSONLD, JSON_TYPES, VARY, choose_format, dumps, etag_of, send, send_graph
 from .state import service
+from .turtle import to_quads
 
 bp = Blueprint("iiif", __name__)
 HEADERS = {"Allow": "GET, HEAD, OPTIONS"}
+GRAPH_HEADERS = {**HEADERS, "Vary": VARY}
 
 
 def find_canvas(key: str, index: int) -> tuple[Manifest, Canvas]:
@@ -37,6 +40,19 @@ def _send(document: dict, mimetype: str) -> Response:
     return send(body, mimetype, headers=HEADERS, etag=etag_of(body))
 
 
+def _represent(document: dict, mimetype: str) -> Response:
+    """Send a page or list as JSON-LD (MIMETYPE) or in the RDF format Accept or ``format`` asks for.
+
+    Raises NotAcceptable.
+    """
+    body = dumps(document)
+    fmt = choose_format(JSON_TYPES)
+    if fmt is None:
+        return send(body, mimetype, headers=GRAPH_HEADERS, etag=etag_of(body))
+    quads = to_quads(document, service().config.conformance_dir)
+    return send_graph(quads, fmt, etag_of(body), headers=GRAPH_HEADERS)
+
+
 @bp.get("/<key:key>/manifest.json")
 def manifest(key: str) -> Response:
     """The source manifest with every canvas linked to its page (v3) or list (v2) here."""
@@ -50,11 +66,11 @@ def manifest(key: str) -> Response:
 def page(key: str, index: int) -> Response:
     """The annotations of canvas INDEX as a Presentation 3 AnnotationPage."""
     _, canvas = find_canvas(key, index)
-    return _send(annotation_page(canvas, _live(key, canvas), service().page(key, index)), IIIF3_JSONLD)
+    return _represent(annotation_page(canvas, _live(key, canvas), service().page(key, index)), IIIF3_JSONLD)
 
 
 @bp.get("/<key:key>/lists/<int:index>.json")
 def listing(key: str, index: int) -> Response:
     """The annotations of canvas INDEX as a Presentation 2.1 AnnotationList."""
     _, canvas = find_canvas(key, index)
-    return _send(annotation_list(canvas, _live(key, canvas), service().list(key, index)), IIIF2_JSONLD)
+    return _represent(annotation_list(canvas, _live(key, canvas), service().list(key, index)), IIIF2_JSONLD)

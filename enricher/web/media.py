@@ -1,4 +1,4 @@
-"""Media types, content negotiation and the JSON/Turtle responses every surface sends."""
+"""Media types, content negotiation and the JSON and RDF responses every surface sends."""
 
 from __future__ import annotations
 
@@ -18,22 +18,41 @@ IIIF3_JSONLD = f'application/ld+json; profile="{IIIF3_CONTEXT}"'
 IIIF2_JSONLD = f'application/ld+json; profile="{IIIF2_CONTEXT}"'
 JSON = "application/json"
 PROBLEM = "application/problem+json"
-TURTLE = "text/turtle; charset=utf-8"
 JSON_TYPES = ("application/ld+json", "application/json")
+JSONLD = "jsonld"  # the registry's name for JSON-LD
+NATIVE = "native"  # stands for the JSON-LD we build, among the registry's formats
+VARY = "Accept"
 
 
-def negotiate(offers: Sequence[str]) -> str:
-    """Return the offer (a bare type such as ``text/turtle``) the Accept header ranks highest; the first
-    offer wins ties and an absent header. Profiles in Accept are ignored: we serve one profile per type.
+def choose_format(native: Sequence[str] = ()) -> rdf.Format | None:
+    """Return the RDF format the request asks for, or None for the JSON-LD we build (its media types
+    NATIVE, or ``format=jsonld``). The ``format`` parameter (a name, extension or media type of
+    enricher.rdf's registry) wins over Accept; without NATIVE the registry's JSON-LD is on offer.
 
-    Raises NotAcceptable when the header rules out every offer.
+    Raises NotAcceptable naming what is on offer.
     """
+    param = request.args.get("format")
+    if param:
+        try:
+            fmt = rdf.get(param)
+        except NotAcceptable as exc:
+            raise NotAcceptable(exc.detail, where=request.url) from None
+        return None if native and fmt.name == JSONLD else fmt
+    formats = [f for f in rdf.formats() if not (native and f.name == JSONLD)]
+    offers = [((f.media_type, *f.aliases), f) for f in formats]
     header = request.headers.get("Accept")
-    chosen = rdf.negotiate(header, [((offer,), offer) for offer in offers])
+    chosen = rdf.negotiate(header, [(tuple(native), NATIVE), *offers] if native else offers)
     if chosen is None:
-        offered = ", ".join(offers)
+        offered = ", ".join([*native, *(f.media_type for f in formats)])
         raise NotAcceptable(f"no representation matches Accept: {header}; offered: {offered}", where=request.url)
-    return chosen
+    return None if chosen == NATIVE else chosen
+
+
+def send_graph(
+    quads: Sequence, fmt: rdf.Format, etag: str, *, status: int = 200, headers: Mapping[str, str | Sequence[str]] | None = None
+) -> Response:
+    """Send QUADS in FMT, with an ETag derived from ETAG (that of the resource) and the format."""
+    return send(fmt.serialize(quads), fmt.content_type, status=status, headers=headers, etag=etag_of(etag, fmt.name))
 
 
 def dumps(document: Any) -> bytes:
@@ -103,10 +122,7 @@ def read_json(max_body: int) -> Any:
             f"request body must be application/ld+json or application/json, not {mimetype or 'untyped'}",
             where=request.url,
         )
-    if request.content_length is not None and request.content_length > max_body:
-        size = request.content_length
-        raise PayloadTooLarge(f"request body of {size} bytes is over the {max_body}-byte limit", where=request.url)
-    data = _read_at_most(max_body)
+    data = read_body(max_body)
     try:
         return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -114,6 +130,17 @@ def read_json(max_body: int) -> Any:
     except json.JSONDecodeError as exc:
         detail = f"request body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         raise InputError(detail, where=request.url) from None
+
+
+def read_body(max_body: int) -> bytes:
+    """Return the request body.
+
+    Raises PayloadTooLarge past MAX_BODY bytes.
+    """
+    if request.content_length is not None and request.content_length > max_body:
+        size = request.content_length
+        raise PayloadTooLarge(f"request body of {size} bytes is over the {max_body}-byte limit", where=request.url)
+    return _read_at_most(max_body)
 
 
 def _read_at_most(max_body: int) -> bytes:

@@ -1,5 +1,6 @@
-"""What the service says about itself: the description at ``/`` (links to everything), the OpenAPI 3.1
-document at ``/openapi.json`` (from ``openapi.yaml``) and our JSON-LD context at ``/context.jsonld``."""
+"""What the service says about itself: the description at ``/`` (links to everything, the linked data
+included), the OpenAPI 3.1 document at ``/openapi.json`` (from ``openapi.yaml``) and our JSON-LD
+context at ``/context.jsonld``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response
 
-from .. import __version__
+from .. import __version__, discovery, dump
 from ..jsonld import OWN_CONTEXTS, ENRICHER_CONTEXT
 from .media import JSON, dumps, etag_of, send
 from .state import service
@@ -42,6 +43,12 @@ def description() -> dict:
             "annotations": here.container(None),
             "jobs": f"{here.base}jobs",
             "context": f"{here.base}context.jsonld",
+            "terms": f"{here.base}ns",
+            "vocabulary": f"{here.base}vocab",
+            "sparql": f"{here.base}sparql",
+            "void": dump.void_url(here.base),
+            "dumps": [dump.dump_url(here.base, name) for name in dump.FORMATS],
+            "changes": discovery.collection_url(here.base),
         },
         "manifests": [
             {

@@ -2,7 +2,8 @@
 
 Our client errors (4xx) render themselves (``EnricherError.problem``); Flask's own (404 for an unknown
 route, 405, 413 from MAX_CONTENT_LENGTH) are translated to the same shape; server errors, ours or
-unexpected, are logged with a reference and answered with a bare 500 that names only that reference.
+unexpected, are logged with a reference and answered with a bare 500 that names only that reference,
+except a SPARQL query that ran out of time, which is the client's to retry (503 with Retry-After).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import PROBLEM_BASE, EnricherError, InputError, PayloadTooLarge, Unauthorized
+from ..index import QueryTimeout
 from .media import PROBLEM, dumps
 
 log = logging.getLogger(__name__)
 REALM = "enricher"
+RETRY_AFTER = "5"  # seconds a client waits before sending a query that ran out of time again
 
 
 class InvalidField(InputError):
@@ -36,11 +39,11 @@ def problem_response(problem: dict, status: int, headers: dict[str, str] | None 
 
 
 def _enricher_error(error: EnricherError) -> Response:
-    if error.status >= 500:  # our failure, not the client's: its detail (paths, hosts) stays in the log
+    if error.status >= 500 and not isinstance(error, QueryTimeout):  # our failure: its detail stays in the log
         return _unexpected(error)
     problem = error.problem()
     problem.setdefault("instance", request.url)
-    headers = {}
+    headers = {"Retry-After": RETRY_AFTER} if isinstance(error, QueryTimeout) else {}
     if isinstance(error, Unauthorized):
         # RFC 6750 3.1: an error code only when a bearer token was presented
         given = request.headers.get("Authorization", "").lower().startswith("bearer ")

@@ -49,7 +49,9 @@ class Server(BaseApplication):
             self.cfg.set(name, value)
 
     def load(self):
-        return create_app(self.settings.as_dict())
+        app = create_app(self.settings.as_dict())
+        app.extensions["enricher"].warm_up()  # the RDF index loads while the worker already serves
+        return app
 
 
 def serve(config: Config, bind: str | None = None) -> None:

@@ -1,7 +1,9 @@
-"""What every view shares: the settings, the public URLs built on the base URL, and the Store."""
+"""What every view shares: the settings, the public URLs built on the base URL, the Store and this
+process's RDF index (see indexing), and the pusher to an external triplestore."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 
@@ -9,9 +11,14 @@ from flask import current_app
 
 from ..annotate import public_base
 from ..config import Config
+from ..index import Index
 from ..manifest import Manifest, parse_manifest
+from ..push import Pusher
 from ..store import Store, StoredManifest
+from . import indexing
 from .auth import token_names
+
+log = logging.getLogger(__name__)
 
 MANIFEST_CACHE = 64  # parsed manifests kept per process
 
@@ -23,6 +30,10 @@ class Service:
     writers: dict[str, str] = field(default_factory=dict)
     _store: Store | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _index: Index | None = field(default=None, repr=False)
+    _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _follower: indexing.Follower | None = field(default=None, repr=False)
+    _pusher: Pusher | None = field(default=None, repr=False)
     _manifests: dict[str, tuple[dict, Manifest]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -39,8 +50,59 @@ class Service:
                 self._store = Store(self.config.database)
             return self._store
 
+    def index(self) -> Index:
+        """This process's RDF index, loaded on first use and brought up to date with the store, so
+        it holds every committed write.
+
+        Raises EnricherError when the database or a vocabulary file cannot be read.
+        """
+        with self._index_lock:
+            if self._index is None:
+                self._index = indexing.load(self.config, self.store())
+                self._follower = indexing.Follower(self._index, self.store())
+                self._follower.start()
+            index = self._index
+        index.refresh(self.store())  # the index runs one sync at a time itself
+        return index
+
+    def warm_up(self) -> None:
+        """Load the RDF index in a thread now, so the first query need not wait for it."""
+
+        def load() -> None:
+            try:
+                self.index()
+            except Exception:  # the first read reports it to its client
+                log.exception("loading the RDF index")
+
+        threading.Thread(target=load, name="enricher-index-load", daemon=True).start()
+
+    def start_push(self) -> None:
+        """Start pushing changes to the external triplestore, when setting push_url names one.
+
+        Raises InputError for a push URL or protocol that cannot be used, EnricherError when the
+        database cannot be opened.
+        """
+        if self.config.push_url:  # the store opens on first use, never for nothing
+            self._pusher = Pusher.from_config(self.config, self.store())
+            self._pusher.start()
+
+    def changed(self) -> None:
+        """Call after a write: the pusher sends it now rather than at its next round."""
+        if self._pusher is not None:
+            self._pusher.wake()
+
     def close(self) -> None:
-        """Close the Store's connections."""
+        """Stop the pusher and the index follower, close the index and the Store's connections."""
+        if self._pusher is not None:
+            self._pusher.close()
+            self._pusher = None
+        with self._index_lock:
+            if self._follower is not None:
+                self._follower.stop()
+                self._follower = None
+            if self._index is not None:
+                self._index.close()
+                self._index = None
         with self._lock:
             if self._store is not None:
                 self._store.close()

@@ -1,7 +1,9 @@
-"""Turtle on request: the JSON-LD we serve as RDF, converted offline.
+"""RDF on request (Turtle and every other format of enricher.rdf's registry): the JSON-LD we serve as
+the triples it means, converted offline.
 
 Annotations go through enricher.rdf's direct reader; containers and pages (whose terms it does not
-read) through pyld with local contexts. Containers name the LDP context
+read) through pyld with local contexts, the annotations a container page embeds through the direct
+reader again (pyld costs milliseconds per annotation). Containers name the LDP context
 ``http://www.w3.org/ns/ldp.jsonld`` as the protocol's examples do; ``contexts/ldp.jsonld`` is a local
 copy of it, served to pyld next to the contexts enricher.jsonld knows.
 """
@@ -9,8 +11,11 @@ copy of it, served to pyld next to the contexts enricher.jsonld knows.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+
+import pyoxigraph as ox
 
 from .. import rdf
 from ..errors import FetchError, InputError
@@ -52,13 +57,19 @@ def to_nquads(document: dict, conformance_dir: str) -> str:
         raise InputError(f"invalid JSON-LD: {exc}", where=document.get("id")) from None
 
 
-def to_turtle(document: dict, conformance_dir: str) -> bytes:
-    """Serialise a document we serve (annotation, container or page) as Turtle.
+def to_quads(document: dict, conformance_dir: str, members: Sequence[dict] = ()) -> list[ox.Quad]:
+    """Return the RDF of a document we serve (annotation, container, page, IIIF page or list), plus
+    that of MEMBERS: annotations the document names by IRI in place of embedding them, read with the
+    annotation context (tests/test_web_rdf.py proves the result isomorphic to the document with them
+    embedded). Everything lands in the default graph.
 
-    Raises what to_nquads raises.
+    Raises what to_nquads raises, and InputError for a document that is not valid RDF.
     """
+    where = document.get("id") or document.get("@id")
     if document.get("type") == "Annotation":
         quads = rdf.annotation_quads(document, None, conformance_dir)
     else:
-        quads = rdf.parse_nquads(to_nquads(document, conformance_dir), where=document.get("id"))
-    return rdf.get("turtle").serialize(quads)
+        quads = rdf.parse_nquads(to_nquads(document, conformance_dir), where=where)
+    for member in members:
+        quads.extend(rdf.annotation_quads(member, None, conformance_dir))
+    return list(dict.fromkeys(quads))  # members on one canvas share its triples: say each once

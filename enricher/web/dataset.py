@@ -1,0 +1,104 @@
+"""The dataset as a whole, for harvesters: the VoID description at ``/void``, the streamed gzip dumps
+(``/dump.nq.gz``, ``/dump.nt.gz``), the vocabulary the annotations point into at ``/vocab`` (SKOS:
+the COCO classes and their Wikidata and Iconclass concepts) and our own terms at ``/ns`` (RDFS/OWL).
+Each comes in every RDF format of enricher.rdf's registry (Accept or ``format``; Turtle first)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import pyoxigraph as ox
+from flask import Blueprint, Response
+
+from .. import dump
+from ..errors import EnricherError
+from ..index import TERMS_FILE
+from ..vocab import COCO_VOCABULARY
+from .media import VARY, choose_format, etag_of, send
+from .state import service
+
+bp = Blueprint("dataset", __name__)
+HEADERS = {"Allow": "GET, HEAD, OPTIONS", "Vary": VARY}
+GZIP = "application/gzip"
+
+
+@lru_cache(maxsize=8)
+def read_graph(paths: tuple[Path, ...]) -> list[ox.Quad]:
+    """The triples of these Turtle files, read once per process.
+
+    Raises EnricherError naming a file that cannot be read or parsed.
+    """
+    quads = []
+    for path in paths:
+        try:
+            quads.extend(ox.parse(path=str(path), format=ox.RdfFormat.TURTLE))
+        except (OSError, SyntaxError) as exc:
+            raise EnricherError(f"cannot read this vocabulary file: {exc}", where=str(path)) from None
+    return quads
+
+
+def send_rdf(quads: Sequence[ox.Quad], turtle: bytes | None = None) -> Response:
+    """Send QUADS in the RDF format asked for; TURTLE, when given, is sent as the Turtle (a file's own
+    text, with its comments).
+
+    Raises NotAcceptable.
+    """
+    fmt = choose_format()
+    body = turtle if turtle is not None and fmt.name == "turtle" else fmt.serialize(quads)
+    return send(body, fmt.content_type, headers=HEADERS, etag=etag_of(body))
+
+
+@bp.get("/void")
+def void() -> Response:
+    """The VoID description: size, annotations, distinct concepts, licence, SPARQL endpoint, dumps."""
+    here = service()
+    return send_rdf(dump.void(here.index(), here.store(), here.config))
+
+
+def _dump(name: str) -> Response:
+    """Stream the whole dataset in dump format NAME (enricher.dump.FORMATS), gzip-compressed, from
+    one snapshot of the index, licence statement first.
+
+    Raises EnricherError when the database or a vocabulary file cannot be read.
+    """
+    here = service()
+    chunks = dump.dump(here.index(), here.store(), here.config, format=name)
+    filename = dump.dump_url(here.base, name).rsplit("/", 1)[1]
+    headers = {
+        "Allow": "GET, HEAD, OPTIONS",
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Link": f'<{here.config.licence}>; rel="license"',
+    }
+    return Response(chunks, content_type=GZIP, headers=headers)
+
+
+@bp.get("/dump.nq.gz")
+def dump_nquads() -> Response:
+    """Every graph as N-Quads: each annotation in its own, the vocabulary and our terms in theirs."""
+    return _dump("nquads")
+
+
+@bp.get("/dump.nt.gz")
+def dump_ntriples() -> Response:
+    """Every graph merged, as N-Triples."""
+    return _dump("ntriples")
+
+
+@bp.get("/vocab")
+def vocabulary() -> Response:
+    """The SKOS vocabulary: COCO classes, their concepts, labels and Iconclass broader chains."""
+    files = (COCO_VOCABULARY, *map(Path, service().config.vocab))
+    return send_rdf(read_graph(files))
+
+
+@bp.get("/ns")
+def terms() -> Response:
+    """Our own terms (confidence, model, ...) as RDFS/OWL, the document https://w3id.org/enricher/ns redirects to."""
+    return send_rdf(read_graph((TERMS_FILE,)), turtle=_file(TERMS_FILE))
+
+
+@lru_cache(maxsize=None)
+def _file(path: Path) -> bytes:
+    return path.read_bytes()

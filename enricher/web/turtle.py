@@ -11,7 +11,7 @@ copy of it, served to pyld next to the contexts enricher.jsonld knows.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,4 +72,17 @@ def to_quads(document: dict, conformance_dir: str, members: Sequence[dict] = ())
         quads = rdf.parse_nquads(to_nquads(document, conformance_dir), where=where)
     for member in members:
         quads.extend(rdf.annotation_quads(member, None, conformance_dir))
-    return list(dict.fromkeys(quads))  # members on one canvas share its triples: say each once
+    return _stable(dict.fromkeys(quads))  # members on one canvas share its triples: say each once
+
+
+def _stable(quads: Iterable[ox.Quad]) -> list[ox.Quad]:
+    """QUADS with blank nodes labelled in order of appearance (the readers make labels unique to each
+    call), so one version of a resource is always the same bytes, as its strong ETag promises."""
+    labels: dict[ox.BlankNode, ox.BlankNode] = {}
+
+    def term(value):
+        if isinstance(value, ox.BlankNode):
+            return labels.setdefault(value, ox.BlankNode(f"b{len(labels)}"))
+        return value
+
+    return [ox.Quad(term(q.subject), q.predicate, term(q.object), q.graph_name) for q in quads]

@@ -338,3 +338,4 @@ def test_two_gunicorn_workers_answer_every_write(gunicorn):  # noqa: F811 - the 
     assert all(status == 200 and json.loads(text)["boolean"] for status, text in answers), answers
     assert len(answers) == 12
     assert index_path(gunicorn.config).is_dir()  # the snapshot the workers loaded their copies from
+    assert "cannot use the on-disk RDF index" not in gunicorn.log.read_text()  # neither fell back to a full build

@@ -5,9 +5,9 @@ Each comes in every RDF format of enricher.rdf's registry (Accept or ``format``;
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import pyoxigraph as ox
 from flask import Blueprint, Response

@@ -43,7 +43,7 @@ def _send(document: dict, mimetype: str) -> Response:
 def _represent(document: dict, mimetype: str) -> Response:
     """Send a page or list as JSON-LD (MIMETYPE) or in the RDF format Accept or ``format`` asks for.
 
-    Raises NotAcceptable.
+    Raises NotAcceptable, and FetchError when a JSON-LD context has no local copy.
     """
     body = dumps(document)
     fmt = choose_format(JSON_TYPES)

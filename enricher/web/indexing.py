@@ -25,9 +25,10 @@ from __future__ import annotations
 import fcntl
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from ..config import Config
 from ..errors import EnricherError
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 FOLLOW_SECONDS = 2.0  # how often a process's index applies the change log between reads
 LOCK_SUFFIX = ".lock"
+T = TypeVar("T")
 
 
 def index_path(config: Config) -> Path:
@@ -57,15 +59,32 @@ def _exclusive(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _on_disk(config: Config, work: Callable[[Index], T]) -> T:
+    """Run WORK on the on-disk index while holding its lock.
+
+    Raises EnricherError when the index cannot be opened (another program holds it, or the folder is
+    not an index).
+    """
+    with _exclusive(index_path(config)):
+        return _closing(Index(index_path(config), vocab=config.vocab), work)
+
+
+def _closing(disk: Index, work: Callable[[Index], T]) -> T:
+    # RocksDB lets go of its own lock only when the store is dropped, which happens as this frame (the
+    # only holder of DISK) ends: before _on_disk releases our lock, so the next process can open it.
+    try:
+        return work(disk)
+    finally:
+        disk.close()
+
+
 def rebuild(config: Config, store: Store) -> int:
     """Rebuild the on-disk index from STORE (vocabulary, terms, every live annotation); return how
     many annotations it holds.
 
     Raises EnricherError when the index cannot be opened or a vocabulary file cannot be read.
     """
-    path = index_path(config)
-    with _exclusive(path), Index(path, vocab=config.vocab) as disk:
-        return disk.build(store)
+    return _on_disk(config, lambda disk: disk.build(store))
 
 
 def load(config: Config, store: Store) -> Index:
@@ -75,12 +94,14 @@ def load(config: Config, store: Store) -> Index:
     Raises EnricherError when a vocabulary file cannot be read.
     """
     memory = Index(vocab=config.vocab)
-    path = index_path(config)
+
+    def copy(disk: Index) -> None:
+        disk.refresh(store)
+        memory.store.bulk_extend(disk.store.quads_for_pattern(None, None, None, None))
+        memory.seq = disk.seq  # the copy goes on from where the snapshot stands
+
     try:
-        with _exclusive(path), Index(path, vocab=config.vocab) as disk:
-            disk.refresh(store)
-            memory.store.bulk_extend(disk.store.quads_for_pattern(None, None, None, None))
-            memory.seq = disk.seq  # the copy goes on from where the snapshot stands
+        _on_disk(config, copy)
     except (EnricherError, OSError) as exc:
         log.warning("cannot use the on-disk RDF index (%s); building this process's index from the store", exc)
         memory = Index(vocab=config.vocab)

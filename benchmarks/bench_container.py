@@ -340,6 +340,8 @@ def main() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen(128)
         base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        # other work on the machine skews both sides, and the clients' share of the CPU most
+        print("load average before: " + " ".join(f"{load:.2f}" for load in os.getloadavg()))
         seconds = seed(folder / "enricher.sqlite3", base_url, args.annotations, args.per_canvas, args.manifests)
         print(f"seeded {args.annotations} annotations in {seconds:.1f} s ({args.annotations / seconds:.0f}/s)")
         with gunicorn(folder, listener, base_url, args.page_size) as master:

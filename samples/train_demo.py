@@ -72,39 +72,54 @@ def _iou(a: tuple, b: tuple) -> float:
     return iw * ih / (a[2] * a[3] + b[2] * b[3] - iw * ih)
 
 
-def _found(model, image, truth: list[dict], offset: tuple[int, int] = (0, 0)) -> dict[str, int]:
-    """Predict at 640 px; count true objects matched by a box of the same class with IoU >= 0.5."""
-    result = model.predict(image, imgsz=640, device="cpu", verbose=False)[0]
-    boxes = [(result.names[int(c)], (x0 + offset[0], y0 + offset[1], x1 - x0, y1 - y0))
-             for (x0, y0, x1, y1), c in zip(result.boxes.xyxy.tolist(), result.boxes.cls.tolist())]
+def _boxes(model, images: list, offsets: list[tuple[int, int]]) -> list[tuple[str, tuple]]:
+    """Predict at 640 px; return (class, box) in the coordinates of the page the images were cut from."""
+    boxes = []
+    for result, (dx, dy) in zip(model.predict(images, imgsz=640, device="cpu", verbose=False), offsets):
+        boxes += [(result.names[int(c)], (x0 + dx, y0 + dy, x1 - x0, y1 - y0))
+                  for (x0, y0, x1, y1), c in zip(result.boxes.xyxy.tolist(), result.boxes.cls.tolist())]
+    return boxes
+
+
+def _score(boxes: list[tuple[str, tuple]], truth: list[dict]) -> dict[str, int]:
+    """Count true objects matched by a box of the same class with IoU >= 0.5."""
     hits = sum(any(label == t["label"] and _iou(box, t["box"]) >= 0.5 for label, box in boxes) for t in truth)
     return {"found": hits, "true": len(truth), "predicted": len(boxes)}
 
 
-def check_samples(weights: Path, images: Path) -> dict[str, dict[str, int]]:
-    """Run the model on the sample canvases as the enricher would: whole scenes at 640 px, and
-    large.jpg both downscaled whole (small objects lost) and as one full-resolution 640 px tile."""
+def check_samples(weights: Path, images: Path, tile: int = 640, overlap: int = 80) -> dict[str, dict[str, int]]:
+    """Run the model on the sample canvases as the enricher would: whole scenes at 640 px; large.jpg
+    downscaled whole (its small objects are lost), as the one full-resolution tile holding the most
+    objects, and cut into overlapping full-resolution tiles (each object lies whole in some tile)."""
     from PIL import Image
     from ultralytics import YOLO
 
     model = YOLO(str(weights))
     truth = json.loads((images / "truth.json").read_text())
-    report = {name: _found(model, Image.open(images / name), objects)
+    report = {name: _score(_boxes(model, [Image.open(images / name)], [(0, 0)]), objects)
               for name, objects in truth.items() if name != "large.jpg"}
     large, objects = Image.open(images / "large.jpg"), truth["large.jpg"]
-    report["large.jpg downscaled to 640"] = _found(model, large, objects)
+    report["large.jpg downscaled to 640"] = _score(_boxes(model, [large], [(0, 0)]), objects)
 
     def inside(t: dict, x: int, y: int) -> bool:
         bx, by, bw, bh = t["box"]
-        return x <= bx and y <= by and bx + bw <= x + 640 and by + bh <= y + 640
+        return x <= bx and y <= by and bx + bw <= x + tile and by + bh <= y + tile
 
-    # The full-resolution tile holding the most objects, its corner taken near an object.
     corners = [(max(0, t["box"][0] - dx), max(0, t["box"][1] - dy))
-               for t in objects for dx in (0, 300, 560) for dy in (0, 300, 560)]
+               for t in objects for dx in (0, tile // 2, tile - 80) for dy in (0, tile // 2, tile - 80)]
     x, y = max(corners, key=lambda c: sum(inside(t, *c) for t in objects))
-    tile = large.crop((x, y, x + 640, y + 640))
-    report[f"large.jpg tile {x},{y} at full resolution"] = _found(
-        model, tile, [t for t in objects if inside(t, x, y)], (x, y))
+    report[f"large.jpg tile {x},{y} at full resolution"] = _score(
+        _boxes(model, [large.crop((x, y, x + tile, y + tile))], [(x, y)]), [t for t in objects if inside(t, x, y)])
+
+    def starts(length: int) -> list[int]:
+        return sorted({*range(0, length - tile, tile - overlap), length - tile})
+
+    grid = [(x, y) for y in starts(large.height) for x in starts(large.width)]
+    boxes = []
+    for i in range(0, len(grid), 16):
+        chunk = grid[i:i + 16]
+        boxes += _boxes(model, [large.crop((x, y, x + tile, y + tile)) for x, y in chunk], chunk)
+    report[f"large.jpg in {len(grid)} full-resolution tiles"] = _score(boxes, objects)
     return report
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 import time
 from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 
 from PIL import Image
 
@@ -237,7 +237,7 @@ class Enricher:
         canvas = plan.canvas
         found = merge(plan.found, self.config.iou) if plan.tiled else [d for tile in plan.found for d in tile]
         canvas_bounds = (0.0, 0.0, float(canvas.width), float(canvas.height))
-        created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         for det in found:
             inside = _clip(det.box, plan.region) if _centre_inside(det.box, plan.region) else None
             if inside is None:

@@ -7,7 +7,13 @@ import os
 import tempfile
 from pathlib import Path
 
-from .annotate import annotation_list, annotation_page, enriched_manifest, manifest_key, public_base
+from .annotate import (
+    annotation_list,
+    annotation_page,
+    enriched_manifest,
+    manifest_key,
+    public_base,
+)
 from .config import Config
 from .pipeline import ManifestResult
 

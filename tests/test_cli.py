@@ -73,7 +73,7 @@ def test_private_address_is_refused_unless_allowed(tmp_path, sample_server):
     url = f"{sample_server}/iiif/3/{SCENES[0].split('.')[0]}/info.json"
     result = run("enrich", url, "--out", str(tmp_path / "out"), "--weights", str(DEMO_WEIGHTS))
     assert result.exit_code == 1
-    assert "127.0.0.1" in result.stderr and "not allowed" in result.stderr.lower()
+    assert "127.0.0.1" in result.stderr and "loopback" in result.stderr and "allow_private" in result.stderr
 
 
 def test_failed_canvas_is_named_and_the_rest_published(tmp_path, sample_server):

@@ -167,12 +167,18 @@ def annotation_page(canvas: Canvas, annotations: list[dict], page_id: str) -> di
 
 
 def _v2_resource(body: dict) -> dict:
-    """One v2 resource per body: its text, and a semantic tag for a concept it names."""
-    if "subject" in body:
-        # no label on the tag: it would be a triple about the Wikidata/Iconclass concept itself
-        return {"@id": body["subject"], "@type": "oa:SemanticTag"}
+    """One embedded text per body, with the concept it names as its ``subject``.
+
+    Every resource needs ``chars``: Mirador 3 and 4 list each resource of an ``oa:tagging`` annotation
+    as a tag and fail on one without. So a concept is not an ``oa:SemanticTag`` (whose id would be the
+    concept, leaving no place for its display text) but text about it, as in v3.
+    """
     text = {"@type": "dctypes:Text", "format": body.get("format", "text/plain"), "chars": body.get("value", "")}
-    return {**text, "language": body["language"]} if "language" in body else text
+    if "language" in body:
+        text["language"] = body["language"]
+    if "subject" in body:
+        text["subject"] = body["subject"]
+    return text
 
 
 def _v2_annotation(annotation: dict, canvas: Canvas) -> dict:

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 from rdflib import Literal, Namespace, URIRef
-from rdflib.namespace import DCTERMS, RDF, XSD
+from rdflib.namespace import DCMITYPE, DCTERMS, RDF, XSD
 
 from enricher import __version__
 from enricher.annotate import (
@@ -40,6 +40,7 @@ pytestmark = pytest.mark.conformance
 OA = Namespace("http://www.w3.org/ns/oa#")
 AS = Namespace("http://www.w3.org/ns/activitystreams#")
 ENRICHER = Namespace("https://w3id.org/enricher/ns#")
+CNT = Namespace("http://www.w3.org/2011/content#")
 BASE = "https://enricher.example.org/"
 SHA = "0123456789abcdef" * 4
 CREATED = "2024-05-01T12:00:00Z"
@@ -230,11 +231,21 @@ def test_v2_list_structure(manifest, vocabulary, settings, conformance_dir):
     assert item["on"] == f"{canvas.id}#xywh=100,50,201,121"
     text, *tags = item["resource"]
     assert (text["@type"], text["chars"], text["language"]) == ("dctypes:Text", "dog", "en")
-    assert tags == [{"@id": WIKIDATA_DOG, "@type": "oa:SemanticTag"}, {"@id": ICONCLASS_DOG, "@type": "oa:SemanticTag"}]
+    assert "subject" not in text
+    # every resource has chars (Mirador lists each as a tag); a concept is text whose subject it is
+    assert [(t["@type"], t["language"], t["subject"]) for t in tags] == [
+        ("dctypes:Text", "en", WIKIDATA_DOG), ("dctypes:Text", "en", ICONCLASS_DOG)]
+    assert [t["chars"] for t in tags] == [body["value"] for body in anno["body"][1:]]
     graph = to_graph(listing, conformance_dir)
     node = URIRef(anno["id"])
     assert (node, OA.hasTarget, URIRef(item["on"])) in graph
-    assert (node, OA.hasBody, URIRef(WIKIDATA_DOG)) in graph
+    concepts = set(graph.query(
+        "SELECT ?c ?chars WHERE { ?a oa:hasBody ?b . ?b a dctypes:Text ; cnt:chars ?chars ; dcterms:subject ?c }",
+        initNs={"oa": OA, "dcterms": DCTERMS, "dctypes": DCMITYPE, "cnt": CNT}, initBindings={"a": node},
+    ))
+    assert {(str(c), str(chars)) for c, chars in concepts} == {
+        (WIKIDATA_DOG, tags[0]["chars"]), (ICONCLASS_DOG, tags[1]["chars"])}
+    assert len(list(graph.objects(node, OA.hasBody))) == 3
     assert (node, ENRICHER.confidence, Literal(0.8765, datatype=XSD.double)) in graph
 
 

@@ -189,11 +189,6 @@ def test_handmade_annotations_show_every_body(browser, site, handmade, screensho
     check(browser, site, version, handmade["v3"], screenshot)
 
 
-V2_TAGS = ("v2 lists put chars-less oa:SemanticTag resources under oa:tagging, which Mirador lists as tags: "
-           "TypeError reading 'toString' (enricher/annotate.py _v2_annotation)")
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=V2_TAGS)
 def test_v2_annotation_list_shows_its_labels(browser, site, handmade, screenshot, version):
     check(browser, site, version, handmade["v2"], screenshot)
 

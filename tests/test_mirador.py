@@ -1,4 +1,5 @@
-"""Mirador 3 and 4 (from npm, in Debian's headless chromium) show our annotations' labels and no error.
+"""Mirador 3 and 4 (from npm, in Debian's headless chromium) show our annotations' labels and no error,
+on the v3 and v2 enriched manifests the running service serves after a real job, and on hand-made ones.
 
 Both versions fail with "TypeError: Cannot read properties of undefined (reading 'toString')" when a
 body lacks a ``value`` (both list every body of a ``tagging`` annotation as a tag); the last test
@@ -10,25 +11,27 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
 from browser.mirador import StaticSite, install, launch, mirador_site, open_mirador, packages
 from enricher.annotate import Generator, annotation_list, annotation_page, build_annotation, enriched_manifest
-from enricher.cli import DEMO_IMAGES, main
+from enricher.cli import DEMO_IMAGES
 from enricher.config import DEMO_WEIGHTS, load_config
 from enricher.detect import Detection
 from enricher.imageserver import serve_images
 from enricher.manifest import parse_manifest
 from enricher.vocab import Vocabulary
-from factories import make_manifest
+from factories import make_collection, make_manifest
+from webclient import Client, live_server
 
 VERSIONS = sorted(packages())
-SCENE = "scene-1"  # the sample canvas the pipeline runs on
+SCENE = "scene-1"  # the sample canvas the service's job runs on
+JOB_SECONDS = 300  # a ceiling, not a measure: the job runs the demo model on two canvases
 # Hand-made detections on the conftest "gradient" image (1000 x 700): two mapped classes, one unknown.
 DETECTIONS = (Detection("dog", 0.91, (100, 100, 200, 150)), Detection("cup", 0.5, (600, 200, 80, 60)),
               Detection("astrolabe", 0.4, (700, 400, 100, 100)))
@@ -78,23 +81,34 @@ def browser(node_modules):
 
 
 @pytest.fixture(scope="session")
-def mirador_manifest_url(site, tmp_path_factory) -> Iterator[str]:
-    """The enriched manifest under test: the CLI's output for a sample scene, served by ``site``.
-
-    Swap this fixture's body to test the running service instead.
-    """
+def served_manifests(site, tmp_path_factory) -> Iterator[dict[int, str]]:
+    """Presentation version -> URL of the enriched manifest the running service serves after one real
+    job: the demo weights on a sample scene, posted as a collection of a v3 and a v2 manifest of it."""
     if not DEMO_WEIGHTS.is_file() or not (DEMO_IMAGES / f"{SCENE}.jpg").is_file():
         unavailable(f"the demo weights ({DEMO_WEIGHTS}) or sample images ({DEMO_IMAGES}) are missing")
-    folder = tmp_path_factory.mktemp("enriched")
-    base = site.mount("/enriched", folder)
-    with serve_images(DEMO_IMAGES) as images:
-        source = folder / "source.json"
-        source.write_text(json.dumps(make_manifest(3, [(SCENE, 1200, 900)], f"{images}/iiif/3")))
-        args = ["enrich", str(source), "--out", str(folder), "--base-url", base, "--weights", str(DEMO_WEIGHTS)]
-        result = CliRunner().invoke(main, [*args, "--allow-private"], catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        (enriched,) = folder.glob("*/manifest.json")
-        yield base + enriched.relative_to(folder).as_posix()
+    folder = tmp_path_factory.mktemp("sources")
+    base = site.mount("/sources", folder)
+    settings = {"job_worker": True, "weights": str(DEMO_WEIGHTS), "allow_private": True, "device": "cpu", "batch": 1}
+    with (serve_images(DEMO_IMAGES) as images, live_server(tmp_path_factory.mktemp("service"), **settings) as server,
+          Client(server) as client):
+        members = []
+        for version in (3, 2):
+            url = f"{base}v{version}.json"
+            document = make_manifest(version, [(SCENE, 1200, 900)], f"{images}/iiif/{version}", manifest_id=url)
+            (folder / f"v{version}.json").write_text(json.dumps(document))
+            members.append((url, "Manifest"))
+        (folder / "collection.json").write_text(json.dumps(make_collection(3, members, f"{base}collection.json")))
+        job = client.post("/jobs", {"manifest": f"{base}collection.json"}).json()
+        deadline = time.monotonic() + JOB_SECONDS
+        while (job := client.get(job["id"]).json())["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline, f"the job did not finish: {job}"
+            time.sleep(0.2)
+        assert job["state"] == "done" and not job["errors"], job
+        served = {}
+        for result in job["results"]:
+            served[3 if "items" in client.get(result["manifest"]).json() else 2] = result["manifest"]
+        assert sorted(served) == [2, 3], job
+        yield served
 
 
 def publish_handmade(site: StaticSite, name: str, folder: Path, image_base: str, *, version: int, broken: bool) -> str:
@@ -180,8 +194,9 @@ def check(browser, site, version: int, manifest_url: str, screenshot: Path) -> N
     assert not view.missing(labels), f"missing {view.missing(labels)}; {view.summary()}"
 
 
-def test_enriched_manifest_shows_its_labels(browser, site, mirador_manifest_url, screenshot, version):
-    check(browser, site, version, mirador_manifest_url, screenshot)
+@pytest.mark.parametrize("presentation", [3, 2], ids=["v3", "v2"])
+def test_served_manifest_shows_its_labels(browser, site, served_manifests, screenshot, version, presentation):
+    check(browser, site, version, served_manifests[presentation], screenshot)
 
 
 def test_handmade_annotations_show_every_body(browser, site, handmade, screenshot, version):

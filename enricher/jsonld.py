@@ -56,11 +56,14 @@ def _read(path: Path) -> Any:
 
 
 def context_files(conformance_dir: str | Path | None) -> dict[str, Path]:
-    """Map each known context URL to its local file: ours from the package, the rest from ``conformance_dir``."""
-    files = {}
-    if conformance_dir:
-        folder = Path(conformance_dir) / "contexts"
-        files = {_key(url): folder / name for url, name in SHARED_CONTEXTS.items()}
+    """Map each known context URL to its local file: ours from the package, the official ones from
+    ``conformance_dir`` when it has them, else from the copies in the package."""
+    folder = Path(conformance_dir) / "contexts" if conformance_dir else None
+    files = {
+        # a deployed service has no conformance folder: it uses the copies shipped in the package
+        _key(url): folder / name if folder and (folder / name).is_file() else CONTEXTS_DIR / name
+        for url, name in SHARED_CONTEXTS.items()
+    }
     files.update({_key(url): path for url, path in OWN_CONTEXTS.items()})
     return files
 

@@ -178,3 +178,45 @@ def reindex(config_file: str | None, **overrides) -> None:
     except EnricherError as exc:
         _fail(str(exc))
     click.echo(f"{loaded} annotations indexed in {index_path(config)} ({time.perf_counter() - started:.1f} s)")
+
+
+@main.command("export")
+@click.argument("manifests", nargs=-1)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (TOML or JSON).")
+@click.option("--database", help="SQLite file of the system of record (setting database).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--format", "formats", default="coco,yolo", show_default=True, help="coco, yolo or both, comma-separated.")
+@click.option("--weights", help="The model whose class names become the categories (setting weights).")
+@click.option("--classes", help="Classes a canvas must have been reviewed for, comma-separated (default: all the model's).")
+@click.option("--split", "ratios", default="0.8,0.1,0.1", show_default=True, help="train,val,test fractions for new manifests.")
+@click.option("--max-size", type=int, help="Longest image side in pixels (default: full resolution).")
+@click.option("--consented", multiple=True, help="Manifest key or id whose holder consented to ML use (repeatable).")
+@click.option("--allow-private", is_flag=True, default=None, help="Allow private and loopback image servers.")
+def export_data(manifests: tuple[str, ...], config_file, out_dir: Path, formats: str, ratios: str, max_size, consented, **overrides) -> None:
+    """Export the exhaustively reviewed canvases of MANIFESTS (keys; none or "all": every manifest) as COCO
+    and YOLO training data into OUT, skipping manifests whose rights forbid AI use."""
+    from .export import export_store, parse_ratios
+    from .fetch import Fetcher
+    from .store import Store
+
+    keys = None if not manifests or manifests == ("all",) else list(manifests)
+    try:
+        config = load_config(overrides, file=config_file)
+        options = {"formats": [f.strip() for f in formats.split(",") if f.strip()], "ratios": parse_ratios(ratios),
+                   "consented": consented, "long_side": max_size}
+        with Store(config.database) as store, Fetcher(config) as fetcher:
+            result = export_store(store, out_dir, fetcher, config, keys, **options)
+    except (EnricherError, OSError) as exc:
+        _fail(str(exc))
+    for split in ("train", "val", "test"):
+        click.echo(f"{split:5s} {result.images[split]:5d} images {result.boxes[split]:6d} boxes")
+    for skipped in result.skipped:
+        what = f"canvas {skipped.canvas_id}" if skipped.canvas_id else f"manifest {skipped.manifest_id}"
+        click.echo(f"skipped {what}: {skipped.reason}")
+    for manifest_id, credit in result.credits.items():
+        click.echo(f"credit {manifest_id}: {credit}")
+    if result.val_from_train:
+        click.echo("no manifest fell in val: data.yaml validates on the training images")
+    click.echo(f"{sum(result.images.values())} images in {out_dir} ({', '.join(str(p) for p in result.files)})")
+    if not sum(result.images.values()):
+        _fail("nothing exported: no exhaustively reviewed canvas that may be used")

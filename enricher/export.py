@@ -30,8 +30,9 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
+from . import groundtruth
 from .config import Config
-from .errors import ConfigError, EnricherError, ManifestError
+from .errors import ConfigError, EnricherError, InputError, ManifestError
 from .groundtruth import Box, TruthCanvas
 from .imageapi import canvas_to_image, load_request, plan_whole, read_info
 from .manifest import _text as label_text  # the package's one flattening of IIIF labels
@@ -245,6 +246,22 @@ def export(
     _write_json(splits_file, {"ratios": list(ratios), "manifests": assigned})
     _write_json(out / REPORT_FILE, _report(result))
     return result
+
+
+def export_store(store, out: Path, fetcher, config: Config, keys: Sequence[str] | None = None, **options) -> ExportResult:
+    """Export the exhaustively reviewed canvases of the manifests KEYS (None: all) of STORE into OUT, the
+    categories being the class names of the configured weights; OPTIONS as for :func:`export`.
+    InputError naming the database for a key it does not hold."""
+    unknown = [key for key in keys or () if store.manifest(key) is None]
+    if unknown:
+        raise InputError(f"no manifest {', '.join(unknown)} in the database", where=str(config.database))
+    truth = groundtruth.reviewed_canvases(store, list(keys) if keys else None)
+    documents = {key: store.manifest(key).document for key in {c.manifest_key for c in truth}}
+    if "classes" not in options:  # the weights load only when the caller did not name the classes
+        from .detect import Detector
+
+        options["classes"] = [name for _, name in sorted(Detector(config).classes.items())]
+    return export(truth, out, fetcher, config, documents=documents, **options)
 
 
 def _allowed(truth: Sequence[TruthCanvas], documents: Mapping[str, dict], consented: set[str], result: ExportResult) -> list[TruthCanvas]:

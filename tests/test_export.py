@@ -214,3 +214,16 @@ def test_the_exported_yolo_set_trains(sample_server, fetcher, config, tmp_path, 
     weights = Path(model.trainer.last)
     assert weights.is_file() and weights.stat().st_size > 1_000_000
     assert YOLO(str(weights)).names == dict(enumerate(CLASSES))
+
+
+def test_cli_names_an_unknown_manifest_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from enricher.cli import main
+
+    database = tmp_path / "db.sqlite3"
+    outcome = CliRunner().invoke(main, ["export", "--database", str(database), "--out", str(tmp_path / "out"), "0123456789abcdef"])
+    assert outcome.exit_code == 1
+    assert outcome.output.strip() == f"enricher: error: no manifest 0123456789abcdef in the database ({database})"
+    outcome = CliRunner().invoke(main, ["export", "--database", str(database), "--out", str(tmp_path / "out"), "--split", "1,1,1"])
+    assert outcome.exit_code == 1 and "summing to 1" in outcome.output and len(outcome.output.strip().splitlines()) == 1

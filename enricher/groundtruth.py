@@ -5,7 +5,16 @@ Boxes are canvas coordinates ``(x, y, w, h)``; ``label`` is the model's class na
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+
+from .errors import EnricherError
+from .manifest import Manifest, parse_manifest
+from .review import COCO, HIDDEN, box_of, class_of
+from .store import Store, StoredAnnotation
+
+log = logging.getLogger(__name__)
 
 Box = tuple[float, float, float, float]
 
@@ -45,3 +54,78 @@ class Prediction:
     box: Box
     score: float
     annotation_id: str
+
+
+def reviewed_canvases(store: Store, keys: Sequence[str] | None = None) -> list[TruthCanvas]:
+    """Return the canvases curators stated they reviewed exhaustively (of these containers), in order.
+
+    LABELS are the classes the statements on a canvas name (together); BOXES the accepted machine
+    annotations, the corrections and the person-made or person-edited tags of those classes that are
+    live there now. A canvas its stored manifest no longer lists is left out.
+    """
+    labels: dict[tuple[str, str], set[str]] = {}
+    for statement in store.exhaustive_statements(keys):
+        classes = (b.get("subject", "") for b in _bodies(statement.document) if b.get("purpose") == "classifying")
+        found = labels.setdefault((statement.key, statement.canvas_id), set())
+        found.update(c[len(COCO):].replace("_", " ") for c in classes if c.startswith(COCO))
+    canvases = []
+    manifests: dict[str, tuple[Manifest | None, str | None]] = {}
+    for (key, canvas_id), names in labels.items():
+        if key not in manifests:
+            manifests[key] = _manifest(store, key)
+        manifest, rights = manifests[key]
+        canvas = next((c for c in manifest.canvases if c.id == canvas_id), None) if manifest else None
+        if canvas is None:
+            continue
+        boxes = tuple(
+            TruthBox(label, box, stored.id)
+            for stored in store.canvas_annotations(key, canvas_id)
+            if _confirmed(stored)
+            and (label := stored.concept or class_of(stored.document)) in names
+            and (box := box_of(stored.document)) is not None
+        )
+        canvases.append(TruthCanvas(
+            manifest_key=key, manifest_id=manifest.id, canvas_id=canvas_id, canvas_index=canvas.index,
+            width=canvas.width, height=canvas.height, image_service=canvas.service_id, image_url=canvas.image_url,
+            labels=frozenset(names), boxes=boxes, rights=rights,
+        ))
+    return canvases
+
+
+def predictions(store: Store, model_sha256: str, canvas_ids: Collection[str]) -> list[Prediction]:
+    """Return every live machine annotation of a model on these canvases, whatever its review state."""
+    wanted = set(canvas_ids)
+    found = []
+    for canvas_id, anno_id, label, score, selector in store.machine_detections(model_sha256):
+        if canvas_id in wanted and (box := box_of({"target": {"selector": {"value": selector}}})) is not None:
+            found.append(Prediction(canvas_id, label or "", box, float(score or 0.0), anno_id))
+    return found
+
+
+def _bodies(document: dict) -> list[dict]:
+    body = document.get("body")
+    return [b for b in (body if isinstance(body, list) else [body]) if isinstance(b, dict)]
+
+
+def _confirmed(stored: StoredAnnotation) -> bool:
+    """Whether curators vouch for an annotation: accepted, or made or edited by a person and not
+    itself rejected or replaced."""
+    if stored.origin == "machine":
+        return stored.review_state == "accepted"
+    return stored.review_state not in HIDDEN and "tagging" in stored.document.get("motivation", "")
+
+
+def _manifest(store: Store, key: str) -> tuple[Manifest | None, str | None]:
+    """The stored manifest KEY, parsed, and its rights statement (v3 ``rights``, v2 ``license``)."""
+    stored = store.manifest(key)
+    if stored is None:
+        return None, None
+    try:
+        manifest = parse_manifest(stored.document, stored.url)
+    except EnricherError as exc:
+        log.warning("ground truth leaves manifest %s out: %s", key, exc)
+        return None, None
+    rights = stored.document.get("rights") or stored.document.get("license")
+    if isinstance(rights, list):
+        rights = rights[0] if rights else None
+    return manifest, rights if isinstance(rights, str) else None

@@ -21,16 +21,19 @@ from dataclasses import dataclass
 from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from .errors import EnricherError, Gone, InputError, NotFound, PreconditionFailed
+from .review import HIDDEN, MATCH_IOU, STATES, StaleVersion, box_of, class_of, iou, state_iri, version_of
 
 BUSY_TIMEOUT_MS = 30_000
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED_STATES = ("done", "failed", "cancelled")
 JOB_FIELDS = ("state", "total", "manifests", "error", "started", "finished")
-# A re-run stamps new times; an annotation that differs only there is unchanged.
-VOLATILE = ("created", "modified")
+# A re-run stamps new times and knows no review state; an annotation that differs only there is unchanged.
+VOLATILE = ("created", "modified", "reviewState")
+PENDING = state_iri("pending")
+ROLES = ("annotation", "verdict")
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: containers (manifests), annotations and the change log
@@ -99,15 +102,77 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             UPDATE container_counts SET live = live - 1 WHERE key = old.key;
         END""",
     ),
+    # 4: review. Verdicts are rows too (role 'verdict', target_id the judged annotation, review_state the
+    # verdict); machine annotations carry their review state in a column and in their document
+    # (reviewState), concept is the class name re-runs match on. Containers page and count each role.
+    (
+        "ALTER TABLE annotations ADD COLUMN role TEXT NOT NULL DEFAULT 'annotation' CHECK (role IN ('annotation', 'verdict'))",
+        """ALTER TABLE annotations ADD COLUMN review_state TEXT
+            CHECK (review_state IN ('pending', 'accepted', 'rejected', 'corrected', 'exhaustive'))""",
+        "ALTER TABLE annotations ADD COLUMN concept TEXT",
+        "ALTER TABLE annotations ADD COLUMN target_id TEXT",
+        # a version of its own: the representation gained reviewState (a fresh ETag says so)
+        f"""UPDATE annotations SET review_state = 'pending', version = version + 1,
+            document = json_set(document, '$.reviewState', '{PENDING}'),
+            etag = '"' || lower(hex(randomblob(16))) || '"' WHERE origin = 'machine'""",
+        "DROP INDEX annotations_live_by_key",
+        "DROP INDEX annotations_live",
+        "CREATE INDEX annotations_live_by_key ON annotations (key, seq) WHERE deleted = 0 AND role = 'annotation'",
+        "CREATE INDEX annotations_live ON annotations (seq) WHERE deleted = 0 AND role = 'annotation'",
+        "CREATE INDEX verdicts_live_by_key ON annotations (key, seq) WHERE deleted = 0 AND role = 'verdict'",
+        "CREATE INDEX verdicts_live ON annotations (seq) WHERE deleted = 0 AND role = 'verdict'",
+        "CREATE INDEX verdicts_by_target ON annotations (target_id, seq) WHERE target_id IS NOT NULL",
+        "CREATE INDEX annotations_by_model ON annotations (model_sha256, canvas_id) WHERE deleted = 0",
+        "DROP TRIGGER annotations_counted_insert",
+        "DROP TRIGGER annotations_counted_update",
+        "DROP TRIGGER annotations_counted_delete",
+        "DROP TABLE container_counts",
+        """CREATE TABLE container_counts (role TEXT NOT NULL, key TEXT NOT NULL, live INTEGER NOT NULL,
+            PRIMARY KEY (role, key)) WITHOUT ROWID""",
+        """INSERT INTO container_counts (role, key, live)
+            SELECT role, key, count(*) FROM annotations WHERE deleted = 0 GROUP BY role, key""",
+        """CREATE TRIGGER annotations_counted_insert AFTER INSERT ON annotations WHEN new.deleted = 0 BEGIN
+            INSERT INTO container_counts (role, key, live) VALUES (new.role, new.key, 1)
+            ON CONFLICT (role, key) DO UPDATE SET live = live + 1;
+        END""",
+        """CREATE TRIGGER annotations_counted_update AFTER UPDATE OF key, deleted, role ON annotations
+        WHEN old.key IS NOT new.key OR old.deleted IS NOT new.deleted OR old.role IS NOT new.role BEGIN
+            UPDATE container_counts SET live = live - 1 WHERE role = old.role AND key = old.key AND old.deleted = 0;
+            INSERT INTO container_counts (role, key, live) VALUES (new.role, new.key, 1 - new.deleted)
+            ON CONFLICT (role, key) DO UPDATE SET live = live + 1 - new.deleted;
+        END""",
+        """CREATE TRIGGER annotations_counted_delete AFTER DELETE ON annotations WHEN old.deleted = 0 BEGIN
+            UPDATE container_counts SET live = live - 1 WHERE role = old.role AND key = old.key;
+        END""",
+        # evaluation results and calibrations per model and collection (enricher.evaluate, enricher.calibrate)
+        """CREATE TABLE evaluations (id TEXT PRIMARY KEY, model_sha256 TEXT NOT NULL, key TEXT,
+            created TEXT NOT NULL, document TEXT NOT NULL)""",
+        "CREATE INDEX evaluations_by_model ON evaluations (model_sha256, key, created)",
+        """CREATE TABLE calibrations (id TEXT PRIMARY KEY, model_sha256 TEXT NOT NULL, key TEXT, method TEXT NOT NULL,
+            params TEXT NOT NULL, created TEXT NOT NULL)""",
+        "CREATE INDEX calibrations_by_model ON calibrations (model_sha256, key, created)",
+    ),
 )
 
-_ANNOTATION_COLUMNS = "id, key, canvas_id, document, etag, origin, created, modified, deleted, seq, creator, version, model_sha256"
+_ANNOTATION_COLUMNS = (
+    "id, key, canvas_id, document, etag, origin, created, modified, deleted, seq, creator, version, model_sha256, "
+    "role, review_state, concept, target_id"
+)
+
+
+def _page_seqs_sql(role: str) -> dict[str, str]:
+    # the role is a literal, so SQLite sees that the role's partial index covers the query
+    live = f"deleted = 0 AND role = '{role}'"
+    return {
+        "key": f"SELECT seq FROM annotations WHERE key = ? AND {live} AND seq >= ? ORDER BY seq LIMIT ? OFFSET ?",
+        "all": f"SELECT seq FROM annotations WHERE {live} AND seq >= ? ORDER BY seq LIMIT ? OFFSET ?",
+    }
+
+
 # A page: skip rows on the covering partial index from a known start (seq >= ?), then read only the
 # rows of the page (one more seq tells where the next page starts).
-PAGE_SEQS_SQL = {
-    "key": "SELECT seq FROM annotations WHERE key = ? AND deleted = 0 AND seq >= ? ORDER BY seq LIMIT ? OFFSET ?",
-    "all": "SELECT seq FROM annotations WHERE deleted = 0 AND seq >= ? ORDER BY seq LIMIT ? OFFSET ?",
-}
+SEQS_SQL = {role: _page_seqs_sql(role) for role in ROLES}
+PAGE_SEQS_SQL = SEQS_SQL["annotation"]
 
 
 @dataclass(frozen=True)
@@ -135,6 +200,10 @@ class StoredAnnotation:
     creator: str | None = None
     version: int = 1
     model_sha256: str | None = None
+    role: str = "annotation"  # or "verdict"
+    review_state: str | None = None  # a machine annotation's (pending ...), a verdict's (accepted ...)
+    concept: str | None = None  # the class name a machine annotation tags
+    target_id: str | None = None  # the annotation a verdict judges
 
     @cached_property
     def document(self) -> dict:
@@ -172,6 +241,25 @@ class _PageStarts:
                 starts = {}
                 self._starts[key] = (stamp, starts)
             starts[offset] = seq
+
+
+@dataclass(frozen=True)
+class StoredEvaluation:
+    id: str
+    model_sha256: str
+    key: str | None
+    created: str
+    document: dict
+
+
+@dataclass(frozen=True)
+class StoredCalibration:
+    id: str
+    model_sha256: str
+    key: str | None
+    method: str
+    params: dict
+    created: str
 
 
 @dataclass(frozen=True)
@@ -372,11 +460,17 @@ class Store:
     def replace_machine_annotations(
         self, key: str, canvas_id: str, model_sha256: str, annotations: list[dict]
     ) -> dict[str, int]:
-        """Make ANNOTATIONS the machine annotations of this canvas and model, in one transaction.
+        """Reconcile a run's ANNOTATIONS (of this canvas and model) with what the canvas holds, in one
+        transaction; the curators' work wins.
 
-        New ids are created; changed ones updated; unchanged ones (ignoring ``created``) left alone with
-        no change-log row; live machine ones missing from the set become tombstones. Annotations a person
-        created or edited are never touched. Idempotent. Returns counts created/updated/deleted/kept.
+        Each new annotation is matched to a live one: by id, else by class and region (IoU >= 0.5, best
+        first). Matched to a reviewed (accepted, corrected), human-made or human-edited annotation, it
+        is dropped and that one stays frozen; to a rejected one, it is dropped (the region and class stay
+        suppressed, whichever model made them); to a pending machine annotation of this model, that one
+        takes its content (keeping its id) unless only ``created`` differs. Unmatched ones are created
+        (a retired one returns under its id); pending machine annotations of this model that nothing
+        matched are retired (tombstones). Idempotent. Returns counts created/updated/deleted/kept (kept:
+        unchanged, frozen or suppressed).
         Raises InputError for an annotation without id, EnricherError for one targeting another canvas.
         """
         incoming: dict[str, dict] = {}
@@ -390,32 +484,198 @@ class Store:
         counts = {"created": 0, "updated": 0, "deleted": 0, "kept": 0}
         stamp = now()
         with self.transaction() as db:
+            live = db.execute(
+                "SELECT * FROM annotations WHERE key = ? AND canvas_id = ? AND role = 'annotation' AND deleted = 0",
+                (key, canvas_id),
+            ).fetchall()
+            candidates = {row["id"]: _Candidate.of(row) for row in live if _matchable(row, model_sha256)}
+            unmatched: list[tuple[dict, sqlite3.Row | None]] = []
             for anno_id, annotation in incoming.items():
                 row = db.execute("SELECT * FROM annotations WHERE id = ?", (anno_id,)).fetchone()
-                if row is None:
-                    self._insert(db, key, canvas_id, annotation, "machine", None, model_sha256, stamp)
-                    counts["created"] += 1
-                elif row["origin"] != "machine":
+                if row is not None and row["id"] in candidates:
+                    del candidates[row["id"]]
+                    counts[self._match(db, row, annotation, model_sha256, stamp)] += 1
+                elif row is None or (row["deleted"] and row["origin"] == "machine"):
+                    unmatched.append((annotation, row))
+                else:  # a person's annotation or deletion under this id: theirs
                     counts["kept"] += 1
-                elif row["deleted"]:
-                    self._rewrite(db, row, annotation, origin="machine", creator=None, stamp=stamp, kind="Create")
-                    counts["created"] += 1
-                elif _content(old := json.loads(row["document"])) != _content(annotation):
-                    changed = {**annotation, "created": old.get("created", row["created"]), "modified": stamp}
-                    self._rewrite(db, row, changed, origin="machine", creator=None, stamp=stamp, kind="Update")
-                    counts["updated"] += 1
+            unmatched.sort(key=lambda pair: -float(pair[0].get("confidence") or 0))
+            for annotation, tombstone in unmatched:
+                found = _best_match(annotation, candidates.values())
+                if found is not None:
+                    del candidates[found.row["id"]]
+                    counts[self._match(db, found.row, annotation, model_sha256, stamp)] += 1
+                    continue
+                document = {**annotation, "reviewState": PENDING}
+                if tombstone is None:
+                    self._insert(db, key, canvas_id, document, "machine", None, model_sha256, stamp,
+                                 review_state="pending", concept=class_of(document))
                 else:
-                    counts["kept"] += 1
-            stale = db.execute(
-                """SELECT * FROM annotations WHERE key = ? AND canvas_id = ? AND model_sha256 = ?
-                AND origin = 'machine' AND deleted = 0""",
-                (key, canvas_id, model_sha256),
-            ).fetchall()
-            for row in stale:
-                if row["id"] not in incoming:
+                    self._rewrite(db, tombstone, document, origin="machine", creator=None, stamp=stamp, kind="Create",
+                                  review_state="pending", concept=class_of(document))
+                counts["created"] += 1
+            for row in (candidate.row for candidate in candidates.values()):
+                if _updatable(row, model_sha256):
                     self._tombstone(db, row, "machine", stamp)
                     counts["deleted"] += 1
         return counts
+
+    def _match(self, db, row: sqlite3.Row, annotation: dict, model_sha256: str, stamp: str) -> str:
+        """Apply a new detection to the annotation it matched; return the count it makes."""
+        if not _updatable(row, model_sha256):
+            return "kept"
+        old = json.loads(row["document"])
+        fresh = {**annotation, "id": row["id"]}
+        if _content(old) == _content(fresh):
+            return "kept"
+        changed = {**fresh, "created": old.get("created", row["created"]), "modified": stamp, "reviewState": PENDING}
+        self._rewrite(db, row, changed, origin="machine", creator=None, stamp=stamp, kind="Update",
+                      concept=class_of(changed))
+        return "updated"
+
+    # review
+
+    def add_verdict(
+        self, key: str, verdict: dict, creator: str, *, target: str | None, canvas_id: str | None,
+        judgement: str, version: str | None,
+    ) -> StoredAnnotation:
+        """Store a curator's verdict (its ``id`` assigned by the caller) and, for a verdict on an
+        annotation, set that annotation's review state: one transaction.
+
+        TARGET is the judged machine annotation (None for a statement on canvas CANVAS_ID); JUDGEMENT
+        the verdict (accepted, rejected, corrected, exhaustive); VERSION the judged version's date
+        (review.version_of). Raises InputError (the target is not a machine annotation of container KEY,
+        the id is taken) and StaleVersion (the target was changed or deleted since VERSION).
+        """
+        if judgement not in (*STATES[1:], "exhaustive"):
+            raise InputError(f"{judgement!r} is not a verdict", where=verdict.get("id"))
+        document = _plain(verdict)
+        stamp = now()
+        document.setdefault("created", stamp)
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM annotations WHERE id = ?", (document["id"],)).fetchone():
+                raise InputError(f"{document['id']} already exists", where=document["id"], pointer="/id")
+            row = None
+            if target is not None:
+                row = db.execute("SELECT * FROM annotations WHERE id = ?", (target,)).fetchone()
+                if row is None or row["key"] != key or row["role"] != "annotation" or row["model_sha256"] is None:
+                    raise InputError(f"{target} is not a machine annotation of this manifest", where=target,
+                                     pointer="/target/source")
+                if row["deleted"]:
+                    raise StaleVersion(f"annotation {target} was deleted after the version judged", where=target)
+                current = version_of(json.loads(row["document"]))
+                if version != current:
+                    raise StaleVersion(f"the verdict judges the version of {version}, but annotation {target} "
+                                       f"has changed since: its current version is of {current}", where=target)
+                canvas_id = row["canvas_id"]
+            self._insert(db, key, canvas_id, document, "human", creator, None, stamp,
+                         role="verdict", review_state=judgement, target_id=target)
+            if row is not None:
+                self._set_review(db, row, judgement, stamp)
+        return self.get(document["id"])
+
+    def retract_verdict(self, verdict_id: str, if_match: str | None) -> None:
+        """Delete a verdict (a tombstone); its target takes the state of its latest remaining verdict,
+        else pending. One transaction. Raises NotFound, Gone, PreconditionFailed (stale IF_MATCH)."""
+        stamp = now()
+        with self.transaction() as db:
+            row = self._current(db, verdict_id, if_match)
+            if row["role"] != "verdict":
+                raise NotFound(f"{verdict_id} is not a verdict", where=verdict_id)
+            self._tombstone(db, row, "human", stamp)
+            if row["target_id"] is None:
+                return
+            target = db.execute("SELECT * FROM annotations WHERE id = ? AND deleted = 0", (row["target_id"],)).fetchone()
+            if target is not None:
+                latest = db.execute(
+                    """SELECT review_state FROM annotations WHERE target_id = ? AND role = 'verdict' AND deleted = 0
+                    ORDER BY seq DESC LIMIT 1""",
+                    (row["target_id"],),
+                ).fetchone()
+                self._set_review(db, target, latest[0] if latest else "pending", stamp)
+
+    def verdicts_on(self, anno_id: str) -> list[StoredAnnotation]:
+        """Return the live verdicts on an annotation, oldest first."""
+        rows = self.db.execute(
+            f"""SELECT {_ANNOTATION_COLUMNS} FROM annotations WHERE target_id = ? AND role = 'verdict'
+            AND deleted = 0 ORDER BY seq""",
+            (anno_id,),
+        )
+        return [_annotation(row) for row in rows]
+
+    def exhaustive_statements(self, keys: Sequence[str] | None = None) -> list[StoredAnnotation]:
+        """Return the live statements that a canvas was reviewed exhaustively (of these containers), in order."""
+        rows = self.db.execute(
+            f"""SELECT {_ANNOTATION_COLUMNS} FROM annotations WHERE role = 'verdict' AND deleted = 0
+            AND review_state = 'exhaustive' ORDER BY seq"""
+        )
+        wanted = None if keys is None else set(keys)
+        return [_annotation(row) for row in rows if wanted is None or row["key"] in wanted]
+
+    def machine_detections(self, model_sha256: str) -> Iterator[tuple[str, str, str | None, float | None, str | None]]:
+        """Yield (canvas id, annotation id, class name, confidence, selector value) of every live machine
+        annotation of a model, whatever its review state; fields read by SQLite, not parsed in Python."""
+        yield from self.db.execute(
+            """SELECT canvas_id, id, concept, json_extract(document, '$.confidence'),
+            json_extract(document, '$.target.selector.value') FROM annotations
+            WHERE model_sha256 = ? AND deleted = 0 AND role = 'annotation' AND origin = 'machine'""",
+            (model_sha256,),
+        )
+
+    def _set_review(self, db: sqlite3.Connection, row: sqlite3.Row, state: str, stamp: str) -> None:
+        """Give annotation ROW the review state STATE (column and ``reviewState``), logged as an Update;
+        its ``modified`` stays: a verdict is not an edit."""
+        document = json.loads(row["document"])
+        document["reviewState"] = state_iri(state)
+        self._rewrite(db, row, document, origin=row["origin"], creator=None, stamp=stamp, kind="Update",
+                      review_state=state)
+
+    # evaluations and calibrations (enricher.evaluate, enricher.calibrate)
+
+    def save_evaluation(
+        self, evaluation_id: str, model_sha256: str, key: str | None, document: dict, created: str | None = None
+    ) -> None:
+        """Record an evaluation of a model on a collection (KEY; None: not one of ours, e.g. a COCO file)."""
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO evaluations (id, model_sha256, key, created, document) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET document = excluded.document""",
+                (evaluation_id, model_sha256, key, created or now(), json.dumps(document, ensure_ascii=False)),
+            )
+
+    def evaluations(self, model_sha256: str | None = None, key: str | None = None) -> list[StoredEvaluation]:
+        """Return the evaluations (of a model, of a collection, when given), newest first."""
+        rows = self.db.execute(
+            """SELECT * FROM evaluations WHERE (? IS NULL OR model_sha256 = ?) AND (? IS NULL OR key = ?)
+            ORDER BY created DESC, rowid DESC""",
+            (model_sha256, model_sha256, key, key),
+        )
+        return [StoredEvaluation(r["id"], r["model_sha256"], r["key"], r["created"], json.loads(r["document"])) for r in rows]
+
+    def evaluation(self, evaluation_id: str) -> StoredEvaluation | None:
+        """Return one evaluation, or None."""
+        r = self.db.execute("SELECT * FROM evaluations WHERE id = ?", (evaluation_id,)).fetchone()
+        return StoredEvaluation(r["id"], r["model_sha256"], r["key"], r["created"], json.loads(r["document"])) if r else None
+
+    def save_calibration(
+        self, calibration_id: str, model_sha256: str, key: str | None, method: str, params: dict,
+        created: str | None = None,
+    ) -> None:
+        """Record a calibration fitted for a model on a collection; the latest one is the one served."""
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO calibrations (id, model_sha256, key, method, params, created) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET method = excluded.method, params = excluded.params""",
+                (calibration_id, model_sha256, key, method, json.dumps(params), created or now()),
+            )
+
+    def calibration(self, model_sha256: str, key: str | None) -> StoredCalibration | None:
+        """Return the latest calibration of a model on a collection, or None."""
+        r = self.db.execute(
+            "SELECT * FROM calibrations WHERE model_sha256 = ? AND key IS ? ORDER BY created DESC, rowid DESC LIMIT 1",
+            (model_sha256, key),
+        ).fetchone()
+        return StoredCalibration(r["id"], r["model_sha256"], r["key"], r["method"], json.loads(r["params"]), r["created"]) if r else None
 
     def create(self, key: str, annotation: dict, creator: str) -> StoredAnnotation:
         """Store an annotation a person posted (its ``id`` already assigned by the caller).
@@ -468,48 +728,56 @@ class Store:
         row = self.db.execute(f"SELECT {_ANNOTATION_COLUMNS} FROM annotations WHERE id = ?", (anno_id,)).fetchone()
         return _annotation(row) if row else None
 
-    def page(self, key: str | None, offset: int, limit: int) -> list[StoredAnnotation]:
-        """Return live annotations of a container (None: all) in stable order, LIMIT from OFFSET."""
+    def page(self, key: str | None, offset: int, limit: int, role: str = "annotation") -> list[StoredAnnotation]:
+        """Return live annotations (ROLE ``verdict``: verdicts) of a container (None: all) in stable order,
+        LIMIT from OFFSET."""
         if offset < 0 or limit < 0:
             raise InputError(f"offset {offset} and limit {limit} must not be negative")
+        if role not in ROLES:
+            raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")
         with self._snapshot() as db:
             stamp = self.last_change(key)  # same connection, same snapshot
-            start, seq = self._page_starts.nearest(key, stamp, offset)
+            start, seq = self._page_starts.nearest((role, key), stamp, offset)
             args = (seq, limit + 1, offset - start)
-            sql, args = (PAGE_SEQS_SQL["all"], args) if key is None else (PAGE_SEQS_SQL["key"], (key, *args))
+            sql, args = (SEQS_SQL[role]["all"], args) if key is None else (SEQS_SQL[role]["key"], (key, *args))
             seqs = [row[0] for row in db.execute(sql, args)]
             if seqs:
-                self._page_starts.remember(key, stamp, offset, seqs[0])
+                self._page_starts.remember((role, key), stamp, offset, seqs[0])
             if len(seqs) > limit:
-                self._page_starts.remember(key, stamp, offset + limit, seqs.pop())
+                self._page_starts.remember((role, key), stamp, offset + limit, seqs.pop())
             if not seqs:
                 return []
             # the page is exactly the live rows (of the container) between its first and last seq
-            where = "deleted = 0 AND seq BETWEEN ? AND ?" + ("" if key is None else " AND key = ?")
-            args = (seqs[0], seqs[-1]) + (() if key is None else (key,))
+            where = "deleted = 0 AND role = ? AND seq BETWEEN ? AND ?" + ("" if key is None else " AND key = ?")
+            args = (role, seqs[0], seqs[-1]) + (() if key is None else (key,))
             rows = db.execute(f"SELECT {_ANNOTATION_COLUMNS} FROM annotations WHERE {where} ORDER BY seq", args)
             return [_annotation(row) for row in rows]
 
-    def count(self, key: str | None) -> int:
-        """Return how many live annotations a container (None: all) holds."""
+    def count(self, key: str | None, role: str = "annotation") -> int:
+        """Return how many live annotations (ROLE ``verdict``: verdicts) a container (None: all) holds."""
         if key is None:
-            return self.db.execute("SELECT coalesce(sum(live), 0) FROM container_counts").fetchone()[0]
-        row = self.db.execute("SELECT live FROM container_counts WHERE key = ?", (key,)).fetchone()
+            sql, args = "SELECT coalesce(sum(live), 0) FROM container_counts WHERE role = ?", (role,)
+        else:
+            sql, args = "SELECT live FROM container_counts WHERE role = ? AND key = ?", (role, key)
+        row = self.db.execute(sql, args).fetchone()
         return row[0] if row else 0
 
-    def canvas_annotations(self, key: str, canvas_id: str) -> list[StoredAnnotation]:
-        """Return the live annotations of one canvas of a container, in stable order."""
+    def canvas_annotations(self, key: str, canvas_id: str, *, public: bool = False) -> list[StoredAnnotation]:
+        """Return the live annotations (not verdicts) of one canvas of a container, in stable order;
+        PUBLIC: without the machine annotations curators rejected or replaced."""
+        hidden = f" AND coalesce(review_state, 'pending') NOT IN {HIDDEN!r}" if public else ""
         rows = self.db.execute(
             f"""SELECT {_ANNOTATION_COLUMNS} FROM annotations WHERE key = ? AND canvas_id = ? AND deleted = 0
-            ORDER BY seq""",
+            AND role = 'annotation'{hidden} ORDER BY seq""",
             (key, canvas_id),
         )
         return [_annotation(row) for row in rows]
 
-    def container_etag(self, key: str | None) -> str:
+    def container_etag(self, key: str | None, role: str = "annotation") -> str:
         """Return a strong ETag of a container (None: all) that changes with every change to its contents."""
         last = self.last_change(key)
-        digest = hashlib.sha256(f"{key or ''}\n{last}".encode("utf-8")).hexdigest()
+        name = key or "" if role == "annotation" else f"{role}:{key or ''}"
+        digest = hashlib.sha256(f"{name}\n{last}".encode("utf-8")).hexdigest()
         return f'"{digest[:32]}"'
 
     def last_change(self, key: str | None = None) -> int:
@@ -547,26 +815,30 @@ class Store:
             (stamp, kind, anno_id, key, canvas_id),
         )
 
-    def _insert(self, db, key, canvas_id, document, origin, creator, model_sha256, stamp) -> None:
+    def _insert(self, db, key, canvas_id, document, origin, creator, model_sha256, stamp, *,
+                role="annotation", review_state=None, concept=None, target_id=None) -> None:
         db.execute(
             """INSERT INTO annotations (id, key, canvas_id, model_sha256, origin, creator, document, version,
-            etag, created, modified) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)""",
+            etag, created, modified, role, review_state, concept, target_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 document["id"], key, canvas_id, model_sha256, origin, creator,
                 json.dumps(document, ensure_ascii=False), make_etag(document, 1), stamp, stamp,
+                role, review_state, concept, target_id,
             ),
         )
         self._log(db, "Create", document["id"], key, canvas_id, stamp)
 
-    def _rewrite(self, db, row, document, *, origin, creator, stamp, kind) -> None:
+    def _rewrite(self, db, row, document, *, origin, creator, stamp, kind, review_state=None, concept=None) -> None:
         version = row["version"] + 1
-        canvas_id = target_canvas(document)
+        canvas_id = target_canvas(document) if row["role"] == "annotation" else row["canvas_id"]
         db.execute(
             """UPDATE annotations SET document = ?, version = ?, etag = ?, origin = ?, creator = coalesce(?, creator),
-            canvas_id = ?, modified = ?, deleted = 0 WHERE seq = ?""",
+            canvas_id = ?, modified = ?, deleted = 0, review_state = coalesce(?, review_state),
+            concept = coalesce(?, concept) WHERE seq = ?""",
             (
                 json.dumps(document, ensure_ascii=False), version, make_etag(document, version), origin, creator,
-                canvas_id, stamp, row["seq"],
+                canvas_id, stamp, review_state, concept, row["seq"],
             ),
         )
         self._log(db, kind, row["id"], row["key"], canvas_id, stamp)
@@ -709,3 +981,42 @@ def _manifest(row: sqlite3.Row) -> StoredManifest:
 def _annotation(row: sqlite3.Row) -> StoredAnnotation:
     # positional, in the order of _ANNOTATION_COLUMNS and the dataclass fields
     return StoredAnnotation(*row[:8], bool(row[8]), *row[9:])
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A live annotation a new detection may match, with its region and class read once."""
+
+    row: sqlite3.Row
+    box: tuple[float, float, float, float] | None
+    concept: str | None
+
+    @classmethod
+    def of(cls, row: sqlite3.Row) -> "_Candidate":
+        document = json.loads(row["document"])
+        return cls(row, box_of(document), row["concept"] or class_of(document))
+
+
+def _updatable(row: sqlite3.Row, model_sha256: str) -> bool:
+    """Whether a re-run may change this annotation: a pending machine annotation of its model."""
+    return row["origin"] == "machine" and row["model_sha256"] == model_sha256 and row["review_state"] in (None, "pending")
+
+
+def _matchable(row: sqlite3.Row, model_sha256: str) -> bool:
+    """Whether a new detection matching this live annotation is absorbed by it: it is the model's
+    own pending one, or curators have spoken (a verdict, a human tag, an edit)."""
+    if row["origin"] == "machine":
+        return _updatable(row, model_sha256) or row["review_state"] not in (None, "pending")
+    return "tagging" in json.loads(row["document"]).get("motivation", "")
+
+
+def _best_match(annotation: dict, candidates) -> _Candidate | None:
+    """The candidate of the same class whose region overlaps ANNOTATION's most, if by IoU >= MATCH_IOU."""
+    box, name = box_of(annotation), class_of(annotation)
+    if box is None:
+        return None
+    best, best_iou = None, MATCH_IOU
+    for candidate in candidates:
+        if candidate.box is not None and candidate.concept == name and (overlap := iou(box, candidate.box)) >= best_iou:
+            best, best_iou = candidate, overlap
+    return best

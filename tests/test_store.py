@@ -32,7 +32,8 @@ def machine(n: int, canvas: str = CANVAS, key: str = KEY, **changes) -> dict:
         "target": {
             "type": "SpecificResource",
             "source": {"id": canvas, "type": "Canvas"},
-            "selector": {"type": "FragmentSelector", "value": f"xywh={n},0,10,10"},
+            # apart, so re-runs match them by id only (overlapping boxes of one class reconcile: test_review)
+            "selector": {"type": "FragmentSelector", "value": f"xywh={n * 20},0,10,10"},
         },
         **changes,
     }

@@ -23,6 +23,7 @@ import json
 import shutil
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +45,7 @@ DEFAULT_RATIOS = (0.8, 0.1, 0.1)
 SPLITS_FILE = "splits.json"
 REPORT_FILE = "export.json"
 JPEG_QUALITY = 95
+FETCH_WORKERS = 4  # canvases fetched and written at once
 MIN_BOX = 1.0  # image pixels; a box thinner than this after clipping is dropped
 
 
@@ -183,7 +185,8 @@ def export(
     without one is skipped, since its rights are unknown. REQUIRED are the classes a canvas must have been
     reviewed for (default: the ``classes`` setting, else CLASSES). CONSENTED lists manifest keys or ids
     whose holders consented where consent is required. LONG_SIDE caps the image size (default: full).
-    SPLITS_FILE defaults to OUT/splits.json. Raises ConfigError for bad formats or ratios or a damaged
+    SPLITS_FILE defaults to OUT/splits.json. PROGRESS is called with each canvas as its fetch starts, from
+    fetch threads. Raises ConfigError for bad formats or ratios or a damaged
     splits file; a canvas whose image cannot be fetched is skipped and reported."""
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
@@ -203,36 +206,42 @@ def export(
     _clear(out)
     coco = {split: _coco_document(categories) for split in SPLITS}
     class_id = {name: i for i, name in enumerate(categories)}
+    wanted = []
     for canvas in allowed:
-        if progress:
-            progress(canvas)
         missing = _covered(canvas, required)
         if missing:
             result.skipped.append(Skipped(canvas.manifest_key, canvas.manifest_id, canvas.canvas_id,
                                           f"not reviewed exhaustively for {', '.join(missing)}"))
-            continue
-        try:
-            image, full, scale = _image(canvas, fetcher, long_side)
-        except EnricherError as exc:
-            result.skipped.append(Skipped(canvas.manifest_key, canvas.manifest_id, canvas.canvas_id, f"image: {exc}"))
-            continue
-        split = result.splits[canvas.manifest_id]
-        name = f"{canvas.manifest_key}-{canvas.canvas_index:04d}"
-        boxes = []
-        for truth_box in canvas.boxes:
-            box = image_box(truth_box.box, canvas, full, scale, image.size)
-            if box is None:
-                result.dropped_boxes += 1
-            else:
-                boxes.append((truth_box, box))
-        folder = out / "images" / split
-        folder.mkdir(parents=True, exist_ok=True)
-        image.save(folder / f"{name}.jpg", quality=JPEG_QUALITY)
-        if "yolo" in formats:
-            _write_labels(out / "labels" / split / f"{name}.txt", boxes, class_id, image.size)
-        _add_coco(coco[split], canvas, f"images/{split}/{name}.jpg", image.size, boxes, class_id)
-        result.images[split] += 1
-        result.boxes[split] += len(boxes)
+        else:
+            wanted.append(canvas)
+
+    def write(canvas: TruthCanvas):
+        """Fetch and save one canvas's image; return its name, size and boxes (the images stay out of memory)."""
+        if progress:
+            progress(canvas)
+        image, full, scale = _image(canvas, fetcher, long_side)
+        name = f"images/{result.splits[canvas.manifest_id]}/{canvas.manifest_key}-{canvas.canvas_index:04d}.jpg"
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        image.save(out / name, quality=JPEG_QUALITY)
+        return name, image.size, [(b, image_box(b.box, canvas, full, scale, image.size)) for b in canvas.boxes]
+
+    with ThreadPoolExecutor(FETCH_WORKERS) as pool:
+        futures = [(canvas, pool.submit(write, canvas)) for canvas in wanted]
+        for canvas, future in futures:
+            try:
+                name, size, mapped = future.result()
+            except EnricherError as exc:
+                result.skipped.append(Skipped(canvas.manifest_key, canvas.manifest_id, canvas.canvas_id, f"image: {exc}"))
+                continue
+            split = result.splits[canvas.manifest_id]
+            boxes = [(truth_box, box) for truth_box, box in mapped if box is not None]
+            result.dropped_boxes += len(mapped) - len(boxes)
+            if "yolo" in formats:
+                label_file = (out / name.replace("images/", "labels/", 1)).with_suffix(".txt")
+                _write_labels(label_file, boxes, class_id, size)
+            _add_coco(coco[split], canvas, name, size, boxes, class_id, documents[canvas.manifest_key])
+            result.images[split] += 1
+            result.boxes[split] += len(boxes)
 
     if "coco" in formats:
         for split in SPLITS:
@@ -309,11 +318,26 @@ def _coco_document(categories: Sequence[str]) -> dict:
     }
 
 
-def _add_coco(document: dict, canvas: TruthCanvas, file_name: str, size: tuple[int, int], boxes, class_id) -> None:
+def _licence(document: dict, manifest: dict) -> int | None:
+    """The id of the COCO licence entry for MANIFEST's rights statement (added once), or None without one."""
+    rights = manifest.get("rights") or manifest.get("license")
+    rights = rights[0] if isinstance(rights, list) and rights else rights
+    if not isinstance(rights, str):
+        return None
+    for entry in document["licenses"]:
+        if entry["url"] == rights:
+            return entry["id"]
+    document["licenses"].append({"id": len(document["licenses"]) + 1, "name": rights, "url": rights})
+    return len(document["licenses"])
+
+
+def _add_coco(document: dict, canvas: TruthCanvas, file_name: str, size: tuple[int, int], boxes, class_id,
+              manifest: dict) -> None:
     image_id = len(document["images"]) + 1
+    licence = _licence(document, manifest)
     document["images"].append({
         "id": image_id, "file_name": file_name, "width": size[0], "height": size[1],
-        "canvas": canvas.canvas_id, "manifest": canvas.manifest_id,
+        **({"license": licence} if licence else {}), "canvas": canvas.canvas_id, "manifest": canvas.manifest_id,
     })
     for truth_box, (x, y, w, h) in boxes:
         document["annotations"].append({

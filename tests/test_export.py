@@ -128,6 +128,8 @@ def test_a_manifest_whose_rights_forbid_ai_is_skipped_and_reported(sample_server
     assert not list(tmp_path.glob(f"images/*/{manifest_key(forbidden['id'])}-*"))
     coco = json.loads((tmp_path / "annotations" / "instances_train.json").read_text())
     assert {i["manifest"] for i in coco["images"]} == {allowed["id"]}
+    assert coco["licenses"] == [{"id": 1, "name": allowed["rights"], "url": allowed["rights"]}]
+    assert {i["license"] for i in coco["images"]} == {1}
     reason = json.loads((tmp_path / "export.json").read_text())["skipped"][0]["reason"]
     assert reason == result.skipped[0].reason and ("TDM" in reason or "0514" in reason)
 

@@ -229,3 +229,21 @@ def test_cli_names_an_unknown_manifest_in_one_line(tmp_path):
     assert outcome.output.strip() == f"enricher: error: no manifest 0123456789abcdef in the database ({database})"
     outcome = CliRunner().invoke(main, ["export", "--database", str(database), "--out", str(tmp_path / "out"), "--split", "1,1,1"])
     assert outcome.exit_code == 1 and "summing to 1" in outcome.output and len(outcome.output.strip().splitlines()) == 1
+
+
+def test_a_level0_server_gives_the_full_image_from_its_tiles(static_tree, fetcher, config, tmp_path):
+    """The gradient test image (1000x700, black mark at 600,200,80,60) on a canvas twice its size, served
+    as a static level-0 tree: the export pastes the full-resolution tiles and maps the box to them."""
+    canvas_id = f"{static_tree.url}/m/canvas/0"
+    mark = TruthBox("clock", (1200.0, 400.0, 160.0, 120.0), "mark")
+    canvas = TruthCanvas(manifest_key("m"), "m", canvas_id, 0, 2000, 1400, static_tree.service("gradient"), None,
+                         frozenset(CLASSES), (mark,))
+    document = {"id": "m", "type": "Manifest", "label": {"en": ["level 0"]}, "items": [{"id": canvas_id, "type": "Canvas"}]}
+    export([canvas], tmp_path, fetcher, config, classes=CLASSES, documents={manifest_key("m"): document}, ratios=(1, 0, 0))
+    from PIL import Image
+
+    image = Image.open(tmp_path / "images" / "train" / f"{manifest_key('m')}-0000.jpg")
+    assert image.size == (1000, 700)
+    assert max(image.getpixel((640, 230))) < 40  # the mark's centre is black: the tiles sit where they belong
+    ((cls, cx, cy, w, h),) = labels(tmp_path / "labels" / "train" / f"{manifest_key('m')}-0000.txt")
+    assert cls == 3 and [cx, cy, w, h] == pytest.approx([640 / 1000, 230 / 700, 80 / 1000, 60 / 700], abs=1e-6)

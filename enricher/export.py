@@ -186,8 +186,8 @@ def export(
     reviewed for (default: the ``classes`` setting, else CLASSES). CONSENTED lists manifest keys or ids
     whose holders consented where consent is required. LONG_SIDE caps the image size (default: full).
     SPLITS_FILE defaults to OUT/splits.json. PROGRESS is called with each canvas as its fetch starts, from
-    fetch threads. Raises ConfigError for bad formats or ratios or a damaged
-    splits file; a canvas whose image cannot be fetched is skipped and reported."""
+    fetch threads. Raises ConfigError for bad formats or ratios or a damaged splits file; a canvas whose
+    image cannot be fetched is skipped and reported."""
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
         raise ConfigError(f"unknown export format {', '.join(sorted(unknown)) or '(none)'}: choose from {', '.join(FORMATS)}")

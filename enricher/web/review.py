@@ -14,9 +14,10 @@ from flask import Blueprint, Response, request, send_from_directory
 
 from ..annotate import concept_value, textual_body
 from ..errors import InputError
-from ..manifest import Manifest
+from ..manifest import Canvas
+from ..review import box_of, class_iri, class_of, version_of
 from ..store import StoredAnnotation
-from ..vocab import ClassMapping, Vocabulary, normalise
+from ..vocab import ClassMapping, Vocabulary
 from .annotations import find_manifest, find_stored
 from .media import JSON, dumps, etag_of, send
 from .state import service
@@ -24,22 +25,13 @@ from .state import service
 bp = Blueprint("review", __name__)
 STATIC = Path(__file__).with_name("static")
 HEADERS = {"Allow": "GET, HEAD, OPTIONS"}
-COCO = "https://w3id.org/enricher/coco/"
-VERDICTS = "https://w3id.org/enricher/verdicts/"
-PENDING = VERDICTS + "pending"
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
-_XYWH = re.compile(r"xywh=(?:pixel:)?([\d.]+),([\d.]+),([\d.]+),([\d.]+)")
 
 
 @lru_cache(maxsize=None)
 def vocabulary(extra: tuple[str, ...]) -> Vocabulary:
     """The vocabulary with the configured extra mapping files, loaded once per process."""
     return Vocabulary.load(extra)
-
-
-def concept_iri(name: str) -> str:
-    """The COCO class concept of a class name (spaces as underscores)."""
-    return COCO + name.replace(" ", "_")
 
 
 def language() -> str:
@@ -61,58 +53,29 @@ def class_entry(mapping: ClassMapping, lang: str) -> dict:
     bodies += [
         {**textual_body(concept_value(c, text, used), used, "classifying"), "subject": c.uri} for c in mapping.concepts
     ]
-    return {"name": mapping.name, "label": text, "language": used, "concept": concept_iri(mapping.name), "bodies": bodies}
+    return {"name": mapping.name, "label": text, "language": used, "concept": class_iri(mapping.name), "bodies": bodies}
 
 
-def _names(vocab: Vocabulary) -> dict[str, str]:
-    """Every label (any language) and concept IRI of the vocabulary -> its class name."""
-    names: dict[str, str] = {}
-    for name, mapping in vocab.classes.items():
-        names.update({normalise(label): name for label in mapping.labels.values()})
-        names.update({c.uri: name for c in mapping.concepts})
-        names[normalise(name)] = name
-    return names
-
-
-def class_name(document: dict, names: dict[str, str]) -> str:
-    """The model class of a machine annotation: from its tagging label, else a concept it names."""
-    for body in document.get("body", []):
-        if body.get("purpose") == "tagging" and normalise(body.get("value", "")) in names:
-            return names[normalise(body["value"])]
-    for body in document.get("body", []):
-        if body.get("subject") in names:
-            return names[body["subject"]]
-    tags = [b.get("value", "") for b in document.get("body", []) if b.get("purpose") == "tagging"]
-    return tags[0] if tags else ""
-
-
-def _box(document: dict) -> list[float]:
-    match = _XYWH.fullmatch(document["target"]["selector"]["value"])
-    return [float(v) for v in match.groups()]
-
-
-def _item(stored: StoredAnnotation, manifest: Manifest, index: int, name: str, label: str) -> dict:
-    document, canvas = stored.document, manifest.canvases[index]
+def _item(stored: StoredAnnotation, canvas: Canvas, vocab: Vocabulary, lang: str) -> dict:
+    document = stored.document
+    # rows stored before the review migration have no class column: read it from the bodies
+    name = stored.concept or class_of(document) or ""
     return {
         "id": stored.id,
         "etag": stored.etag,
-        "version": document.get("modified") or document["created"],
-        "canvas": index,
+        "version": version_of(document),
+        "canvas": canvas.index,
         "canvasId": canvas.id,
         "image": canvas.service_id or canvas.image_url,
         "imageService": canvas.service_version,
         "width": canvas.width,
         "height": canvas.height,
-        "box": _box(document),
+        "box": list(box_of(document)),
         "name": name,
-        "label": label,
+        "label": vocab.lookup(name).label(lang)[0],
         "confidence": document.get("confidence"),
-        "reviewState": (document.get("reviewState") or PENDING).removeprefix(VERDICTS),
+        "reviewState": stored.review_state or "pending",
     }
-
-
-def _is_machine(stored: StoredAnnotation) -> bool:
-    return stored.model_sha256 is not None and "generator" in stored.document
 
 
 def build_queue(key: str, lang: str) -> dict:
@@ -121,24 +84,24 @@ def build_queue(key: str, lang: str) -> dict:
     Raises NotFound for an unknown manifest.
     """
     stored_manifest, manifest = find_stored(key), find_manifest(key)
-    vocab = vocabulary(tuple(service().config.vocab))
-    names, store = _names(vocab), service().store()
-    items = []
-    for canvas in manifest.canvases:
-        for stored in filter(_is_machine, store.canvas_annotations(key, canvas.id)):
-            name = class_name(stored.document, names)
-            items.append(_item(stored, manifest, canvas.index, name, vocab.lookup(name).label(lang)[0]))
+    vocab, store = vocabulary(tuple(service().config.vocab)), service().store()
+    items = [
+        _item(stored, canvas, vocab, lang)
+        for canvas in manifest.canvases
+        for stored in store.canvas_annotations(key, canvas.id)
+        if stored.model_sha256 is not None  # machine annotations only: people's own need no verdict
+    ]
     # what helps most first: the least sure pending ones, then the reviewed ones in the same order
     items.sort(key=lambda i: (i["reviewState"] != "pending", i["confidence"] or 0.0, i["canvas"], i["id"]))
-    seen = {item["name"] for item in items}
-    classes = [class_entry(m, lang) for m in vocab.classes.values()]
-    classes += [class_entry(vocab.lookup(name), lang) for name in sorted(seen - set(vocab.classes))]
-    reviewed = sum(item["reviewState"] != "pending" for item in items)
+    unknown = sorted({item["name"] for item in items} - set(vocab.classes))
+    classes = [class_entry(m, lang) for m in (*vocab.classes.values(), *map(vocab.lookup, unknown))]
+    complete = {s.canvas_id for s in store.exhaustive_statements([key])}
     return {
         "manifest": {"id": manifest.id, "label": stored_manifest.label, "key": key,
                      "url": service().manifest(key), "canvases": len(manifest.canvases)},
         "language": lang,
-        "progress": {"reviewed": reviewed, "total": len(items)},
+        "progress": {"reviewed": sum(item["reviewState"] != "pending" for item in items), "total": len(items)},
+        "exhaustive": [c.index for c in manifest.canvases if c.id in complete],
         "classes": classes,
         "items": items,
     }

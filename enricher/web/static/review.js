@@ -350,7 +350,8 @@ function render() {
   $('label').textContent = item ? item.label : 'Nothing to review';
   $('confidence').textContent = item ? `confidence ${percent(item.confidence)}` : '';
   $('state').textContent = item ? item.reviewState : '';
-  $('position').textContent = item ? `item ${state.index + 1} of ${queue.items.length} · canvas ${item.canvas + 1} of ${queue.manifest.canvases}` : '';
+  const complete = item && queue.exhaustive.includes(item.canvas) ? ' (marked complete)' : '';
+  $('position').textContent = item ? `item ${state.index + 1} of ${queue.items.length} · canvas ${item.canvas + 1} of ${queue.manifest.canvases}${complete}` : '';
   const list = $('queue');
   list.replaceChildren(...queue.items.map((entry, index) => {
     const li = document.createElement('li');

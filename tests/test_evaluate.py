@@ -295,3 +295,43 @@ def test_agrees_with_ultralytics_validation(tmp_path, monkeypatch, config):
     assert 0.3 < theirs.box.map50 < 0.95  # far from the ceiling, so agreement means something
     assert abs(ours.ap50 - theirs.box.map50) <= 0.05
     assert abs(ours.ap - theirs.box.map) <= 0.05
+
+
+def test_cli_evaluates_the_reviews_in_the_store_and_records_the_calibration(tmp_path, config):
+    from click.testing import CliRunner
+    from reviewed import EXPECTED, SHA, fill
+
+    from enricher.cli import main
+    from enricher.store import Store
+
+    database = tmp_path / "db.sqlite3"
+    with Store(database) as store:
+        key, _ = fill(store, config)
+    out = tmp_path / "report"
+    outcome = CliRunner().invoke(main, ["evaluate", "--database", str(database), "--base-url", config.base_url,
+                                        "--threshold", "0.5", "--out", str(out)])
+    assert outcome.exit_code == 0, outcome.output
+    rows = {line.split()[0]: tuple(int(v) for v in line.split()[1:6]) for line in outcome.output.splitlines()
+            if line.split() and line.split()[0] in EXPECTED}
+    assert rows == EXPECTED
+    assert {p.name for p in out.iterdir()} == {"evaluation.jsonld", "evaluation.ttl", "report.html", "pr.svg",
+                                               "reliability.svg"}
+    with Store(database) as store:
+        [stored] = store.evaluations(SHA, key)
+        calibration = store.calibration(SHA, key)
+    assert stored.document["id"] == f"{config.base_url}{key}/evaluations/{stored.id}"
+    assert stored.document["calibration"]["id"] == f"{config.base_url}calibrations/{calibration.id}"
+    assert calibrate.apply(calibration.params, "dog", 0.9) != 0.9
+    document = json.loads((out / "evaluation.jsonld").read_text())
+    assert document["@graph"][0]["id"] == stored.document["id"]
+    assert outcome.output.rstrip().endswith(stored.document["id"])
+
+
+def test_cli_says_in_one_line_when_nothing_was_reviewed(tmp_path):
+    from click.testing import CliRunner
+
+    from enricher.cli import main
+
+    outcome = CliRunner().invoke(main, ["evaluate", "--database", str(tmp_path / "empty.sqlite3"), "--model", "a" * 64])
+    assert outcome.exit_code == 1
+    assert outcome.output.strip() == "enricher: error: no canvas was reviewed exhaustively: nothing to measure against (all manifests)"

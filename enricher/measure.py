@@ -1,0 +1,127 @@
+"""Measure a model on collections of the store: gather truth and predictions, evaluate, fit the
+calibration, record both. Shared by ``enricher evaluate`` and ``POST /{key}/evaluations``.
+
+URLs: an evaluation of one manifest is ``{base}{key}/evaluations/{id}``, of several (or a COCO file)
+``{base}evaluations/{id}``; its calibration ``{base}calibrations/{id}``. The calibration is recorded
+for the collection evaluated (store key: that manifest, or None for several) and, when the truth spans
+several manifests, once more for each of them (``{id}-{key}``), so every annotation's own manifest
+finds the calibration that applies to it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import calibrate, groundtruth
+from .annotate import manifest_key, public_base
+from .config import Config
+from .errors import InputError
+from .evaluate import evaluate, read_coco, read_coco_results
+from .quality import make_record
+from .store import Store, now
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+KEY = re.compile(r"[0-9a-f]{16}")
+
+
+@dataclass(frozen=True)
+class Model:
+    sha256: str
+    name: str
+
+
+def resolve_keys(store: Store, manifests: Sequence[str]) -> list[str] | None:
+    """Turn manifest keys or ids into keys (None: every manifest). Raises InputError for an unknown one."""
+    if not manifests:
+        return None
+    keys = [m if KEY.fullmatch(m) else manifest_key(m) for m in manifests]
+    for given, key in zip(manifests, keys):
+        if store.manifest(key) is None:
+            raise InputError("no such manifest in the store", where=given)
+    return keys
+
+
+def models(store: Store, keys: Sequence[str] | None) -> list[Model]:
+    """Return the models with machine annotations on these manifests (None: all), by name."""
+    rows = store.db.execute(
+        """SELECT model_sha256, json_extract(document, '$.generator.model') FROM annotations
+        WHERE origin = 'machine' AND role = 'annotation' AND model_sha256 IS NOT NULL
+        GROUP BY model_sha256 ORDER BY 2""" if keys is None else
+        f"""SELECT model_sha256, json_extract(document, '$.generator.model') FROM annotations
+        WHERE origin = 'machine' AND role = 'annotation' AND model_sha256 IS NOT NULL
+        AND key IN ({','.join('?' * len(keys))}) GROUP BY model_sha256 ORDER BY 2""",
+        tuple(keys or ()),
+    )
+    return [Model(sha, name or sha[:12]) for sha, name in rows]
+
+
+def choose_model(store: Store, keys: Sequence[str] | None, given: str | None) -> Model:
+    """Return the model GIVEN (a SHA-256, or a weights file to hash), or the only one with annotations here.
+
+    Raises InputError when none is given and there are none or several, or the file cannot be read.
+    """
+    from .detect import weights_sha256
+
+    known = models(store, keys)
+    if given and SHA256.fullmatch(given.lower()):
+        return next((m for m in known if m.sha256 == given.lower()), Model(given.lower(), given.lower()[:12]))
+    if given:
+        if not Path(given).exists():
+            raise InputError("neither a SHA-256 nor a weights file", where=given)
+        return Model(weights_sha256(given), Path(given).name)
+    if len(known) != 1:
+        names = ", ".join(f"{m.name} ({m.sha256})" for m in known) or "none"
+        raise InputError(f"choose the model to evaluate; models with annotations here: {names}", where="model")
+    return known[0]
+
+
+def run(
+    store: Store,
+    config: Config,
+    model: Model,
+    *,
+    keys: Sequence[str] | None = None,
+    threshold: float | None = None,
+    coco: str | Path | None = None,
+    results: str | Path | None = None,
+    method: str = "platt",
+) -> dict:
+    """Evaluate MODEL against the reviews of manifests KEYS (None: all) or a COCO file, with its
+    predictions from the store or a COCO RESULTS file; record evaluation and calibration, return the record.
+
+    Raises InputError when there is no truth or an input file is unusable.
+    """
+    base = public_base(config.base_url)
+    truth = read_coco(coco) if coco else groundtruth.reviewed_canvases(store, keys)
+    if not truth:
+        raise InputError("no canvas was reviewed exhaustively: nothing to measure against",
+                         where=", ".join(keys) if keys else "all manifests")
+    if results:
+        if not coco:
+            raise InputError("a COCO results file needs its COCO ground truth (--coco)", where=str(results))
+        predictions = read_coco_results(results, coco)
+    else:
+        predictions = groundtruth.predictions(store, model.sha256, {c.canvas_id for c in truth})
+    evaluation = evaluate(truth, predictions, config.conf if threshold is None else threshold)
+    eid = uuid.uuid4().hex
+    seen = sorted({c.manifest_key for c in truth if c.manifest_key})
+    key = seen[0] if len(seen) == 1 and not coco else None
+    url = f"{base}{key}/evaluations/{eid}" if key else f"{base}evaluations/{eid}"
+    sources = [Path(coco).resolve().as_uri()] if coco else [f"{base}{k}/verdicts/" for k in seen]
+    calibration = None
+    if evaluation.pairs and not results:  # a calibration applies to the annotations served from the store
+        params = calibrate.fit(evaluation.pairs, method)
+        calibration = {"id": f"{base}calibrations/{eid}", "method": method, "params": params}
+    created = now()
+    record = make_record(evaluation, url=url, created=created, model_sha256=model.sha256, model_name=model.name,
+                         truth=sources, calibration=calibration)
+    store.save_evaluation(eid, model.sha256, key, record, created)
+    if calibration:
+        rows = [(eid, key)] + ([(f"{eid}-{k}", k) for k in seen] if key is None else [])
+        for cid, ckey in rows:
+            store.save_calibration(cid, model.sha256, ckey, method, calibration["params"], created)
+    return record

@@ -213,21 +213,21 @@ function nudge(key, shift) {
   else moveCorner('se', left + width + dx, top + height + dy);
 }
 
+// Dragging listens on the window: every move redraws the box, handles included.
 function dragHandle(handle, corner) {
   handle.addEventListener('pointerdown', (event) => {
     event.preventDefault();
-    handle.setPointerCapture(event.pointerId);
     const svg = $('boxes');
     const move = (e) => {
       const point = new DOMPoint(e.clientX, e.clientY).matrixTransform(svg.getScreenCTM().inverse());
       moveCorner(corner, point.x, point.y);
     };
     const up = () => {
-      handle.removeEventListener('pointermove', move);
-      handle.removeEventListener('pointerup', up);
+      removeEventListener('pointermove', move);
+      removeEventListener('pointerup', up);
     };
-    handle.addEventListener('pointermove', move);
-    handle.addEventListener('pointerup', up);
+    addEventListener('pointermove', move);
+    addEventListener('pointerup', up);
   });
 }
 

@@ -2,8 +2,9 @@
 SPARQL, writes dumps and describes the dataset (VoID).
 
 Layout: one named graph per annotation, named by the annotation's IRI, so an update or a delete
-replaces exactly that annotation; the vocabulary (vocab/coco.ttl and extra mapping files: SKOS
-concepts, labels in several languages, Iconclass ``skos:broader`` chains) in VOCABULARY_GRAPH and
+replaces exactly that annotation (curators' verdicts too: they are annotations); the vocabulary
+(vocab/coco.ttl, the verdict scheme vocab/verdicts.ttl and extra mapping files: SKOS concepts, labels
+in several languages, Iconclass ``skos:broader`` chains) in VOCABULARY_GRAPH and
 our own terms (contexts/ns.ttl) in TERMS_GRAPH. Queries see the union of all graphs as their
 default graph, so nobody needs GRAPH clauses.
 
@@ -26,7 +27,7 @@ import queue
 import re
 import threading
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -38,10 +39,11 @@ import pyoxigraph as ox
 from . import rdf
 from .errors import EnricherError, InputError
 from .jsonld import CONTEXTS_DIR
+from .review import VERDICT_VOCABULARY
 from .vocab import COCO_VOCABULARY
 
 if TYPE_CHECKING:
-    from .store import Change, Store
+    from .store import Change, Store, StoredAnnotation
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +108,7 @@ class Index:
 
     def __init__(self, path: str | Path | None = None, *, vocab: Sequence[str | Path] = (), slots: int = QUERY_SLOTS):
         self.path = Path(path) if path else None
-        self.vocab = [COCO_VOCABULARY, *map(Path, vocab)]
+        self.vocab = [COCO_VOCABULARY, VERDICT_VOCABULARY, *map(Path, vocab)]
         try:
             self.store = ox.Store(str(self.path)) if self.path else ox.Store()
         except OSError as exc:  # RocksDB: another process holds it, or it is not an index
@@ -537,14 +539,22 @@ def _last_seq(store: Store) -> int:
 
 
 def _live(store: Store) -> Iterator[dict]:
-    """Every live annotation once, in store order, while writers go on: a deletion shifts later rows
-    to lower offsets, so each page starts OVERLAP rows early (further if that was not enough) and
-    skips rows already seen. Rows deleted or re-created meanwhile are in the change log, for sync."""
+    """Every live annotation, then every live verdict, once, in store order (see _walk)."""
+    yield from _walk(lambda offset, limit: store.page(None, offset, limit))
+    if store.count(None, "verdict"):
+        yield from _walk(lambda offset, limit: store.page(None, offset, limit, "verdict"))
+
+
+def _walk(pages: Callable[[int, int], list[StoredAnnotation]]) -> Iterator[dict]:
+    """Every live row PAGES(offset, limit) gives, once, in store order, while writers go on: a deletion
+    shifts later rows to lower offsets, so each page starts OVERLAP rows early (further if that was not
+    enough) and skips rows already seen. Rows deleted or re-created meanwhile are in the change log,
+    for sync."""
     last, offset, back = 0, 0, OVERLAP
     while True:
         start = max(offset - back, 0)
         wanted = offset - start + BATCH  # always BATCH rows past the offset, so every page gets further
-        page = store.page(None, start, wanted)
+        page = pages(start, wanted)
         if start and page and page[0].seq > last:
             back *= 2  # more rows vanished before the offset than we stepped back over
             continue

@@ -49,6 +49,7 @@ class Container:
     url: str
     label: str
     allow: str
+    role: str = "annotation"  # "verdict": a container of curators' verdicts (enricher.web.verdicts)
 
 
 def find_stored(key: str) -> StoredManifest:
@@ -87,7 +88,7 @@ def find_annotation(key: str, aid: str) -> StoredAnnotation:
     Raises NotFound (never existed here) and Gone (deleted).
     """
     stored = service().store().get(service().container(key) + aid)
-    if stored is None or stored.key != key:
+    if stored is None or stored.key != key or stored.role != "annotation":
         raise NotFound(f"no annotation {aid} in this container", where=request.url)
     if stored.deleted:
         raise Gone(f"annotation {aid} was deleted", where=request.url)
@@ -149,15 +150,16 @@ def read_container(container: Container) -> Response:
         return send(b"", ANNO_JSONLD, headers=container_headers(container))
     store, size = service().store(), service().config.page_size
     view = ldp.choose_view(request.headers.getlist("Prefer"), request.args.get("iris"))
-    total, version = store.count(container.key), store.container_etag(container.key)
+    role = container.role
+    total, version = store.count(container.key, role), store.container_etag(container.key, role)
     if "page" in request.args:
         index = _page_index(total, size)
-        items, members = _items(store.page(container.key, index * size, size), view)
+        items, members = _items(store.page(container.key, index * size, size, role), view)
         document = ldp.page_document(container.url, view, index, total, size, items)
         headers = {"Allow": "GET, HEAD, OPTIONS", "Vary": VARY}
         etag = etag_of(version, view.variant(container.url), str(index), str(size))
         return represent(document, etag, headers=headers, members=members)
-    items, members = ([], None) if view.minimal or not total else _items(store.page(container.key, 0, size), view)
+    items, members = ([], None) if view.minimal or not total else _items(store.page(container.key, 0, size, role), view)
     document = ldp.container_document(container.url, view, container.label, total, size, items)
     etag = etag_of(version, view.variant(container.url), str(view.minimal), str(size))
     return represent(document, etag, headers=container_headers(container, view), members=members)

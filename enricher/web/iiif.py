@@ -32,7 +32,8 @@ def find_canvas(key: str, index: int) -> tuple[Manifest, Canvas]:
 
 
 def _live(key: str, canvas: Canvas) -> list[dict]:
-    return [a.document for a in service().store().canvas_annotations(key, canvas.id)]
+    """What the public sees on a canvas: each object once, so not what curators rejected or replaced."""
+    return [a.document for a in service().store().canvas_annotations(key, canvas.id, public=True)]
 
 
 def _send(document: dict, mimetype: str) -> Response:

@@ -1,0 +1,123 @@
+"""Curators' verdicts over HTTP: a container of verdicts per manifest (POST a verdict, with a bearer
+token) and one of every verdict (LDP Basic Containers, paged, as the annotation containers are), each
+verdict (GET; DELETE retracts it), and the verdict scheme itself at ``/verdicts`` (SKOS, every RDF
+format). A verdict changes its target's ``reviewState`` in the same transaction (enricher.store).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, Response, request
+
+from .. import review
+from ..annotate import ANNOTATION_CONTEXT
+from ..errors import Gone, NotFound
+from ..store import StoredAnnotation, now
+from .annotations import READ, Container, find_manifest, find_stored, person, read_container, represent
+from .auth import require_writer
+from .dataset import _file, read_graph, send_rdf
+from .ldp import RESOURCE_LINK
+from .media import ANNO_JSONLD, VARY, read_json, send
+from .state import service
+
+bp = Blueprint("verdicts", __name__)
+VERDICT_ALLOW = ", ".join((*READ, "DELETE"))
+
+
+def verdicts_url(key: str | None) -> str:
+    """The URL of a manifest's verdict container, or of every verdict (KEY None)."""
+    return f"{service().base}{key}/verdicts/" if key else f"{service().base}verdicts/"
+
+
+def find_container(key: str | None) -> Container:
+    """Return the verdict container of manifest KEY, or of every verdict when KEY is None.
+
+    Raises NotFound for an unknown manifest.
+    """
+    if key is None:
+        return Container(None, verdicts_url(None), "Every verdict of this service's curators", ", ".join(READ), "verdict")
+    label = find_stored(key).label
+    return Container(key, verdicts_url(key), f"Verdicts on the annotations of {label}", ", ".join((*READ, "POST")),
+                     "verdict")
+
+
+def find_verdict(key: str, vid: str) -> StoredAnnotation:
+    """Return verdict VID of manifest KEY.
+
+    Raises NotFound (never existed here) and Gone (retracted).
+    """
+    stored = service().store().get(verdicts_url(key) + vid)
+    if stored is None or stored.key != key or stored.role != "verdict":
+        raise NotFound(f"no verdict {vid} on this manifest", where=request.url)
+    if stored.deleted:
+        raise Gone(f"verdict {vid} was retracted", where=request.url)
+    return stored
+
+
+def verdict_headers() -> dict:
+    return {"Link": RESOURCE_LINK, "Allow": VERDICT_ALLOW, "Vary": VARY}
+
+
+def send_verdict(stored: StoredAnnotation, status: int = 200, headers: dict | None = None) -> Response:
+    """Send a stored verdict with its @context and ETag, as JSON-LD or the RDF format asked for.
+
+    Raises NotAcceptable.
+    """
+    document = {"@context": ANNOTATION_CONTEXT, **stored.document}
+    return represent(document, stored.etag, status, {**verdict_headers(), **(headers or {})})
+
+
+@bp.get("/verdicts")
+def scheme() -> Response:
+    """The verdict scheme (SKOS): verdicts, review states and reasons, labelled in en, de, fr, nl."""
+    return send_rdf(read_graph((review.VERDICT_VOCABULARY,)), turtle=_file(review.VERDICT_VOCABULARY))
+
+
+@bp.route("/verdicts/", methods=["GET", "OPTIONS"])
+def everything() -> Response:
+    """The container of every verdict (read-only)."""
+    return read_container(find_container(None))
+
+
+@bp.route("/<key:key>/verdicts/", methods=["GET", "OPTIONS"])
+def container(key: str) -> Response:
+    """A manifest's verdicts."""
+    return read_container(find_container(key))
+
+
+@bp.post("/<key:key>/verdicts/", provide_automatic_options=False)
+def create(key: str) -> Response:
+    """Record a verdict on a machine annotation (pinned to the version judged) or on a canvas
+    (exhaustively reviewed for some classes); the server assigns its IRI and creator."""
+    creator = require_writer(service().writers)
+    manifest = find_manifest(key)
+    document = read_json(service().config.max_body)
+    checked = review.read_verdict(document, (c.id for c in manifest.canvases), where=request.url)
+    verdict = {k: v for k, v in document.items() if k != "@context"}
+    verdict.update(id=verdicts_url(key) + uuid.uuid4().hex, creator=person(creator), created=now())
+    stored = service().store().add_verdict(
+        key, verdict, creator, target=checked.target, canvas_id=checked.canvas_id or None,
+        judgement=checked.verdict, version=checked.version,
+    )
+    service().changed()
+    return send_verdict(stored, 201, {"Location": stored.id})
+
+
+@bp.route("/<key:key>/verdicts/<vid>", methods=["GET", "OPTIONS"])
+def verdict(key: str, vid: str) -> Response:
+    """One verdict."""
+    stored = find_verdict(key, vid)
+    if request.method == "OPTIONS":
+        return send(b"", ANNO_JSONLD, headers=verdict_headers())
+    return send_verdict(stored)
+
+
+@bp.delete("/<key:key>/verdicts/<vid>", provide_automatic_options=False)
+def retract(key: str, vid: str) -> Response:
+    """Retract a verdict (If-Match optional): its target goes back to its previous verdict, else pending."""
+    require_writer(service().writers)
+    stored = find_verdict(key, vid)
+    service().store().retract_verdict(stored.id, request.headers.get("If-Match") or None)
+    service().changed()
+    return Response(status=204)

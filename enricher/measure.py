@@ -10,6 +10,7 @@ finds the calibration that applies to it.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -125,3 +126,14 @@ def run(
         for cid, ckey in rows:
             store.save_calibration(cid, model.sha256, ckey, method, calibration["params"], created)
     return record
+
+
+def calibration_record(store: Store, calibration_id: str, base: str) -> dict | None:
+    """Return calibration CALIBRATION_ID as served (its URL, model, manifest key, method, params), or None."""
+    row = store.db.execute(
+        "SELECT id, model_sha256, key, method, params, created FROM calibrations WHERE id = ?", (calibration_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    return {"id": f"{base}calibrations/{row[0]}", "modelSha256": row[1], "manifest": row[2], "method": row[3],
+            "params": json.loads(row[4]), "created": row[5]}

@@ -335,3 +335,10 @@ def test_cli_says_in_one_line_when_nothing_was_reviewed(tmp_path):
     outcome = CliRunner().invoke(main, ["evaluate", "--database", str(tmp_path / "empty.sqlite3"), "--model", "a" * 64])
     assert outcome.exit_code == 1
     assert outcome.output.strip() == "enricher: error: no canvas was reviewed exhaustively: nothing to measure against (all manifests)"
+
+
+def test_an_evaluation_survives_its_stored_form():
+    from enricher.evaluate import Evaluation
+
+    evaluation = evaluate(TRUTH, PREDICTIONS, 0.5)
+    assert Evaluation.from_dict(json.loads(json.dumps(evaluation.to_dict()))) == evaluation

@@ -16,7 +16,7 @@ from flask import Flask, Response, request
 from werkzeug.routing import BaseConverter
 
 from ..config import load_config
-from . import activity, annotations, dataset, iiif, jobs, openapi, problems, review, sparql, verdicts
+from . import activity, annotations, dataset, evaluations, iiif, jobs, openapi, problems, review, sparql, verdicts
 from .state import Service
 
 EXPOSED = "Allow, Content-Location, ETag, Link, Location, Vary, Accept-Post, Preference-Applied, WWW-Authenticate"
@@ -49,7 +49,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["key"] = KeyConverter
     app.extensions["enricher"] = Service(config)
     problems.init_app(app)
-    for surface in (openapi, annotations, iiif, jobs, sparql, activity, dataset, review, verdicts):
+    for surface in (openapi, annotations, iiif, jobs, sparql, activity, dataset, review, verdicts, evaluations):
         app.register_blueprint(surface.bp)
     app.after_request(_cors)
     jobs.init_app(app)

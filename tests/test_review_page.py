@@ -1,0 +1,250 @@
+"""The review page in Debian's headless chromium (Playwright): on the boxes a real job found (demo weights,
+a sample scene), a curator accepts one, rejects one, corrects one to another class with a moved corner
+and marks the canvas exhaustively reviewed; the published IIIF page, the verdict collection and SPARQL
+answers follow. An API error (a wrong token) is shown on the page.
+
+Set REVIEW_SCREENSHOT to a path (such as docs/review.png) to keep the screenshot the test takes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from browser.mirador import CHROMIUM, StaticSite, launch
+from enricher.annotate import manifest_key
+from enricher.cli import DEMO_IMAGES
+from enricher.config import DEMO_WEIGHTS
+from enricher.imageserver import serve_images, write_static_tree
+from enricher.vocab import Vocabulary
+from factories import make_manifest
+from webclient import SECRET, Client, live_server, seed
+
+SCENE = ("scene-1", 1200, 900)
+LANGUAGE = "de"
+VERDICTS = "https://w3id.org/enricher/verdicts/"
+WAIT_SECONDS = 300  # a ceiling for the job, not a measure
+WAIT_MS = 60_000  # a ceiling for each act in the page
+# The page has read its queue and shows the image, or an error.
+SHOWN = """document.body.dataset.busy === 'false' && (!document.getElementById('error').hidden
+  || (i => i.complete && i.naturalWidth > 0)(document.getElementById('image')))"""
+DRAG = 20  # display pixels the top-left corner is dragged up and left
+ARROWS = {"ArrowRight": 3, "ArrowDown": 2}  # the corrected box grows by this many steps
+
+
+def unavailable(message: str) -> None:
+    """Fail under CI, where the browser test must run; skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's chromium, headless, driven by Playwright (as tests/test_mirador.py starts it)."""
+    if not CHROMIUM.is_file():
+        unavailable(f"chromium is missing at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (pip install playwright; it drives Debian's chromium)")
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def reviewed(tmp_path_factory):
+    """A live service with the demo model's annotations of one sample scene, from a job it ran."""
+    if not DEMO_WEIGHTS.is_file():
+        unavailable(f"the demo weights are missing: {DEMO_WEIGHTS}")
+    folder = tmp_path_factory.mktemp("review")
+    with serve_images(DEMO_IMAGES, documents=folder) as images:
+        document = make_manifest(3, [SCENE], f"{images}/iiif/3", label="Sample scene 1")
+        (folder / "scene.json").write_text(json.dumps(document))
+        url = f"{images}/manifests/scene.json"
+        settings = {"job_worker": True, "weights": str(DEMO_WEIGHTS), "allow_private": True, "device": "cpu",
+                    "batch": 1, "language": "en"}
+        with live_server(folder, **settings) as server, Client(server) as client:
+            job = client.post("/jobs", {"manifest": url}).json()
+            deadline = time.monotonic() + WAIT_SECONDS
+            while (job := client.get(job["id"]).json())["state"] in ("queued", "running"):
+                assert time.monotonic() < deadline, f"the job did not finish: {job}"
+                time.sleep(0.1)
+            assert job["state"] == "done", job
+            yield server, client, manifest_key(document["id"])
+
+
+def act(page, key: str) -> None:
+    """Press KEY and wait until the write it starts has finished (whatever its outcome)."""
+    before = int(page.get_attribute("body", "data-acts"))
+    page.keyboard.press(key)
+    page.wait_for_function(f"Number(document.body.dataset.acts) > {before}", timeout=WAIT_MS)
+
+
+def open_review(chromium, url: str):
+    """Open the review page at URL and wait until its queue is shown; return the page."""
+    page = chromium.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(WAIT_MS)
+    page.goto(url)
+    page.wait_for_function(SHOWN)
+    return page
+
+
+def shown_error(page) -> str | None:
+    """The error the page shows, or None."""
+    return None if page.is_hidden("#error") else page.inner_text("#error")
+
+
+def test_a_curator_reviews_a_canvas(chromium, reviewed, tmp_path):
+    server, client, key = reviewed
+    queue = client.get(f"/{key}/review/queue", params={"lang": LANGUAGE}).json()
+    items = queue["items"]
+    assert len(items) >= 3, f"the demo model found too few boxes to review: {items}"
+    assert [i["reviewState"] for i in items] == ["pending"] * len(items)
+    assert [i["confidence"] for i in items] == sorted(i["confidence"] for i in items)
+    vocabulary = Vocabulary.load()
+    assert all(i["label"] == vocabulary.lookup(i["name"]).label(LANGUAGE)[0] for i in items)
+    accepted, rejected, corrected = items[:3]
+    new_class = "cat" if corrected["name"] != "cat" else "dog"
+    new_label = vocabulary.lookup(new_class).label(LANGUAGE)[0]
+
+    errors: list[str] = []
+    page = open_review(chromium, f"{server.url}{key}/review?lang={LANGUAGE}")
+    page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
+    try:
+        assert shown_error(page) is None
+        assert page.inner_text("#label") == accepted["label"]
+        assert page.inner_text("#progress-text") == f"0 of {len(items)} reviewed"
+        # the image comes from its IIIF Image service (level 2: a width that fits the page)
+        src = page.get_attribute("#image", "src")
+        assert src.startswith(accepted["image"] + "/full/") and src.endswith("/0/default.jpg"), src
+        assert page.locator("#boxes rect").count() == len(items)
+
+        # a wrong token: the service's problem is shown, nothing is written
+        page.fill("#token", "not-the-token")
+        page.press("#token", "Enter")
+        act(page, "a")
+        assert "the bearer token is not valid" in (shown_error(page) or ""), shown_error(page)
+        assert page.inner_text("#progress-text") == f"0 of {len(items)} reviewed"
+
+        page.fill("#token", SECRET)
+        page.press("#token", "Enter")
+        act(page, "a")
+        assert shown_error(page) is None
+        assert page.inner_text("#progress-text") == f"1 of {len(items)} reviewed"
+        assert page.inner_text("#label") == rejected["label"]  # the next lowest-confidence pending box
+        act(page, "r")
+        assert shown_error(page) is None
+        assert page.inner_text("#label") == corrected["label"]
+
+        page.keyboard.press("c")
+        page.select_option("#class", new_class)
+        handle = page.locator("#boxes .handle.nw").bounding_box()  # drag the top-left corner up and left
+        x, y = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x - DRAG, y - DRAG, steps=4)
+        page.mouse.up()
+        scale = page.locator("#image").bounding_box()["width"] / SCENE[1]  # display pixels per canvas pixel
+        for key_name, times in ARROWS.items():
+            for _ in range(times):
+                page.keyboard.press(key_name)
+        page.screenshot(path=str(tmp_path / "review.png"))
+        act(page, "Enter")
+        assert shown_error(page) is None
+        assert page.inner_text("#progress-text") == f"3 of {len(items)} reviewed"
+        act(page, "e")
+        assert shown_error(page) is None
+        assert not errors, errors
+    finally:
+        page.close()
+        keep = os.environ.get("REVIEW_SCREENSHOT")
+        if keep and (tmp_path / "review.png").is_file():
+            Path(keep).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(tmp_path / "review.png", keep)
+
+    # the public IIIF page: the rejected and the replaced box are gone, the correction is there
+    served = client.get(f"/{key}/pages/0.json").json()["items"]
+    by_id = {a["id"]: a for a in served}
+    assert rejected["id"] not in by_id and corrected["id"] not in by_id
+    assert by_id[accepted["id"]]["reviewState"] == VERDICTS + "accepted"
+    (correction,) = [a for a in served if a.get("replaces") == corrected["id"]]
+    assert correction["motivation"] == "tagging" and correction["creator"]["nickname"] == "curator"
+    assert correction["body"][0]["value"] == new_label
+    step = max(1, round(SCENE[1] / 200))  # an arrow key's step in canvas pixels
+    x, y, w, h = corrected["box"]
+    dragged = DRAG / scale
+    right, bottom = x + w + ARROWS["ArrowRight"] * step, y + h + ARROWS["ArrowDown"] * step
+    expected = (x - dragged, y - dragged, right - (x - dragged), bottom - (y - dragged))
+    box = [int(v) for v in correction["target"]["selector"]["value"].removeprefix("xywh=").split(",")]
+    assert box == pytest.approx(expected, abs=2), (box, expected)  # a pixel from rounding, one from the mouse
+    assert len(served) == len(items) - 1  # two left, one came
+
+    # the verdict collection: one verdict per act, each on what it judged, made by the curator
+    container = client.get(f"/{key}/verdicts/").json()
+    verdicts = {v["body"][0]["value"]: v for v in container["first"]["items"]}
+    assert container["total"] == 4 and sorted(verdicts) == ["accepted", "corrected", "exhaustive", "rejected"]
+    for item, name in ((accepted, "accepted"), (rejected, "rejected"), (corrected, "corrected")):
+        verdict = verdicts[name]
+        assert verdict["motivation"] == "assessing" and verdict["body"][0]["subject"] == VERDICTS + name
+        assert verdict["target"]["source"] == item["id"]
+        assert verdict["target"]["state"] == {"type": "TimeState", "sourceDate": item["version"]}
+        assert verdict["creator"]["nickname"] == "curator"
+    assert {b["subject"] for b in verdicts["corrected"]["body"][1:]} == {VERDICTS + "wrong-concept", VERDICTS + "bad-box"}
+    statement = verdicts["exhaustive"]
+    assert statement["target"]["source"]["id"] == accepted["canvasId"]
+    reviewed_classes = {b["subject"] for b in statement["body"][1:] if b["purpose"] == "classifying"}
+    assert reviewed_classes == {c["concept"] for c in queue["classes"]}
+
+    # SPARQL: review states, verdicts and the correction
+    states = sparql(client, """SELECT ?annotation ?state WHERE { ?annotation enricher:reviewState ?state }""")
+    assert {row["annotation"]: row["state"].removeprefix(VERDICTS) for row in states} == {
+        item["id"]: {accepted["id"]: "accepted", rejected["id"]: "rejected", corrected["id"]: "corrected"}.get(item["id"], "pending")
+        for item in items
+    }
+    judged = sparql(client, """SELECT ?verdict ?source ?judgement WHERE {
+        ?verdict oa:motivatedBy oa:assessing ; oa:hasBody ?body ; oa:hasTarget ?target .
+        ?body oa:hasPurpose oa:assessing ; dcterms:subject ?judgement . ?target oa:hasSource ?source }""")
+    assert {(row["source"], row["judgement"]) for row in judged} == {
+        (accepted["id"], VERDICTS + "accepted"), (rejected["id"], VERDICTS + "rejected"),
+        (corrected["id"], VERDICTS + "corrected"), (accepted["canvasId"], VERDICTS + "exhaustive"),
+    }
+    replaced = sparql(client, """SELECT ?correction ?old WHERE { ?correction dcterms:replaces ?old }""")
+    assert replaced == [{"correction": correction["id"], "old": corrected["id"]}]
+
+
+PREFIXES = """PREFIX oa: <http://www.w3.org/ns/oa#>
+PREFIX dcterms: <http://purl.org/dc/terms/>
+PREFIX enricher: <https://w3id.org/enricher/ns#>
+"""
+
+
+def sparql(client: Client, query: str) -> list[dict[str, str]]:
+    """The rows of a SELECT query's answer, each variable to its value."""
+    response = client.get("/sparql", params={"query": PREFIXES + query}, headers={"Accept": "application/sparql-results+json"})
+    assert response.status_code == 200, response.text
+    return [{k: v["value"] for k, v in row.items()} for row in response.json()["results"]["bindings"]]
+
+def test_a_level0_image_is_requested_in_a_listed_size(chromium, image_dir, tmp_path):
+    with StaticSite({}) as site:  # a static level-0 tree, with CORS as IIIF asks of info.json
+        base = site.mount("/tree", tmp_path / "tree") + "3"
+        write_static_tree(image_dir, tmp_path / "tree" / "3", base, "3.0")
+        info = json.loads((tmp_path / "tree" / "3" / "gradient" / "info.json").read_text())
+        sizes = sorted((s["width"], s["height"]) for s in info["sizes"])
+        with live_server(tmp_path) as server:
+            key, _ = seed(server, make_manifest(3, [("gradient", 1000, 700)], base, level=0), [2])
+            page = open_review(chromium, f"{server.url}{key}/review")
+            try:
+                assert shown_error(page) is None
+                src = page.get_attribute("#image", "src")
+            finally:
+                page.close()
+    # the page shows it about 1000 pixels wide: the largest size listed is the closest
+    assert src == f"{base}/gradient/full/%d,%d/0/default.jpg" % sizes[-1]

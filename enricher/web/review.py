@@ -122,7 +122,7 @@ def queue(key: str) -> Response:
     return send(body, JSON, headers=HEADERS, etag=etag_of(body))
 
 
-@bp.get("/review/<any('review.js', 'review.css'):name>")
-def asset(name: str) -> Response:
+@bp.get("/review/<any('review.js', 'review.css'):asset>")
+def static_file(asset: str) -> Response:
     """The page's script and style sheet."""
-    return send_from_directory(STATIC, name, max_age=0)
+    return send_from_directory(STATIC, asset, max_age=0)

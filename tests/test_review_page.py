@@ -15,15 +15,15 @@ import time
 from pathlib import Path
 
 import pytest
-
 from browser.mirador import CHROMIUM, StaticSite, launch
+from factories import make_manifest
+from webclient import SECRET, Client, live_server, seed
+
 from enricher.annotate import manifest_key
 from enricher.cli import DEMO_IMAGES
 from enricher.config import DEMO_WEIGHTS
 from enricher.imageserver import serve_images, write_static_tree
 from enricher.vocab import Vocabulary
-from factories import make_manifest
-from webclient import SECRET, Client, live_server, seed
 
 SCENE = ("scene-1", 1200, 900)
 LANGUAGE = "de"

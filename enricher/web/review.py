@@ -7,7 +7,7 @@ the public API (POST /{key}/verdicts/ and /{key}/annotations/), with the curator
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from flask import Blueprint, Response, request, send_from_directory
@@ -28,7 +28,7 @@ HEADERS = {"Allow": "GET, HEAD, OPTIONS"}
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 
 
-@lru_cache(maxsize=None)
+@cache
 def vocabulary(extra: tuple[str, ...]) -> Vocabulary:
     """The vocabulary with the configured extra mapping files, loaded once per process."""
     return Vocabulary.load(extra)

@@ -248,3 +248,29 @@ def test_a_level0_image_is_requested_in_a_listed_size(chromium, image_dir, tmp_p
                 page.close()
     # the page shows it about 1000 pixels wide: the largest size listed is the closest
     assert src == f"{base}/gradient/full/%d,%d/0/default.jpg" % sizes[-1]
+
+
+def test_a_stale_verdict_is_shown_and_the_box_read_again(chromium, iiif_server, tmp_path):
+    with live_server(tmp_path) as server, Client(server) as client:
+        key, _ = seed(server, make_manifest(3, [("gradient", 1000, 700)], f"{iiif_server}/iiif/3"), [2])
+        page = open_review(chromium, f"{server.url}{key}/review")
+        try:
+            page.fill("#token", SECRET)
+            page.press("#token", "Enter")
+            shown = client.get(f"/{key}/review/queue").json()["items"][0]
+            # someone moves the box while the curator looks at it
+            edited = client.get(shown["id"]).json()
+            edited["target"]["selector"]["value"] = "xywh=10,10,50,40"
+            put = client.put(shown["id"], edited, headers={"If-Match": shown["etag"]})
+            assert put.status_code == 200
+            act(page, "a")
+            assert "has changed since" in (shown_error(page) or ""), shown_error(page)
+            assert page.inner_text("#progress-text") == "0 of 2 reviewed"
+            act(page, "a")  # the page read the box again: judging its current version works
+            assert shown_error(page) is None
+            assert page.inner_text("#progress-text") == "1 of 2 reviewed"
+            (verdict,) = client.get(f"/{key}/verdicts/").json()["first"]["items"]
+        finally:
+            page.close()
+    assert verdict["target"]["source"] == shown["id"]
+    assert verdict["target"]["state"]["sourceDate"] == put.json()["modified"] != shown["version"]

@@ -24,10 +24,11 @@ const $ = (id) => document.getElementById(id);
 const state = { queue: null, index: 0, edit: null, infos: new Map(), shown: null };
 
 class Problem extends Error {
-  constructor(title, detail) {
+  constructor(title, detail, status = 0) {
     super(`${title}: ${detail}`);
     this.title = title;
     this.detail = detail;
+    this.status = status;
   }
 }
 
@@ -41,7 +42,7 @@ async function problemOf(response) {
     title = problem.title || title;
     detail = [problem.detail, problem.pointer && `(at ${problem.pointer})`].filter(Boolean).join(' ') || detail;
   } catch (_) { /* not problem+json: the status line says what we know */ }
-  return new Problem(title, detail);
+  return new Problem(title, detail, response.status);
 }
 
 async function getJson(url) {
@@ -123,6 +124,8 @@ async function act(work) {
     if (message) $('status').textContent = message;
   } catch (error) {
     showError(error);
+    // someone changed the box since this page read it: show its current version (the error stays)
+    if (error.status === 409) await load().catch(() => {});
   } finally {
     setBusy(false);
     document.body.dataset.acts = String(Number(document.body.dataset.acts) + 1);

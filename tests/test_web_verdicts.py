@@ -180,3 +180,28 @@ def test_retracting_a_verdict_restores_the_previous_state(client, server):
 def test_the_verdict_scheme_is_served(client):
     response = client.get("verdicts", headers={"Accept": "text/turtle"})
     assert response.status_code == 200 and "skos:ConceptScheme" in response.text and '"abgelehnt"@de' in response.text
+
+
+def test_a_calibration_adds_the_calibrated_confidence_wherever_annotations_are_served(client, server):
+    from enricher.calibrate import apply
+    from webclient import GENERATOR_SHA
+
+    first = machine_ids(client, server)[0]
+    before = client.get(first)
+    assert "calibratedConfidence" not in before.json()
+    container_etag = client.get(f"{server.key}/annotations/").headers["ETag"]
+    params = {"method": "platt", "classes": {"dog": {"a": 2.0, "b": -0.5, "n": 50}}}
+    with server.store() as store:
+        store.save_calibration("c1", GENERATOR_SHA, server.key, "platt", params)
+    served = client.get(first)
+    expected = round(apply(params, "dog", before.json()["confidence"]), 4)
+    assert served.json()["calibratedConfidence"] == expected != before.json()["confidence"]
+    assert served.json()["calibration"] == f"{server.url}calibrations/c1"
+    assert served.headers["ETag"] != before.headers["ETag"]
+    container = client.get(f"{server.key}/annotations/")
+    assert container.headers["ETag"] != container_etag
+    assert all("calibratedConfidence" in item for item in container.json()["first"]["items"])
+    page = client.get(f"{server.key}/pages/0.json").json()
+    assert [i["calibratedConfidence"] for i in page["items"] if i["id"] == first] == [expected]
+    triples = client.get(first, headers={"Accept": "application/n-triples"}).text
+    assert "<https://w3id.org/enricher/ns#calibratedConfidence>" in triples

@@ -16,6 +16,7 @@ from flask import Blueprint, Response, request
 from ..annotate import ANNOTATION_CONTEXT
 from ..errors import Gone, InputError, NotFound, PreconditionRequired
 from ..manifest import Manifest
+from ..review import Calibrations
 from ..store import StoredAnnotation, StoredManifest, now
 from . import incoming, ldp
 from .auth import require_writer
@@ -150,26 +151,31 @@ def read_container(container: Container) -> Response:
         return send(b"", ANNO_JSONLD, headers=container_headers(container))
     store, size = service().store(), service().config.page_size
     view = ldp.choose_view(request.headers.getlist("Prefer"), request.args.get("iris"))
-    role = container.role
+    role, calibrations = container.role, Calibrations(store, service().base)
     total, version = store.count(container.key, role), store.container_etag(container.key, role)
+    version = etag_of(version, calibrations.stamp())  # a new calibration changes what members say
     if "page" in request.args:
         index = _page_index(total, size)
-        items, members = _items(store.page(container.key, index * size, size, role), view)
+        items, members = _items(store.page(container.key, index * size, size, role), view, calibrations)
         document = ldp.page_document(container.url, view, index, total, size, items)
         headers = {"Allow": "GET, HEAD, OPTIONS", "Vary": VARY}
         etag = etag_of(version, view.variant(container.url), str(index), str(size))
         return represent(document, etag, headers=headers, members=members)
-    items, members = ([], None) if view.minimal or not total else _items(store.page(container.key, 0, size, role), view)
+    first = [] if view.minimal or not total else store.page(container.key, 0, size, role)
+    items, members = ([], None) if not first else _items(first, view, calibrations)
     document = ldp.container_document(container.url, view, container.label, total, size, items)
     etag = etag_of(version, view.variant(container.url), str(view.minimal), str(size))
     return represent(document, etag, headers=container_headers(container, view), members=members)
 
 
-def _items(annotations: list[StoredAnnotation], view: ldp.View) -> tuple[list, list[StoredAnnotation] | None]:
-    """A page's items: their IRIs, or a placeholder for the stored annotations (spliced unparsed)."""
+def _items(
+    annotations: list[StoredAnnotation], view: ldp.View, calibrations: Calibrations
+) -> tuple[list, list[StoredAnnotation] | None]:
+    """A page's items: their IRIs, or a placeholder for the stored annotations (spliced unparsed unless
+    a calibration adds to them)."""
     if view.iris:
         return [a.id for a in annotations], None
-    return [ITEMS], annotations
+    return [ITEMS], [calibrations.served(a) for a in annotations]
 
 
 def annotation_headers() -> dict:
@@ -182,8 +188,11 @@ def send_annotation(stored: StoredAnnotation, status: int = 200, headers: dict |
 
     Raises NotAcceptable.
     """
-    document = {"@context": ANNOTATION_CONTEXT, **stored.document}
-    return represent(document, stored.etag, status, {**annotation_headers(), **(headers or {})})
+    calibrations = Calibrations(service().store(), service().base)
+    document = {"@context": ANNOTATION_CONTEXT, **calibrations.document(stored)}
+    calibration = calibrations.of(stored)
+    etag = stored.etag if calibration is None else etag_of(stored.etag, calibration.id)
+    return represent(document, etag, status, {**annotation_headers(), **(headers or {})})
 
 
 def person(name: str) -> dict:

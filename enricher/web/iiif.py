@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 from ..annotate import annotation_list, annotation_page, enriched_manifest
 from ..errors import NotFound
 from ..manifest import Canvas, Manifest
+from ..review import Calibrations
 from .annotations import find_manifest
 from .media import IIIF2_JSONLD, IIIF3_JSONLD, JSON_TYPES, VARY, choose_format, dumps, etag_of, send, send_graph
 from .state import service
@@ -33,7 +34,8 @@ def find_canvas(key: str, index: int) -> tuple[Manifest, Canvas]:
 
 def _live(key: str, canvas: Canvas) -> list[dict]:
     """What the public sees on a canvas: each object once, so not what curators rejected or replaced."""
-    return [a.document for a in service().store().canvas_annotations(key, canvas.id, public=True)]
+    calibrations = Calibrations(service().store(), service().base)
+    return [calibrations.document(a) for a in service().store().canvas_annotations(key, canvas.id, public=True)]
 
 
 def _send(document: dict, mimetype: str) -> Response:

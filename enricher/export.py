@@ -335,9 +335,12 @@ def _add_coco(document: dict, canvas: TruthCanvas, file_name: str, size: tuple[i
               manifest: dict) -> None:
     image_id = len(document["images"]) + 1
     licence = _licence(document, manifest)
+    # LVIS-style: the classes this canvas was not reviewed for, so no reader takes their absence as truth.
+    unreviewed = [class_id[name] + 1 for name in sorted(set(class_id) - canvas.labels, key=class_id.get)]
     document["images"].append({
         "id": image_id, "file_name": file_name, "width": size[0], "height": size[1],
         **({"license": licence} if licence else {}), "canvas": canvas.canvas_id, "manifest": canvas.manifest_id,
+        "canvas_width": canvas.width, "canvas_height": canvas.height, "not_exhaustive_category_ids": unreviewed,
     })
     for truth_box, (x, y, w, h) in boxes:
         document["annotations"].append({

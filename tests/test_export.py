@@ -247,3 +247,24 @@ def test_a_level0_server_gives_the_full_image_from_its_tiles(static_tree, fetche
     assert max(image.getpixel((640, 230))) < 40  # the mark's centre is black: the tiles sit where they belong
     ((cls, cx, cy, w, h),) = labels(tmp_path / "labels" / "train" / f"{manifest_key('m')}-0000.txt")
     assert cls == 3 and [cx, cy, w, h] == pytest.approx([640 / 1000, 230 / 700, 80 / 1000, 60 / 700], abs=1e-6)
+
+
+def test_the_coco_export_reads_back_as_the_same_ground_truth(sample_server, fetcher, config, tmp_path):
+    """enricher.evaluate.read_coco turns the exported file back into the canvases, in canvas coordinates."""
+    from enricher.evaluate import read_coco
+
+    document = manifest(sample_server, "round", ["scene-2", "scene-3"], scale=2)
+    truth = reviewed(document)
+    truth[1] = TruthCanvas(**{**vars(truth[1]), "labels": frozenset(CLASSES) | {"zebra"},
+                              "boxes": (*truth[1].boxes, TruthBox("zebra", (10.0, 20.0, 300.0, 200.0), "z"))})
+    run([document], tmp_path, fetcher, config, truth=truth, ratios=(1, 0, 0), formats=["coco"])
+    back = {c.canvas_id: c for c in read_coco(tmp_path / "annotations" / "instances_train.json")}
+    for canvas in truth:
+        read = back[canvas.canvas_id]
+        assert (read.width, read.height, read.manifest_id) == (canvas.width, canvas.height, canvas.manifest_id)
+        assert read.labels == canvas.labels
+        expected = sorted((b.label, b.annotation_id, b.box) for b in canvas.boxes)
+        found = sorted((b.label, b.annotation_id, b.box) for b in read.boxes)
+        assert [f[:2] for f in found] == [e[:2] for e in expected]
+        assert [v for f in found for v in f[2]] == pytest.approx([v for e in expected for v in e[2]], abs=0.02)
+    assert back[truth[0].canvas_id].labels == frozenset(CLASSES)  # zebra, appended, was not reviewed there

@@ -274,3 +274,27 @@ def test_a_stale_verdict_is_shown_and_the_box_read_again(chromium, iiif_server, 
             page.close()
     assert verdict["target"]["source"] == shown["id"]
     assert verdict["target"]["state"]["sourceDate"] == put.json()["modified"] != shown["version"]
+
+
+def test_a_missed_object_is_added(chromium, iiif_server, tmp_path):
+    with live_server(tmp_path) as server, Client(server) as client:
+        key, _ = seed(server, make_manifest(3, [("gradient", 1000, 700)], f"{iiif_server}/iiif/3"), [1])
+        page = open_review(chromium, f"{server.url}{key}/review?lang=fr")
+        try:
+            page.fill("#token", SECRET)
+            page.press("#token", "Enter")
+            page.keyboard.press("b")
+            page.select_option("#class", "cat")
+            page.keyboard.press("ArrowRight")
+            act(page, "Enter")
+            assert shown_error(page) is None
+            assert page.inner_text("#progress-text") == "0 of 1 reviewed"  # an addition judges no box
+        finally:
+            page.close()
+        served = client.get(f"/{key}/pages/0.json").json()["items"]
+    (added,) = [a for a in served if "generator" not in a]
+    assert "replaces" not in added and added["creator"]["nickname"] == "curator"
+    assert added["body"][0] == {"type": "TextualBody", "value": "chat", "language": "fr", "format": "text/plain",
+                                "purpose": "tagging"}
+    step = round(1000 / 200)
+    assert added["target"]["selector"]["value"] == f"xywh=400,280,{200 + step},140"

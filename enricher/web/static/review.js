@@ -82,13 +82,14 @@ function verdict(item, name, reasons = []) {
   };
 }
 
-function correction(item, edit) {
+// A person's tagging annotation on ITEM's canvas: a correction that replaces ITEM, or a box the machine missed.
+function tagging(item, edit) {
   const chosen = state.queue.classes.find((c) => c.name === edit.name);
   return {
     '@context': CONTEXT,
     type: 'Annotation',
     motivation: 'tagging',
-    replaces: item.id,
+    ...(edit.adding ? {} : { replaces: item.id }),
     body: chosen.bodies,
     target: {
       type: 'SpecificResource',
@@ -149,10 +150,18 @@ function reject() {
   });
 }
 
-function saveCorrection() {
+function saveEdit() {
   const item = current();
   const edit = state.edit;
   if (!item || !edit) return;
+  if (edit.adding) {
+    act(async () => {
+      const created = await post(urls.annotations, tagging(item, edit));
+      stopEditing();
+      return `Added ${labelOf(edit.name)}: ${created.headers.get('Location')}.`;
+    });
+    return;
+  }
   const reasons = [];
   if (edit.name !== item.name) reasons.push('wrong-concept');
   if (edit.box.some((v, i) => Math.round(v) !== Math.round(item.box[i]))) reasons.push('bad-box');
@@ -161,7 +170,7 @@ function saveCorrection() {
     return;
   }
   act(async () => {
-    const created = await post(urls.annotations, correction(item, edit));
+    const created = await post(urls.annotations, tagging(item, edit));
     await post(urls.verdicts, verdict(item, 'corrected', reasons));
     stopEditing();
     return `Corrected ${item.label}: now ${created.headers.get('Location')}.`;
@@ -178,10 +187,12 @@ function markExhaustive() {
 
 // --- correcting: another class, a moved corner ----------------------------------------------------
 
-function startEditing() {
+// Correct the current box, or (ADDING) draw one the machine missed on its canvas, starting in the middle.
+function startEditing(adding = false) {
   const item = current();
   if (!item) return;
-  state.edit = { name: item.name, box: item.box.slice() };
+  const middle = [item.width * 0.4, item.height * 0.4, item.width * 0.2, item.height * 0.2];
+  state.edit = { name: item.name, box: adding ? middle : item.box.slice(), adding };
   $('class').value = item.name;
   $('correction').hidden = false;
   draw();
@@ -329,7 +340,8 @@ function draw() {
     drawBox(layer, other.box, other.reviewState, `${other.label} ${percent(other.confidence)}`, size);
   }
   if (state.edit) {
-    drawBox(layer, item.box, `${item.reviewState}`, '', size);
+    if (!state.edit.adding) drawBox(layer, item.box, `${item.reviewState}`, '', size);
+    else drawBox(layer, item.box, `${item.reviewState}`, `${item.label} ${percent(item.confidence)}`, size);
     const group = drawBox(layer, state.edit.box, 'editing', labelOf(state.edit.name), size);
     const [x, y, width, height] = state.edit.box;
     const corners = { nw: [x, y], ne: [x + width, y], sw: [x, y + height], se: [x + width, y + height] };
@@ -427,7 +439,7 @@ $('token-form').addEventListener('submit', (event) => {
 // --- keys and buttons -------------------------------------------------------------------------------
 
 const KEYS = {
-  a: accept, r: reject, c: startEditing, e: markExhaustive,
+  a: accept, r: reject, c: () => startEditing(), b: () => startEditing(true), e: markExhaustive,
   n: () => select(state.index + 1), p: () => select(state.index - 1),
 };
 
@@ -436,7 +448,7 @@ document.addEventListener('keydown', (event) => {
   if (state.edit) {
     if (event.target.tagName === 'SELECT' && event.key !== 'Escape' && event.key !== 'Enter') return;
     if (event.key.startsWith('Arrow')) nudge(event.key, event.shiftKey);
-    else if (event.key === 'Enter') saveCorrection();
+    else if (event.key === 'Enter') saveEdit();
     else if (event.key === 'Escape') stopEditing();
     else return;
     event.preventDefault();
@@ -452,12 +464,13 @@ document.addEventListener('keydown', (event) => {
 
 $('accept').addEventListener('click', accept);
 $('reject').addEventListener('click', reject);
-$('correct').addEventListener('click', startEditing);
+$('correct').addEventListener('click', () => startEditing());
+$('add').addEventListener('click', () => startEditing(true));
 $('exhaustive').addEventListener('click', markExhaustive);
 $('previous').addEventListener('click', () => select(state.index - 1));
 $('next').addEventListener('click', () => select(state.index + 1));
 $('cancel').addEventListener('click', stopEditing);
-$('correction').addEventListener('submit', (event) => { event.preventDefault(); saveCorrection(); });
+$('correction').addEventListener('submit', (event) => { event.preventDefault(); saveEdit(); });
 $('class').addEventListener('change', () => {
   state.edit.name = $('class').value;
   $('class').blur(); // back to the keys: arrows move the corner again

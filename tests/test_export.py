@@ -268,3 +268,41 @@ def test_the_coco_export_reads_back_as_the_same_ground_truth(sample_server, fetc
         assert [f[:2] for f in found] == [e[:2] for e in expected]
         assert [v for f in found for v in f[2]] == pytest.approx([v for e in expected for v in e[2]], abs=0.02)
     assert back[truth[0].canvas_id].labels == frozenset(CLASSES)  # zebra, appended, was not reviewed there
+
+
+def test_cli_exports_what_curators_confirmed_in_the_database(sample_server, tmp_path):
+    """Person-made boxes and exhaustiveness statements in a real store; a No AI manifest beside them."""
+    from click.testing import CliRunner
+
+    from enricher.annotate import ANNOTATION_CONTEXT, MEDIA_FRAGMENTS
+    from enricher.cli import main
+    from enricher.review import build_exhaustive, class_iri, text_body
+    from enricher.store import Store
+
+    documents = [manifest(sample_server, "open", ["scene-1"]), manifest(sample_server, "closed", ["scene-4"], rights=NO_AI)]
+    database = tmp_path / "db.sqlite3"
+    with Store(database) as store:
+        for document in documents:
+            key, canvas = manifest_key(document["id"]), reviewed(document)[0]
+            store.save_manifest(key, document["id"], document["id"], document["id"], document)
+            source = {"id": canvas.canvas_id, "type": "Canvas", "partOf": [{"id": document["id"], "type": "Manifest"}]}
+            for box in canvas.boxes:
+                store.create(key, {
+                    "@context": ANNOTATION_CONTEXT, "id": f"{box.annotation_id}-person", "type": "Annotation",
+                    "motivation": "tagging", "body": [text_body(box.label, "tagging", class_iri(box.label))],
+                    "target": {"type": "SpecificResource", "source": source, "selector": {
+                        "type": "FragmentSelector", "conformsTo": MEDIA_FRAGMENTS, "value": "xywh=" + ",".join(str(round(v)) for v in box.box)}},
+                }, "curator")
+            statement = build_exhaustive(verdict_id=f"{canvas.canvas_id}/exhaustive", canvas_id=canvas.canvas_id,
+                                         manifest_id=document["id"], classes=CLASSES, creator={"type": "Person"}, created="2025-01-01T00:00:00Z")
+            store.add_verdict(key, statement, "curator", target=None, canvas_id=canvas.canvas_id, judgement="exhaustive", version=None)
+    out = tmp_path / "out"
+    outcome = CliRunner().invoke(main, ["export", "--database", str(database), "--out", str(out), "--weights", str(DEMO_WEIGHTS),
+                                        "--split", "1,0,0", "--allow-private", "all"])
+    assert outcome.exit_code == 0, outcome.output
+    lines = outcome.output.splitlines()
+    assert lines[0].split() == ["train", "1", "images", str(len(TRUTH["scene-1.jpg"])), "boxes"]
+    assert f"skipped manifest {documents[1]['id']}: rights {NO_AI} is the No AI statement" in outcome.output
+    coco = COCO(str(out / "annotations" / "instances_train.json"))
+    assert len(coco.getAnnIds()) == len(TRUTH["scene-1.jpg"]) and [c["name"] for c in coco.dataset["categories"]] == list(CLASSES)
+    assert len((out / "labels" / "train" / f"{manifest_key(documents[0]['id'])}-0000.txt").read_text().splitlines()) == len(TRUTH["scene-1.jpg"])

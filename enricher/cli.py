@@ -101,7 +101,7 @@ def run_enrich(source: str, out_dir: Path, config: Config, *, region: str | None
     from .fetch import Fetcher
     from .manifest import read_manifests
     from .pipeline import Enricher, parse_region
-    from .publish import publish
+    from .publish import publish_canvas, publish_manifest
 
     box = parse_region(region) if region else None
     started = time.perf_counter()
@@ -111,8 +111,14 @@ def run_enrich(source: str, out_dir: Path, config: Config, *, region: str | None
     totals = Counter()
     for manifest in read_manifests(source, fetcher, config):
         with click.progressbar(length=len(canvases) or len(manifest.canvases), label=manifest.label[:40], file=sys.stderr) as bar:
-            result = enricher.enrich(manifest, canvases=canvases, region=box, on_event=lambda name, data: bar.update(1) if name == "canvas_done" else None)
-        path = publish(result, out_dir, config)
+
+            def on_event(name: str, data: dict, manifest=manifest, bar=bar) -> None:
+                if name == "canvas_done":  # written while the model works on the next canvases
+                    publish_canvas(data["result"], manifest, out_dir, config)
+                    bar.update(1)
+
+            result = enricher.enrich(manifest, canvases=canvases, region=box, on_event=on_event)
+        path = publish_manifest(result, out_dir, config)
         for item in result.canvases:
             if item.error is not None:
                 click.echo(f"enricher: canvas {item.canvas.index} failed: {item.error}", err=True)

@@ -1,5 +1,6 @@
 """Chain the stages for one manifest: plan image requests, fetch and decode them in worker threads while
-the model runs on the previous batch, map boxes to canvas coordinates, name them, annotate them."""
+the model runs on the previous batch, map boxes to canvas coordinates, name them, annotate them, and hand
+each finished canvas to the caller's writer on another thread."""
 
 from __future__ import annotations
 
@@ -93,6 +94,42 @@ def _centre_inside(box: Box, bounds: Box) -> bool:
     return bounds[0] <= cx <= bounds[0] + bounds[2] and bounds[1] <= cy <= bounds[1] + bounds[3]
 
 
+class _Events:
+    """Hand events to the handler in order on one helper thread, so a handler that writes (a job's
+    commit, the CLI's files: 3-7 ms a canvas) overlaps inference instead of pausing it. The first error
+    the handler raises skips the events after it and is raised here, at the next event or on exit."""
+
+    def __init__(self, handler: EventHandler | None):
+        self._handler = handler
+        self._error: BaseException | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="enricher-events") if handler else None
+
+    def __call__(self, name: str, data: dict) -> None:
+        self._raise()
+        if self._thread is not None:
+            self._thread.submit(self._deliver, name, data)
+
+    def _deliver(self, name: str, data: dict) -> None:
+        if self._error is None:
+            try:
+                self._handler(name, data)
+            except BaseException as exc:  # raised again in the enriching thread; the job runner's Stopped too
+                self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> "_Events":
+        return self
+
+    def __exit__(self, kind, *rest) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+        if kind is None:  # an error of the run itself wins over the handler's
+            self._raise()
+
+
 class Enricher:
     """The model, vocabulary and HTTP client of one configuration, loaded once and reused per manifest."""
 
@@ -118,14 +155,17 @@ class Enricher:
         region: Box | None = None,
         on_event: EventHandler | None = None,
     ) -> ManifestResult:
-        """Detect, name and annotate the objects on the manifest's canvases (all, or those given)."""
-        emit = on_event or (lambda name, data: None)
+        """Detect, name and annotate the objects on the manifest's canvases (all, or those given).
+
+        ON_EVENT gets ``manifest_started`` and a ``canvas_done`` per canvas, in order, on a helper thread;
+        all have been handled when this returns, and an error it raises stops the run and is raised here.
+        """
         selected = self._select(manifest, canvases)
         timings = {"plan": 0.0, "fetch": 0.0, "infer": 0.0, "annotate": 0.0}
         results: dict[str, CanvasResult] = {c.id: CanvasResult(c) for c in selected}
         started = time.perf_counter()
-        emit("manifest_started", {"manifest": manifest, "total": len(selected)})
-        with ThreadPoolExecutor(FETCH_WORKERS) as pool:
+        with _Events(on_event) as emit, ThreadPoolExecutor(FETCH_WORKERS) as pool:
+            emit("manifest_started", {"manifest": manifest, "total": len(selected)})
             plans = [(c, pool.submit(self._timed, timings, "plan", self._plan, c, region)) for c in selected]
             batch: list[tuple[_Plan, ImageRequest, Image.Image]] = []
             for item in self._loaded(pool, plans, results, timings):
@@ -134,9 +174,9 @@ class Enricher:
                     self._infer(batch, manifest, results, timings, emit)
                     batch = []
             self._infer(batch, manifest, results, timings, emit)
-        for result in results.values():
-            if result.error is not None:
-                emit("canvas_done", {"result": result})
+            for result in results.values():
+                if result.error is not None:
+                    emit("canvas_done", {"result": result})
         timings["total"] = time.perf_counter() - started
         return ManifestResult(manifest, list(results.values()), timings)
 

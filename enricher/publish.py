@@ -15,7 +15,8 @@ from .annotate import (
     public_base,
 )
 from .config import Config
-from .pipeline import ManifestResult
+from .manifest import Manifest
+from .pipeline import CanvasResult, ManifestResult
 
 
 def write_json(path: Path, document: dict) -> None:
@@ -31,22 +32,29 @@ def write_json(path: Path, document: dict) -> None:
         raise
 
 
-def publish(result: ManifestResult, out_dir: Path, config: Config) -> Path:
-    """Write the enriched manifest, a v3 page and a v2 list per canvas, and each annotation; return the
-    enriched manifest's path. Canvases that failed keep whatever an earlier run wrote for them."""
+def _urls(base: str, key: str, index: int) -> tuple[str, str]:
+    return f"{base}{key}/pages/{index}.json", f"{base}{key}/lists/{index}.json"
+
+
+def publish_canvas(item: CanvasResult, manifest: Manifest, out_dir: Path, config: Config) -> None:
+    """Write a canvas's v3 page, v2 list and annotations; for a failed canvas nothing, so whatever an
+    earlier run wrote for it stays."""
+    if item.error is not None:
+        return
+    base = public_base(config.base_url)
+    key = manifest_key(manifest.id)
+    page_url, list_url = _urls(base, key, item.canvas.index)
+    write_json(out_dir / key / "pages" / f"{item.canvas.index}.json", annotation_page(item.canvas, item.annotations, page_url))
+    write_json(out_dir / key / "lists" / f"{item.canvas.index}.json", annotation_list(item.canvas, item.annotations, list_url))
+    for annotation in item.annotations:
+        write_json(out_dir / annotation["id"][len(base):], annotation)
+
+
+def publish_manifest(result: ManifestResult, out_dir: Path, config: Config) -> Path:
+    """Write the enriched manifest linking the page and list of every canvas of RESULT; return its path."""
     base = public_base(config.base_url)
     key = manifest_key(result.manifest.id)
-    links: dict[str, tuple[str, str]] = {}
-    for item in result.canvases:
-        n = item.canvas.index
-        page_url, list_url = f"{base}{key}/pages/{n}.json", f"{base}{key}/lists/{n}.json"
-        links[item.canvas.id] = (page_url, list_url)
-        if item.error is not None:
-            continue
-        write_json(out_dir / key / "pages" / f"{n}.json", annotation_page(item.canvas, item.annotations, page_url))
-        write_json(out_dir / key / "lists" / f"{n}.json", annotation_list(item.canvas, item.annotations, list_url))
-        for annotation in item.annotations:
-            write_json(out_dir / annotation["id"][len(base):], annotation)
+    links = {item.canvas.id: _urls(base, key, item.canvas.index) for item in result.canvases}
     manifest_path = out_dir / key / "manifest.json"
     write_json(manifest_path, enriched_manifest(result.manifest, links, f"{base}{key}/manifest.json"))
     return manifest_path

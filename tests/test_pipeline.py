@@ -139,3 +139,35 @@ def test_ids_are_stable_across_runs(enrich, sample_server):
     first = [a["id"] for a in enrich(document).canvases[0].annotations]
     second = [a["id"] for a in enrich(document).canvases[0].annotations]
     assert first and sorted(first) == sorted(second)
+
+
+def test_events_come_in_order_off_the_enriching_thread(enrich, sample_server):
+    import threading
+
+    document = make_manifest(3, specs(SCENES), f"{sample_server}/iiif/3")
+    seen = []
+
+    def handler(name, data):
+        seen.append((name, threading.current_thread() is not threading.main_thread()))
+
+    result = enrich(document, on_event=handler, settings={"batch": 2})
+    # every event handled by the time enrich returns, each on the helper thread
+    assert seen == [("manifest_started", True)] + [("canvas_done", True)] * len(SCENES)
+    assert len(result.canvases) == len(SCENES)
+
+
+def test_an_error_in_the_event_handler_stops_the_run(enrich, sample_server):
+    document = make_manifest(3, specs(SCENES), f"{sample_server}/iiif/3")
+    done = []
+
+    class Stop(Exception):
+        pass
+
+    def handler(name, data):
+        if name == "canvas_done":
+            done.append(data["result"].canvas.index)
+            raise Stop
+
+    with pytest.raises(Stop):
+        enrich(document, on_event=handler, settings={"batch": 1})
+    assert done == [0]  # the events after the failing one are dropped

@@ -99,6 +99,21 @@ def textual_body(value: str, language: str, purpose: str) -> dict:
     return {"type": "TextualBody", "value": value, "language": language, "format": "text/plain", "purpose": purpose}
 
 
+def class_bodies(mapping: ClassMapping, language: str) -> list[dict]:
+    """The bodies naming a class: its label in LANGUAGE (tagging), then one classifying body per concept.
+
+    Every body carries a ``value`` (Mirador 3 and 4 fail on a body without one), and the W3C model
+    forbids ``value`` next to ``source``; so a concept is a TextualBody whose ``subject`` is its IRI.
+    """
+    text, used = mapping.label(language)
+    bodies = [textual_body(text, used, "tagging")]
+    bodies += [
+        {**textual_body(concept_value(concept, text, used), used, "classifying"), "subject": concept.uri}
+        for concept in mapping.concepts
+    ]
+    return bodies
+
+
 def build_annotation(
     *,
     canvas: Canvas,
@@ -116,14 +131,7 @@ def build_annotation(
     if not 0.0 <= detection.score <= 1.0:
         raise EnricherError(f"confidence {detection.score} of {detection.label!r} is not in 0..1", where=canvas.id)
     box = canvas_box(detection.box, canvas)
-    text, language = mapping.label(config.language)
-    # Every body carries a ``value`` (Mirador 3 and 4 fail on a body without one), and the W3C model
-    # forbids ``value`` next to ``source``; so a concept is a TextualBody whose ``subject`` is its IRI.
-    bodies = [textual_body(text, language, "tagging")]
-    bodies += [
-        {**textual_body(concept_value(concept, text, language), language, "classifying"), "subject": concept.uri}
-        for concept in mapping.concepts
-    ]
+    bodies = class_bodies(mapping, config.language)
     return {
         "@context": ANNOTATION_CONTEXT,
         "id": annotation_id(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, request, send_from_directory
 
-from ..annotate import concept_value, textual_body
+from ..annotate import class_bodies
 from ..errors import InputError
 from ..manifest import Canvas
 from ..review import box_of, class_iri, class_of, version_of
@@ -49,10 +49,7 @@ def class_entry(mapping: ClassMapping, lang: str) -> dict:
     """A class as the page offers it: its label in LANG, its concept and the bodies a correction to it
     carries (the machine annotations' shape: a tagging label, then one classifying body per concept)."""
     text, used = mapping.label(lang)
-    bodies = [textual_body(text, used, "tagging")]
-    bodies += [
-        {**textual_body(concept_value(c, text, used), used, "classifying"), "subject": c.uri} for c in mapping.concepts
-    ]
+    bodies = class_bodies(mapping, lang)
     return {"name": mapping.name, "label": text, "language": used, "concept": class_iri(mapping.name), "bodies": bodies}
 
 

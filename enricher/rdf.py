@@ -66,6 +66,10 @@ PROPERTIES: dict[str, tuple[str, str]] = {
     "modelSha256": (ENRICHER_NS + "modelSha256", TEXT),
     "created": (DCTERMS + "created", DATETIME), "modified": (DCTERMS + "modified", DATETIME),
     "confidence": (ENRICHER_NS + "confidence", DOUBLE),
+    # review (issue 5): on every machine annotation, so read here, not by pyld; verdicts (oa:assessing,
+    # a TimeState) are few and go through pyld
+    "reviewState": (ENRICHER_NS + "reviewState", IRI), "replaces": (DCTERMS + "replaces", IRI),
+    "calibratedConfidence": (ENRICHER_NS + "calibratedConfidence", DOUBLE), "calibration": (ENRICHER_NS + "calibration", IRI),
 }
 # Our context scopes ``partOf`` on Canvas and Manifest nodes to dcterms:isPartOf, as IIIF's does.
 SCOPED = {IIIF3 + "Canvas", IIIF3 + "Manifest"}

@@ -182,13 +182,13 @@ def run_baseline(truth_file: Path, results_file: Path) -> dict:
 
 def report_files(database: Path, out: Path) -> float:
     """Seconds to write the report files of the latest evaluation."""
-    from enricher.cli import write_evaluation
+    from enricher.report import write_files
     from enricher.store import Store
 
     with Store(database) as store:
         record = store.evaluations(SHA)[0].document
     started = time.perf_counter()
-    write_evaluation(record, out)
+    write_files(record, out)
     return time.perf_counter() - started
 
 

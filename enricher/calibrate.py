@@ -41,6 +41,22 @@ def apply(params: Mapping, label: str, score: float) -> float:
     return 1.0 / (1.0 + math.exp(-t)) if t >= 0 else math.exp(t) / (1.0 + math.exp(t))
 
 
+def apply_all(params: Mapping, labels: Sequence[str], scores: Sequence[float]) -> np.ndarray:
+    """Return ``apply`` of every (label, score) pair, vectorised."""
+    raw = np.asarray(scores, dtype=float)
+    names = np.asarray(labels, dtype=object)
+    a, b = np.ones_like(raw), np.zeros_like(raw)
+    calibrated = np.zeros(raw.shape, dtype=bool)
+    for label in set(labels):
+        entry = params.get("classes", {}).get(label) or params.get("default")
+        if entry:
+            mask = names == label
+            a[mask], b[mask] = entry["a"], entry["b"]
+            calibrated |= mask
+    s = np.clip(raw, EPS, 1.0 - EPS)
+    return np.where(calibrated, 0.5 * (1.0 + np.tanh(0.5 * (a * np.log(s / (1.0 - s)) + b))), raw)
+
+
 def ece(scores: Sequence[float], correct: Sequence[bool], bins: int = BINS) -> float:
     """Return the expected calibration error over BINS equal-width bins of [0, 1] (0.0 for no pairs)."""
     s = np.asarray(scores, dtype=float)

@@ -244,7 +244,7 @@ def evaluate(config_file: str | None, manifests: tuple[str, ...], model: str | N
              results: str | None, threshold: float | None, method: str, out_dir: Path | None, **overrides) -> None:
     """Measure a model against what curators confirmed (or a COCO file); store the evaluation and the
     calibration, print a summary and write evaluation.jsonld, evaluation.ttl and report.html to OUT."""
-    from . import measure
+    from . import measure, report
     from .store import Store
 
     try:
@@ -255,57 +255,7 @@ def evaluate(config_file: str | None, manifests: tuple[str, ...], model: str | N
             record = measure.run(store, config, chosen, keys=keys, threshold=threshold, coco=coco,
                                  results=results, method=method)
         if out_dir is not None:
-            write_evaluation(record, out_dir)
+            report.write_files(record, out_dir)
     except EnricherError as exc:
         _fail(str(exc))
-    click.echo(evaluation_summary(record))
-
-
-def write_evaluation(record: dict, out_dir: Path) -> None:
-    """Write an evaluation record as JSON-LD, Turtle, the HTML report and its two plots (SVG)."""
-    import json
-
-    from .evaluate import Evaluation
-    from .quality import to_jsonld, to_turtle
-    from .report import pr_plot, reliability_plot, to_html
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    evaluation = Evaluation.from_dict(record["evaluation"])
-    params = record["calibration"]["params"] if record.get("calibration") else None
-    files = {
-        "evaluation.jsonld": json.dumps(to_jsonld(record), indent=1, ensure_ascii=False),
-        "evaluation.ttl": to_turtle(record),
-        "report.html": to_html(record),
-        "pr.svg": pr_plot(evaluation),
-        "reliability.svg": reliability_plot(evaluation, params),
-    }
-    for name, text in files.items():
-        (out_dir / name).write_text(text, encoding="utf-8")
-
-
-def evaluation_summary(record: dict) -> str:
-    """Return the one-screen summary of an evaluation record."""
-    from . import calibrate
-    from .evaluate import Evaluation
-
-    evaluation = Evaluation.from_dict(record["evaluation"])
-
-    def number(value: float | None) -> str:
-        return "    -" if value is None else f"{value:5.3f}"
-
-    lines = [
-        f"{record['model']['name']} ({record['model']['sha256'][:12]}) on {evaluation.canvases} canvases of "
-        f"{len(evaluation.manifests)} manifest(s); counts at confidence >= {evaluation.threshold:g}, IoU >= 0.5",
-        f"{'class':<16}{'truth':>6}{'det':>6}{'TP':>6}{'FP':>6}{'miss':>6}  prec. recall  AP50  AP50:95  ECE",
-    ]
-    for m in (*evaluation.classes, evaluation.overall):
-        lines.append(f"{m.label[:16]:<16}{m.truths:>6}{m.detections:>6}{m.tp:>6}{m.fp:>6}{m.fn:>6}  "
-                     f"{number(m.precision)} {number(m.recall)} {number(m.ap50)} {number(m.ap)}  {number(m.ece)}")
-    calibration = record.get("calibration")
-    if calibration:
-        scores = [calibrate.apply(calibration["params"], label, s) for label, s, _ in evaluation.pairs]
-        after = calibrate.ece(scores, [ok for *_, ok in evaluation.pairs])
-        lines.append(f"calibration ({calibration['method']}, in-sample): ECE {evaluation.overall.ece:.3f} -> "
-                     f"{after:.3f}  {calibration['id']}")
-    lines.append(record["id"])
-    return "\n".join(lines)
+    click.echo(report.summary(record))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -188,18 +189,19 @@ def _run_cocoeval(images: list[dict], categories: list[dict], gts: list[tuple], 
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    def dataset(records: list[tuple], scored: bool) -> COCO:
+    def dataset(annotations: list[dict]) -> COCO:
         coco = COCO()
-        coco.dataset = {"images": images, "categories": categories, "annotations": [
-            {"id": n, "image_id": image, "category_id": cat, "bbox": list(box), "area": box[2] * box[3],
-             "iscrowd": 0, **({"score": score} if scored else {})}
-            for n, (image, cat, box, score) in enumerate(records, 1)]}
+        coco.dataset = {"images": images, "categories": categories, "annotations": annotations}
         coco.createIndex()
         return coco
 
-    most = max(np.unique([(d[0], d[1]) for d in dts], axis=0, return_counts=True)[1], default=0) if dts else 0
+    truth = [{"id": n, "image_id": image, "category_id": cat, "bbox": list(box), "area": box[2] * box[3], "iscrowd": 0}
+             for n, (image, cat, box, _) in enumerate(gts, 1)]
+    found = [{"id": n, "image_id": image, "category_id": cat, "bbox": list(box), "area": box[2] * box[3], "iscrowd": 0,
+              "score": score} for n, (image, cat, box, score) in enumerate(dts, 1)]
+    most = max(Counter((d[0], d[1]) for d in dts).values(), default=0)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-        engine = COCOeval(dataset(gts, False), dataset(dts, True), "bbox")
+        engine = COCOeval(dataset(truth), dataset(found), "bbox")
         engine.params.areaRng, engine.params.areaRngLbl = [[0.0, 1e10]], [ALL]
         # COCO caps at 100 detections per image; a tiled canvas may hold more of one class.
         engine.params.maxDets = [max(100, int(most))]

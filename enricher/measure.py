@@ -67,13 +67,16 @@ def choose_model(store: Store, keys: Sequence[str] | None, given: str | None) ->
     """
     from .detect import weights_sha256
 
-    known = models(store, keys)
     if given and SHA256.fullmatch(given.lower()):
-        return next((m for m in known if m.sha256 == given.lower()), Model(given.lower(), given.lower()[:12]))
+        row = store.db.execute(
+            """SELECT json_extract(document, '$.generator.model') FROM annotations
+            WHERE model_sha256 = ? AND deleted = 0 LIMIT 1""", (given.lower(),)).fetchone()
+        return Model(given.lower(), row[0] if row and row[0] else given.lower()[:12])
     if given:
         if not Path(given).exists():
             raise InputError("neither a SHA-256 nor a weights file", where=given)
         return Model(weights_sha256(given), Path(given).name)
+    known = models(store, keys)
     if len(known) != 1:
         names = ", ".join(f"{m.name} ({m.sha256})" for m in known) or "none"
         raise InputError(f"choose the model to evaluate; models with annotations here: {names}", where="model")

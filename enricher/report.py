@@ -5,7 +5,9 @@ matplotlib (Agg backend: no display needed) as inline SVG."""
 from __future__ import annotations
 
 import io
+import json
 from html import escape
+from pathlib import Path
 
 import numpy as np
 
@@ -56,7 +58,7 @@ def reliability_plot(evaluation: Evaluation, params: dict | None) -> str:
     correct = [p[2] for p in evaluation.pairs]
     series = [("raw score", scores)]
     if params:
-        series.append(("calibrated", [calibrate.apply(params, label, s) for label, s in zip(labels, scores)]))
+        series.append(("calibrated", calibrate.apply_all(params, labels, scores)))
     axes.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
     for name, values in series:
         rows = [r for r in calibrate.reliability(values, correct) if r["count"]]
@@ -123,3 +125,46 @@ its class with IoU &ge; 0.5 (greedy by score); AP from pycocotools (all detectio
 <h2>Manifests</h2><ul>{manifests}</ul>
 </body></html>
 """
+
+
+def write_files(record: dict, out_dir: Path) -> None:
+    """Write a record as evaluation.jsonld, evaluation.ttl, report.html, pr.svg and reliability.svg."""
+    from .quality import to_jsonld, to_turtle
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    evaluation = Evaluation.from_dict(record["evaluation"])
+    params = record["calibration"]["params"] if record.get("calibration") else None
+    files = {
+        "evaluation.jsonld": json.dumps(to_jsonld(record), indent=1, ensure_ascii=False),
+        "evaluation.ttl": to_turtle(record),
+        "report.html": to_html(record),
+        "pr.svg": pr_plot(evaluation),
+        "reliability.svg": reliability_plot(evaluation, params),
+    }
+    for name, text in files.items():
+        (out_dir / name).write_text(text, encoding="utf-8")
+
+
+def summary(record: dict) -> str:
+    """Return the one-screen text summary of a record: a row per class, calibration, URL."""
+    evaluation = Evaluation.from_dict(record["evaluation"])
+
+    def number(value: float | None) -> str:
+        return "    -" if value is None else f"{value:5.3f}"
+
+    lines = [
+        f"{record['model']['name']} ({record['model']['sha256'][:12]}) on {evaluation.canvases} canvases of "
+        f"{len(evaluation.manifests)} manifest(s); counts at confidence >= {evaluation.threshold:g}, IoU >= 0.5",
+        f"{'class':<16}{'truth':>6}{'det':>6}{'TP':>6}{'FP':>6}{'miss':>6}  prec. recall  AP50  AP50:95  ECE",
+    ]
+    for m in (*evaluation.classes, evaluation.overall):
+        lines.append(f"{m.label[:16]:<16}{m.truths:>6}{m.detections:>6}{m.tp:>6}{m.fp:>6}{m.fn:>6}  "
+                     f"{number(m.precision)} {number(m.recall)} {number(m.ap50)} {number(m.ap)}  {number(m.ece)}")
+    calibration = record.get("calibration")
+    if calibration and evaluation.pairs:
+        labels, scores, correct = zip(*evaluation.pairs)
+        after = calibrate.ece(calibrate.apply_all(calibration["params"], labels, scores), correct)
+        lines.append(f"calibration ({calibration['method']}, in-sample): ECE {evaluation.overall.ece:.3f} -> "
+                     f"{after:.3f}  {calibration['id']}")
+    lines.append(record["id"])
+    return "\n".join(lines)

@@ -75,3 +75,12 @@ def test_apply_keeps_the_order_and_passes_through_without_params():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="isotonic"):
         calibrate.fit([("dog", 0.5, True)], "isotonic")
+
+
+def test_apply_all_is_apply_for_every_pair():
+    score, hit = _overconfident(n=200)
+    params = calibrate.fit([("dog", float(s), bool(h)) for s, h in zip(score, hit)], min_samples=150)
+    labels = ["dog", "cat"] * 100
+    expected = [calibrate.apply(params, label, float(s)) for label, s in zip(labels, score)]
+    assert calibrate.apply_all(params, labels, score) == pytest.approx(expected)
+    assert list(calibrate.apply_all({}, labels[:2], [0.3, 0.6])) == [0.3, 0.6]

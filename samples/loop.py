@@ -202,7 +202,7 @@ def raw_predictions(config, weights: Path, manifests) -> list[Prediction]:
 
 
 def figures(evaluation) -> dict:
-    """The overall figures of an evaluation and AP@0.5 per class."""
+    """The overall figures of an evaluation and AP@0.5:0.95 per class."""
     o = evaluation.overall
 
     def r(v):
@@ -210,7 +210,7 @@ def figures(evaluation) -> dict:
 
     return {"canvases": evaluation.canvases, "truths": o.truths, "detections": o.detections, "tp": o.tp, "fp": o.fp,
             "fn": o.fn, "precision": r(o.precision), "recall": r(o.recall), "AP50": r(o.ap50), "AP50-95": r(o.ap),
-            "AP50 per class": {c.label: r(c.ap50) for c in evaluation.classes}}
+            "AP50-95 per class": {c.label: r(c.ap) for c in evaluation.classes}}
 
 
 def measure(truth, exact, held_out, found, threshold: float) -> dict:

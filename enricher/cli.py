@@ -197,8 +197,11 @@ def reindex(config_file: str | None, **overrides) -> None:
 @click.option("--split", "ratios", default="0.8,0.1,0.1", show_default=True, help="train,val,test fractions for new manifests.")
 @click.option("--max-size", type=int, help="Longest image side in pixels (default: full resolution).")
 @click.option("--consented", multiple=True, help="Manifest key or id whose holder consented to ML use (repeatable).")
+@click.option("--splits", "splits_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The record of each manifest's split, kept across exports (default: OUT/splits.json).")
 @click.option("--allow-private", is_flag=True, default=None, help="Allow private and loopback image servers.")
-def export_data(manifests: tuple[str, ...], config_file, out_dir: Path, formats: str, ratios: str, max_size, consented, **overrides) -> None:
+def export_data(manifests: tuple[str, ...], config_file, out_dir: Path, formats: str, ratios: str, max_size, consented,
+                splits_file, **overrides) -> None:
     """Export the exhaustively reviewed canvases of MANIFESTS (keys; none or "all": every manifest) as COCO
     and YOLO training data into OUT, skipping manifests whose rights forbid AI use."""
     from .export import export_store, parse_ratios
@@ -209,7 +212,7 @@ def export_data(manifests: tuple[str, ...], config_file, out_dir: Path, formats:
     try:
         config = load_config(overrides, file=config_file)
         options = {"formats": [f.strip() for f in formats.split(",") if f.strip()], "ratios": parse_ratios(ratios),
-                   "consented": consented, "long_side": max_size}
+                   "consented": consented, "long_side": max_size, "splits_file": splits_file}
         with Store(config.database) as store, Fetcher(config) as fetcher:
             result = export_store(store, out_dir, fetcher, config, keys, **options)
     except (EnricherError, OSError) as exc:

@@ -297,12 +297,14 @@ def test_cli_exports_what_curators_confirmed_in_the_database(sample_server, tmp_
                                          manifest_id=document["id"], classes=CLASSES, creator={"type": "Person"}, created="2025-01-01T00:00:00Z")
             store.add_verdict(key, statement, "curator", target=None, canvas_id=canvas.canvas_id, judgement="exhaustive", version=None)
     out = tmp_path / "out"
+    record = tmp_path / "kept" / "splits.json"
     outcome = CliRunner().invoke(main, ["export", "--database", str(database), "--out", str(out), "--weights", str(DEMO_WEIGHTS),
-                                        "--split", "1,0,0", "--allow-private", "all"])
+                                        "--split", "1,0,0", "--splits", str(record), "--allow-private", "all"])
     assert outcome.exit_code == 0, outcome.output
     lines = outcome.output.splitlines()
     assert lines[0].split() == ["train", "1", "images", str(len(TRUTH["scene-1.jpg"])), "boxes"]
     assert f"skipped manifest {documents[1]['id']}: rights {NO_AI} is the No AI statement" in outcome.output
+    assert list(json.loads(record.read_text())["manifests"]) == [documents[0]["id"]] and not (out / "splits.json").exists()
     coco = COCO(str(out / "annotations" / "instances_train.json"))
     assert len(coco.getAnnIds()) == len(TRUTH["scene-1.jpg"]) and [c["name"] for c in coco.dataset["categories"]] == list(CLASSES)
     assert len((out / "labels" / "train" / f"{manifest_key(documents[0]['id'])}-0000.txt").read_text().splitlines()) == len(TRUTH["scene-1.jpg"])

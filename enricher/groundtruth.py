@@ -10,9 +10,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from .errors import EnricherError
-from .manifest import Manifest, parse_manifest
+from .manifest import Canvas, Manifest, parse_manifest
 from .review import COCO, HIDDEN, box_of, class_of
-from .store import Store, StoredAnnotation
+from .store import Store
 
 log = logging.getLogger(__name__)
 
@@ -69,26 +69,28 @@ def reviewed_canvases(store: Store, keys: Sequence[str] | None = None) -> list[T
         found = labels.setdefault((statement.key, statement.canvas_id), set())
         found.update(c[len(COCO):].replace("_", " ") for c in classes if c.startswith(COCO))
     canvases = []
-    manifests: dict[str, tuple[Manifest | None, str | None]] = {}
-    for (key, canvas_id), names in labels.items():
-        if key not in manifests:
-            manifests[key] = _manifest(store, key)
-        manifest, rights = manifests[key]
-        canvas = next((c for c in manifest.canvases if c.id == canvas_id), None) if manifest else None
-        if canvas is None:
-            continue
-        boxes = tuple(
-            TruthBox(label, box, stored.id)
-            for stored in store.canvas_annotations(key, canvas_id)
-            if _confirmed(stored)
-            and (label := stored.concept or class_of(stored.document)) in names
-            and (box := box_of(stored.document)) is not None
-        )
-        canvases.append(TruthCanvas(
-            manifest_key=key, manifest_id=manifest.id, canvas_id=canvas_id, canvas_index=canvas.index,
-            width=canvas.width, height=canvas.height, image_service=canvas.service_id, image_url=canvas.image_url,
-            labels=frozenset(names), boxes=boxes, rights=rights,
-        ))
+    for key in dict.fromkeys(key for key, _ in labels):
+        manifest, rights = _manifest(store, key)
+        by_id = {c.id: c for c in reversed(manifest.canvases)} if manifest else {}
+        boxes: dict[str, list[TruthBox]] = {}
+        for canvas_id, anno_id, origin, state, concept, motivation, selector, target in store.canvas_boxes(key):
+            names = labels.get((key, canvas_id))
+            if names is None or not _confirmed(origin, state, motivation):
+                continue
+            if concept is None:  # a row from before the review migration
+                concept = class_of(store.get(anno_id).document)
+            box = box_of({"target": target} if target else {"target": {"selector": {"value": selector}}})
+            if concept in names and box is not None:
+                boxes.setdefault(canvas_id, []).append(TruthBox(concept, box, anno_id))
+        for (statement_key, canvas_id), names in labels.items():
+            canvas = by_id.get(canvas_id) if statement_key == key else None
+            if canvas is None:
+                continue
+            canvases.append(TruthCanvas(
+                manifest_key=key, manifest_id=manifest.id, canvas_id=canvas_id, canvas_index=canvas.index,
+                width=canvas.width, height=canvas.height, image_service=canvas.service_id, image_url=canvas.image_url,
+                labels=frozenset(names), boxes=tuple(boxes.get(canvas_id, ())), rights=rights,
+            ))
     return canvases
 
 
@@ -107,12 +109,12 @@ def _bodies(document: dict) -> list[dict]:
     return [b for b in (body if isinstance(body, list) else [body]) if isinstance(b, dict)]
 
 
-def _confirmed(stored: StoredAnnotation) -> bool:
-    """Whether curators vouch for an annotation: accepted, or made or edited by a person and not
-    itself rejected or replaced."""
-    if stored.origin == "machine":
-        return stored.review_state == "accepted"
-    return stored.review_state not in HIDDEN and "tagging" in stored.document.get("motivation", "")
+def _confirmed(origin: str, state: str | None, motivation) -> bool:
+    """Whether curators vouch for an annotation: accepted, or a person's tag (made or edited) that is
+    not itself rejected or replaced."""
+    if origin == "machine":
+        return state == "accepted"
+    return state not in HIDDEN and "tagging" in (motivation or "")
 
 
 def _manifest(store: Store, key: str) -> tuple[Manifest | None, str | None]:

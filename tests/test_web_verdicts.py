@@ -69,6 +69,8 @@ def test_a_verdict_needs_a_token_and_sets_the_review_state(client, server, confo
     stored = client.get(location).json()
     assert stored["creator"] == {"type": "Person", "nickname": WRITER} and stored["motivation"] == "assessing"
     assert_w3c_annotation(stored, conformance_dir)
+    turtle = client.get(location, headers={"Accept": "text/turtle"})
+    assert turtle.status_code == 200 and "oa:assessing" in turtle.text and "oa:TimeState" in turtle.text
     assert client.get(first).json()["reviewState"] == state_iri("accepted")
     # still on the public page, with its state
     page = client.get(f"{server.key}/pages/0.json").json()

@@ -104,7 +104,7 @@ def to_html(record: dict) -> str:
             "<th>precision</th><th>recall</th><th>AP50</th><th>AP50:95</th><th>ECE</th></tr>")
     rows = "".join(_row(m) for m in (*evaluation.classes, evaluation.overall))
     manifests = "".join(f"<li>{_link(m)}</li>" for m in evaluation.manifests)
-    truth = ", ".join(_link(t) for t in record["truth"])
+    truth = "".join(f"<li>{_link(t)}</li>" for t in record["truth"])
     calibrated = (f"<p>Calibration {_link(calibration['id'])} ({escape(calibration['method'])} scaling per class, "
                   "fitted on these detections: the calibrated curve is in-sample).</p>") if calibration else ""
     return f"""<!doctype html>
@@ -114,7 +114,8 @@ def to_html(record: dict) -> str:
 </head><body>
 <h1>Evaluation of {escape(model['name'])}</h1>
 <p>{_link(record['id'])}, {escape(record['created'])}. Model SHA-256 <code>{escape(model['sha256'])}</code>.
-{evaluation.canvases} exhaustively reviewed canvases; ground truth from {truth}.
+{evaluation.canvases} exhaustively reviewed canvases of {len(evaluation.manifests)} manifest(s); ground truth
+from {len(record['truth'])} source(s), listed below.
 Precision, recall and counts at confidence &ge; {evaluation.threshold:g}, a detection matching a truth box of
 its class with IoU &ge; 0.5 (greedy by score); AP from pycocotools (all detections).</p>
 <table>{head}{rows}</table>
@@ -122,6 +123,7 @@ its class with IoU &ge; 0.5 (greedy by score); AP from pycocotools (all detectio
 <div class="plots"><figure>{pr_plot(evaluation)}</figure><figure>{reliability_plot(evaluation, params)}</figure></div>
 <h2>Example errors</h2>
 {''.join(_errors(m) for m in evaluation.classes) or '<p>None.</p>'}
+<h2>Ground truth</h2><ul>{truth}</ul>
 <h2>Manifests</h2><ul>{manifests}</ul>
 </body></html>
 """

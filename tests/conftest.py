@@ -4,6 +4,7 @@ scripted stub server for faults), settings, and the conformance folder."""
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from collections import Counter
@@ -225,3 +226,39 @@ def sample_server() -> Iterator[str]:
 def demo_detector(config) -> Detector:
     """The demo weights, loaded once for the session."""
     return Detector(config(weights=str(DEMO_WEIGHTS)))
+
+
+def unavailable(message: str) -> None:
+    """Fail under CI, where the browser tests must run; skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """Debian's chromium and Mirador 3 and 4, installed once by tests/browser/setup.sh."""
+    from browser.mirador import install
+
+    if not shutil.which("npm"):
+        unavailable("npm is not installed: the browser tests install Mirador 3 and 4 with it")
+    try:
+        return install()
+    except RuntimeError as exc:
+        unavailable(f"cannot install chromium and Mirador: {exc}")
+
+
+@pytest.fixture(scope="session")
+def chromium(node_modules):
+    """Debian's chromium, headless, driven by Playwright: one for every browser test, since a second
+    Playwright started in the same thread while the first runs refuses to start."""
+    from browser.mirador import launch
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (pip install playwright; it drives Debian's chromium)")
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()

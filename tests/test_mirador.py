@@ -17,17 +17,29 @@ from pathlib import Path
 
 import httpx
 import pytest
+from browser.mirador import (
+    StaticSite,
+    mirador_site,
+    open_mirador,
+    packages,
+)
+from conftest import unavailable
+from factories import make_collection, make_manifest
+from webclient import Client, live_server
 
-from browser.mirador import StaticSite, install, launch, mirador_site, open_mirador, packages
-from enricher.annotate import Generator, annotation_list, annotation_page, build_annotation, enriched_manifest
+from enricher.annotate import (
+    Generator,
+    annotation_list,
+    annotation_page,
+    build_annotation,
+    enriched_manifest,
+)
 from enricher.cli import DEMO_IMAGES
 from enricher.config import DEMO_WEIGHTS, load_config
 from enricher.detect import Detection
 from enricher.imageserver import serve_images
 from enricher.manifest import parse_manifest
 from enricher.vocab import Vocabulary
-from factories import make_collection, make_manifest
-from webclient import Client, live_server
 
 VERSIONS = sorted(packages())
 SCENE = "scene-1"  # the sample canvas the service's job runs on
@@ -41,43 +53,11 @@ VALUELESS = {"type": "SpecificResource", "source": "http://www.wikidata.org/enti
 pytestmark = pytest.mark.parametrize("version", VERSIONS)
 
 
-def unavailable(message: str) -> None:
-    """Fail under CI, where the browser test must run; skip elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def node_modules() -> Path:
-    """Chromium and Mirador 3 and 4, installed once by tests/browser/setup.sh."""
-    if not shutil.which("npm"):
-        unavailable("npm is not installed: the Mirador test installs Mirador 3 and 4 with it")
-    try:
-        return install()
-    except RuntimeError as exc:
-        unavailable(f"cannot install chromium and Mirador: {exc}")
-
-
 @pytest.fixture(scope="session")
 def site(node_modules) -> Iterator[StaticSite]:
     """The loopback site serving the viewer page, Mirador, and the data each test mounts."""
     with mirador_site(node_modules) as site:
         yield site
-
-
-@pytest.fixture(scope="session")
-def browser(node_modules):
-    """Debian's chromium, headless, driven by Playwright."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed (pip install playwright; it drives Debian's chromium)")
-
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")
@@ -184,31 +164,31 @@ def screenshot(request, tmp_path) -> Iterator[Path]:
         shutil.copy(path, Path(keep) / path.name)
 
 
-def check(browser, site, version: int, manifest_url: str, screenshot: Path) -> None:
+def check(chromium, site, version: int, manifest_url: str, screenshot: Path) -> None:
     """Open MANIFEST_URL in Mirador VERSION and assert it lists every annotation and label, error-free."""
     count, labels = first_canvas_annotations(manifest_url)
     assert count and labels, f"{manifest_url}: no annotations on the first canvas to look for"
-    view = open_mirador(browser, site, version, manifest_url, labels=labels, screenshot=screenshot)
+    view = open_mirador(chromium, site, version, manifest_url, labels=labels, screenshot=screenshot)
     assert not view.errors, view.summary()
     assert view.count() == count, view.summary()
     assert not view.missing(labels), f"missing {view.missing(labels)}; {view.summary()}"
 
 
 @pytest.mark.parametrize("presentation", [3, 2], ids=["v3", "v2"])
-def test_served_manifest_shows_its_labels(browser, site, served_manifests, screenshot, version, presentation):
-    check(browser, site, version, served_manifests[presentation], screenshot)
+def test_served_manifest_shows_its_labels(chromium, site, served_manifests, screenshot, version, presentation):
+    check(chromium, site, version, served_manifests[presentation], screenshot)
 
 
-def test_handmade_annotations_show_every_body(browser, site, handmade, screenshot, version):
+def test_handmade_annotations_show_every_body(chromium, site, handmade, screenshot, version):
     assert any(label.startswith("Wikidata Q") for label in first_canvas_annotations(handmade["v3"])[1])
-    check(browser, site, version, handmade["v3"], screenshot)
+    check(chromium, site, version, handmade["v3"], screenshot)
 
 
-def test_v2_annotation_list_shows_its_labels(browser, site, handmade, screenshot, version):
-    check(browser, site, version, handmade["v2"], screenshot)
+def test_v2_annotation_list_shows_its_labels(chromium, site, handmade, screenshot, version):
+    check(chromium, site, version, handmade["v2"], screenshot)
 
 
-def test_valueless_body_is_caught(browser, site, handmade, screenshot, version):
+def test_valueless_body_is_caught(chromium, site, handmade, screenshot, version):
     labels = first_canvas_annotations(handmade["broken"])[1]
-    view = open_mirador(browser, site, version, handmade["broken"], labels=labels, screenshot=screenshot)
+    view = open_mirador(chromium, site, version, handmade["broken"], labels=labels, screenshot=screenshot)
     assert any("reading 'toString'" in error for error in view.errors), view.summary()

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from browser.mirador import CHROMIUM, StaticSite, launch
+from browser.mirador import StaticSite
+from conftest import unavailable
 from factories import make_manifest
 from webclient import SECRET, Client, live_server, seed
 
@@ -35,28 +36,6 @@ SHOWN = """document.body.dataset.busy === 'false' && (!document.getElementById('
   || (i => i.complete && i.naturalWidth > 0)(document.getElementById('image')))"""
 DRAG = 20  # display pixels the top-left corner is dragged up and left
 ARROWS = {"ArrowRight": 3, "ArrowDown": 2}  # the corrected box grows by this many steps
-
-
-def unavailable(message: str) -> None:
-    """Fail under CI, where the browser test must run; skip elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """Debian's chromium, headless, driven by Playwright (as tests/test_mirador.py starts it)."""
-    if not CHROMIUM.is_file():
-        unavailable(f"chromium is missing at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed (pip install playwright; it drives Debian's chromium)")
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

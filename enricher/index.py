@@ -1,5 +1,5 @@
 """The RDF index: a pyoxigraph store derived from the system of record (store.py) that answers
-SPARQL, writes dumps and describes the dataset (VoID).
+SPARQL and describes the dataset (VoID); dump.py streams it as the full dump.
 
 Layout: one named graph per annotation, named by the annotation's IRI, so an update or a delete
 replaces exactly that annotation (curators' verdicts too: they are annotations); the vocabulary
@@ -21,12 +21,9 @@ Errors:
 
 from __future__ import annotations
 
-import io
 import logging
-import queue
 import re
 import threading
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -55,8 +52,6 @@ BATCH = 1000  # annotations per bulk load and per change-log read
 OVERLAP = 50  # rows each page of a build re-reads, in case writers deleted some meanwhile
 DEFAULT_TIMEOUT = 30.0
 QUERY_SLOTS = 4  # queries evaluated at once; a query that timed out keeps its slot until it ends
-DUMP_FORMATS = ("nquads", "ntriples")  # line-based: written in chunks, never all in memory
-DUMP_CHUNK = 1 << 20  # bytes per chunk of a dump (before compression)
 
 _STRIP = re.compile(
     r"'''.*?'''|\"\"\".*?\"\"\"|'(?:[^'\\\n\r]|\\.)*'|\"(?:[^\"\\\n\r]|\\.)*\""  # strings
@@ -376,44 +371,7 @@ class Index:
             raise QueryError(f"the query failed: {exc}", where=where) from None
         return Answer(kind, chosen.content_type, body)
 
-    # ---- dumps and the dataset description ----------------------------------------------------------
-
-    def dump(self, format: str = "nquads", *, header: Sequence[ox.Quad] = (), compress: bool = True) -> Iterator[bytes]:
-        """Return an iterator over the whole index (HEADER first, e.g. the VoID description with the
-        licence) as N-Quads or N-Triples, gzip-compressed unless COMPRESS is false. Oxigraph writes
-        from one snapshot in a thread while the caller consumes chunks of about a megabyte: memory
-        stays flat however large the index. N-Triples merges the graphs (a triple that several
-        annotations share may come out more than once). Closing the iterator early stops the writer.
-
-        Raises NotAcceptable for a format that is not line-based, before any chunk.
-        """
-        fmt = rdf.choose(None, format, offers=DUMP_FORMATS)
-        return self._stream(fmt, list(header), compress)
-
-    def _stream(self, fmt: rdf.Format, header: list[ox.Quad], compress: bool) -> Iterator[bytes]:
-        pipe = _Pipe(compress)
-
-        def write() -> None:
-            output = io.BufferedWriter(pipe, DUMP_CHUNK)
-            try:
-                fmt.serialize(header, output)
-                if fmt.dataset:
-                    self.store.dump(output, ox.RdfFormat.N_QUADS)
-                else:  # the store dumps one graph as triples; a query gives the union
-                    everything = self.store.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", use_default_graph_as_union=True)
-                    everything.serialize(output, ox.RdfFormat.N_TRIPLES)
-                output.flush()
-                pipe.finish()
-            except BaseException as exc:  # noqa: BLE001 - handed to the reader, which raises it
-                pipe.fail(exc)
-
-        writer = threading.Thread(target=write, name="dump", daemon=True)
-        writer.start()
-        try:
-            yield from pipe.chunks()
-        finally:
-            pipe.abandon()
-            writer.join()
+    # ---- the dataset description ----------------------------------------------------------
 
     def statistics(self) -> dict[str, int]:
         """Count quads, annotations, distinct concepts and distinct canvases (cached until the next write)."""
@@ -463,53 +421,6 @@ class Index:
             quads.append(quad(node, VOID + "dataDump", ox.NamedNode(url)))
             quads.append(quad(ox.NamedNode(url), "http://www.w3.org/ns/dcat#mediaType", ox.Literal(media_type)))
         return quads
-
-
-class _Pipe(io.RawIOBase):
-    """The writable end of a dump: what pyoxigraph writes (in a thread) comes out of ``chunks()``,
-    compressed if asked, at most a few chunks ahead of the reader."""
-
-    def __init__(self, compress: bool):
-        self.gzip = zlib.compressobj(6, zlib.DEFLATED, 31) if compress else None
-        self.queue: queue.Queue = queue.Queue(maxsize=4)
-        self.abandoned = threading.Event()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data) -> int:
-        chunk = bytes(data)
-        self._put(self.gzip.compress(chunk) if self.gzip else chunk)
-        return len(chunk)
-
-    def finish(self) -> None:
-        if self.gzip:
-            self._put(self.gzip.flush())
-        self._put(None)
-
-    def fail(self, exc: BaseException) -> None:
-        if not self.abandoned.is_set():
-            self._put(exc)
-
-    def abandon(self) -> None:
-        self.abandoned.set()
-
-    def _put(self, item) -> None:
-        while True:
-            if self.abandoned.is_set():
-                raise BrokenPipeError("the dump's reader stopped")
-            try:
-                self.queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def chunks(self) -> Iterator[bytes]:
-        while (item := self.queue.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            if item:
-                yield item
 
 
 STATISTICS = f"""

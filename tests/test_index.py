@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import csv
 import gc
-import gzip
 import io
 import json
 import re
 import threading
-import tracemalloc
 from collections import Counter
 from pathlib import Path
 
@@ -495,55 +493,7 @@ def test_an_index_of_another_database_is_rebuilt(tmp_path, filled, machine):
     assert_mirrors(reopened, store)
 
 
-# ---- dumps and VoID -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["nquads", "ntriples"])
-def test_the_dump_holds_everything_after_its_header(index, name):
-    header = index.void("https://enricher.example.org/dataset", licence="http://creativecommons.org/publicdomain/zero/1.0/")
-    data = gzip.decompress(b"".join(index.dump(name, header=header)))
-    fmt = rdf.get(name)
-    parsed = list(ox.parse(data, format=ox.RdfFormat.from_media_type(fmt.media_type)))
-    assert set(parsed[: len(header)]) == set(header)  # the licence comes first
-    if name == "nquads":
-        assert len(parsed) == len(header) + len(index.store)
-        assert set(parsed[len(header):]) == set(index.store)
-    else:  # the graphs merged
-        assert {q.triple for q in parsed[len(header):]} == {q.triple for q in index.store}
-
-
-def test_dumps_are_line_based_only(index):
-    with pytest.raises(NotAcceptable):
-        index.dump("turtle")  # refused before a response would start
-    assert b"".join(index.dump("nquads", compress=False)).count(b"\n") == len(index.store)
-
-
-@pytest.fixture(scope="module")
-def big(machine):
-    many = [{**machine[i % len(machine)], "id": f"{machine[i % len(machine)]['id']}-{i}"} for i in range(1500)]
-    index = Index()
-    index.build(many)
-    yield index
-    index.close()
-
-
-def test_a_dump_is_written_chunk_by_chunk(big, monkeypatch):
-    import enricher.index as module
-
-    monkeypatch.setattr(module, "DUMP_CHUNK", 1 << 16)
-    tracemalloc.start()
-    sizes = [len(chunk) for chunk in big.dump("nquads", compress=False)]
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert len(sizes) > 100 and max(sizes) <= 1 << 16
-    assert peak < sum(sizes) / 10  # a few chunks at a time, never the whole dump
-
-
-def test_a_dump_stops_when_its_reader_does(big):
-    chunks = big.dump("ntriples")
-    assert next(chunks)
-    chunks.close()  # as when a client disconnects
-    assert not [thread for thread in threading.enumerate() if thread.name == "dump"]
+# ---- VoID -----------------------------------------------------------------------------------
 
 
 def test_void_counts_what_was_inserted(index, held):

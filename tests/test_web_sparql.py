@@ -266,6 +266,16 @@ def test_a_query_past_the_timeout_is_a_503_problem(tmp_path):
         assert "ran longer than" in problem["detail"] and response.headers["Retry-After"]
 
 
+def test_a_query_while_the_index_loads_too_long_is_a_503_problem(tmp_path):
+    with live_server(tmp_path, sparql_timeout=0.05) as server, Client(server) as client:
+        loading = server.app.extensions["enricher"]._index_lock  # held as while a large index loads
+        with loading:
+            response = client.get("/sparql", params={"query": "ASK {}"})
+        problem = assert_problem(response, 503, "query-timeout")
+        assert "still loading" in problem["detail"] and response.headers["Retry-After"]
+        assert client.get("/sparql", params={"query": "ASK {}"}).status_code == 200
+
+
 # ---- the index follows the store -----------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ worker that exits stops its runner first, which puts an unfinished job back in t
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -35,6 +36,9 @@ class Server(BaseApplication):
             "workers": config.workers,
             "worker_class": "sync",
             "graceful_timeout": GRACEFUL_SECONDS,
+            # gunicorn kills a sync worker busy with one request for longer than this: a SPARQL request
+            # may wait sparql_timeout for the RDF index to load, then as long for its answer
+            "timeout": math.ceil(2 * config.sparql_timeout) + GRACEFUL_SECONDS,
             "accesslog": "-",
             "worker_exit": _stop_jobs,
             **(options or {}),

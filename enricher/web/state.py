@@ -11,7 +11,7 @@ from flask import current_app
 
 from ..annotate import public_base
 from ..config import Config
-from ..index import Index
+from ..index import Index, QueryTimeout
 from ..manifest import Manifest, parse_manifest
 from ..push import Pusher
 from ..store import Store, StoredManifest
@@ -54,14 +54,22 @@ class Service:
         """This process's RDF index, loaded on first use and brought up to date with the store, so
         it holds every committed write.
 
-        Raises EnricherError when the database or a vocabulary file cannot be read.
+        Raises EnricherError when the database or a vocabulary file cannot be read, QueryTimeout (503)
+        when another thread has been loading it for longer than sparql_timeout.
         """
-        with self._index_lock:
+        # bounded: loading 100,000 annotations takes about 40 s, and gunicorn kills a sync worker whose
+        # request runs past its timeout
+        if not self._index_lock.acquire(timeout=self.config.sparql_timeout):
+            loading = str(indexing.index_path(self.config))
+            raise QueryTimeout("the RDF index is still loading; try again in a minute", where=loading)
+        try:
             if self._index is None:
                 self._index = indexing.load(self.config, self.store())
                 self._follower = indexing.Follower(self._index, self.store())
                 self._follower.start()
             index = self._index
+        finally:
+            self._index_lock.release()
         index.refresh(self.store())  # the index runs one sync at a time itself
         return index
 

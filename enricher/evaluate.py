@@ -120,9 +120,9 @@ def evaluate(truth: Sequence[TruthCanvas], predictions: Sequence[Prediction], th
     gts = [(canvas, box) for canvas in truth for box in canvas.boxes if box.label in canvas.labels]
     dts = [p for p in predictions
            if p.canvas_id in canvases and p.label in canvases[p.canvas_id][1].labels]
-    for box, where in [(b.box, b.annotation_id) for _, b in gts] + [(p.box, p.annotation_id) for p in dts]:
-        if box[2] < 0 or box[3] < 0:
-            raise InputError(f"box {tuple(box)} has a negative size", where=where)
+    negative = [r for r in [b for _, b in gts] + dts if r.box[2] < 0 or r.box[3] < 0]
+    if negative:
+        raise InputError(f"box {tuple(negative[0].box)} has a negative size", where=negative[0].annotation_id)
 
     engine = _run_cocoeval(
         [{"id": number, "width": c.width, "height": c.height} for number, c in canvases.values()],

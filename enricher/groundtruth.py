@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from .errors import EnricherError
 from .manifest import Canvas, Manifest, parse_manifest
-from .review import COCO, HIDDEN, box_of, class_of
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -63,58 +62,34 @@ def reviewed_canvases(store: Store, keys: Sequence[str] | None = None) -> list[T
     annotations, the corrections and the person-made or person-edited tags of those classes that are
     live there now. A canvas its stored manifest no longer lists is left out.
     """
-    labels: dict[tuple[str, str], set[str]] = {}
-    for statement in store.exhaustive_statements(keys):
-        classes = (b.get("subject", "") for b in _bodies(statement.document) if b.get("purpose") == "classifying")
-        found = labels.setdefault((statement.key, statement.canvas_id), set())
-        found.update(c[len(COCO):].replace("_", " ") for c in classes if c.startswith(COCO))
+    labels: dict[str, dict[str, set[str]]] = {}  # key -> canvas id -> class names, in statement order
+    for key, canvas_id, classes in store.exhaustive_classes(keys):
+        labels.setdefault(key, {}).setdefault(canvas_id, set()).update(classes)
+    boxes: dict[tuple[str, str], list[TruthBox]] = {}
+    for key, canvas_id, anno_id, concept, x, y, w, h in store.confirmed_boxes(keys):
+        if concept in labels.get(key, {}).get(canvas_id, ()):
+            boxes.setdefault((key, canvas_id), []).append(TruthBox(concept, (x, y, w, h), anno_id))
     canvases = []
-    for key in dict.fromkeys(key for key, _ in labels):
+    for key, reviewed in labels.items():
         manifest, rights = _manifest(store, key)
         by_id = {c.id: c for c in reversed(manifest.canvases)} if manifest else {}
-        boxes: dict[str, list[TruthBox]] = {}
-        for canvas_id, anno_id, origin, state, concept, motivation, selector, target in store.canvas_boxes(key):
-            names = labels.get((key, canvas_id))
-            if names is None or not _confirmed(origin, state, motivation):
-                continue
-            if concept is None:  # a row from before the review migration
-                concept = class_of(store.get(anno_id).document)
-            box = box_of({"target": target} if target else {"target": {"selector": {"value": selector}}})
-            if concept in names and box is not None:
-                boxes.setdefault(canvas_id, []).append(TruthBox(concept, box, anno_id))
-        for (statement_key, canvas_id), names in labels.items():
-            canvas = by_id.get(canvas_id) if statement_key == key else None
-            if canvas is None:
-                continue
-            canvases.append(TruthCanvas(
-                manifest_key=key, manifest_id=manifest.id, canvas_id=canvas_id, canvas_index=canvas.index,
-                width=canvas.width, height=canvas.height, image_service=canvas.service_id, image_url=canvas.image_url,
-                labels=frozenset(names), boxes=tuple(boxes.get(canvas_id, ())), rights=rights,
-            ))
+        for canvas_id, names in reviewed.items():
+            if (canvas := by_id.get(canvas_id)) is not None:
+                canvases.append(TruthCanvas(
+                    manifest_key=key, manifest_id=manifest.id, canvas_id=canvas_id, canvas_index=canvas.index,
+                    width=canvas.width, height=canvas.height, image_service=canvas.service_id,
+                    image_url=canvas.image_url, labels=frozenset(names), boxes=tuple(boxes.get((key, canvas_id), ())),
+                    rights=rights,
+                ))
     return canvases
 
 
 def predictions(store: Store, model_sha256: str, canvas_ids: Collection[str]) -> list[Prediction]:
     """Return every live machine annotation of a model on these canvases, whatever its review state."""
     wanted = set(canvas_ids)
-    found = []
-    for canvas_id, anno_id, label, score, selector in store.machine_detections(model_sha256):
-        if canvas_id in wanted and (box := box_of({"target": {"selector": {"value": selector}}})) is not None:
-            found.append(Prediction(canvas_id, label or "", box, float(score or 0.0), anno_id))
-    return found
-
-
-def _bodies(document: dict) -> list[dict]:
-    body = document.get("body")
-    return [b for b in (body if isinstance(body, list) else [body]) if isinstance(b, dict)]
-
-
-def _confirmed(origin: str, state: str | None, motivation) -> bool:
-    """Whether curators vouch for an annotation: accepted, or a person's tag (made or edited) that is
-    not itself rejected or replaced."""
-    if origin == "machine":
-        return state == "accepted"
-    return state not in HIDDEN and "tagging" in (motivation or "")
+    return [Prediction(canvas_id, label, (x, y, w, h), score, anno_id)
+            for canvas_id, anno_id, label, score, x, y, w, h in store.machine_detections(model_sha256)
+            if canvas_id in wanted]
 
 
 def _manifest(store: Store, key: str) -> tuple[Manifest | None, str | None]:

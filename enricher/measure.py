@@ -10,10 +10,12 @@ finds the calibration that applies to it.
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +85,24 @@ def choose_model(store: Store, keys: Sequence[str] | None, given: str | None) ->
     return known[0]
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for the block (it is on again after, if it was before).
+
+    An evaluation builds about ten objects per detection (records, COCOeval's per-image results) that
+    live until it ends, and the collector walks all of them again and again: a fifth of a run on
+    100,000 detections. Nothing here makes reference cycles, so nothing waits for it meanwhile.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@_collector_paused()
 def run(
     store: Store,
     config: Config,

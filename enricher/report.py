@@ -149,7 +149,8 @@ def write_files(record: dict, out_dir: Path) -> None:
 
 def summary(record: dict) -> str:
     """Return the one-screen text summary of a record: a row per class, calibration, URL."""
-    evaluation = Evaluation.from_dict(record["evaluation"])
+    data = record["evaluation"]
+    evaluation = Evaluation.from_dict({**data, "pairs": []})  # the pairs are read as they are, below
 
     def number(value: float | None) -> str:
         return "    -" if value is None else f"{value:5.3f}"
@@ -163,8 +164,8 @@ def summary(record: dict) -> str:
         lines.append(f"{m.label[:16]:<16}{m.truths:>6}{m.detections:>6}{m.tp:>6}{m.fp:>6}{m.fn:>6}  "
                      f"{number(m.precision)} {number(m.recall)} {number(m.ap50)} {number(m.ap)}  {number(m.ece)}")
     calibration = record.get("calibration")
-    if calibration and evaluation.pairs:
-        labels, scores, correct = zip(*evaluation.pairs)
+    if calibration and data["pairs"]:
+        labels, scores, correct = zip(*data["pairs"])
         after = calibrate.ece(calibrate.apply_all(calibration["params"], labels, scores), correct)
         lines.append(f"calibration ({calibration['method']}, in-sample): ECE {evaluation.overall.ece:.3f} -> "
                      f"{after:.3f}  {calibration['id']}")

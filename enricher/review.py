@@ -173,6 +173,14 @@ def read_verdict(document: dict, canvas_ids: Iterable[str], where: str | None = 
     return Verdict(document, name, source_id, "", version, tuple(reasons), ())
 
 
+def classes_reviewed(statement: Mapping) -> list[str]:
+    """The class names an exhaustiveness statement's ``classifying`` bodies name, in order, once each."""
+    subjects = (b.get("subject") for b in _listed(statement.get("body"))
+                if isinstance(b, dict) and b.get("purpose") == "classifying")
+    return list(dict.fromkeys(s[len(COCO):].replace("_", " ") for s in subjects
+                              if isinstance(s, str) and s.startswith(COCO)))
+
+
 def box_of(annotation: Mapping) -> Box | None:
     """The region an annotation targets (canvas pixels), or None when it names no xywh region."""
     target = annotation.get("target")

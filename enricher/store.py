@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .errors import EnricherError, Gone, InputError, NotFound, PreconditionFailed
-from .review import HIDDEN, MATCH_IOU, STATES, StaleVersion, box_of, class_of, iou, state_iri, version_of
+from .review import (
+    EXHAUSTIVE, HIDDEN, MATCH_IOU, STATES, StaleVersion, box_of, class_of, classes_reviewed, iou, state_iri,
+    version_of,
+)
 
 BUSY_TIMEOUT_MS = 30_000
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
@@ -35,7 +38,44 @@ VOLATILE = ("created", "modified", "reviewState")
 PENDING = state_iri("pending")
 ROLES = ("annotation", "verdict")
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+BACKFILL_BATCH = 5000  # rows per read while a migration fills new columns
+
+
+def _region(document: dict) -> tuple[float | None, ...]:
+    """The columns box_x, box_y, box_w, box_h and score of an annotation: its xywh region (canvas
+    coordinates) and its confidence, None where it has none."""
+    score = document.get("confidence")
+    score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
+    return (*(box_of(document) or (None,) * 4), score)
+
+
+def _classes(document: dict, review_state: str | None) -> str | None:
+    """The column classes: the class names an exhaustiveness statement names, one per line."""
+    return "\n".join(classes_reviewed(document)) if review_state == EXHAUSTIVE else None
+
+
+def _backfill_regions(db: sqlite3.Connection) -> None:
+    """Fill the region, score and classes columns of existing rows, and the class of rows older than
+    migration 4."""
+    last = 0
+    while rows := db.execute(
+        """SELECT seq, document, review_state, concept IS NULL AND role = 'annotation' FROM annotations
+        WHERE seq > ? ORDER BY seq LIMIT ?""", (last, BACKFILL_BATCH)
+    ).fetchall():
+        updates = []
+        for seq, text, state, classless in rows:
+            document = json.loads(text)
+            updates.append((*_region(document), _classes(document, state), class_of(document) if classless else None, seq))
+        db.executemany(
+            """UPDATE annotations SET box_x = ?, box_y = ?, box_w = ?, box_h = ?, score = ?, classes = ?,
+            concept = coalesce(concept, ?) WHERE seq = ?""",
+            updates,
+        )
+        last = rows[-1][0]
+
+
+# A step is SQL, or a function of the connection for what SQL cannot compute (parsing regions).
+MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] = (
     # 1: containers (manifests), annotations and the change log
     (
         """CREATE TABLE manifests (
@@ -151,6 +191,27 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE calibrations (id TEXT PRIMARY KEY, model_sha256 TEXT NOT NULL, key TEXT, method TEXT NOT NULL,
             params TEXT NOT NULL, created TEXT NOT NULL)""",
         "CREATE INDEX calibrations_by_model ON calibrations (model_sha256, key, created)",
+    ),
+    # 5: each annotation's region (canvas coordinates) and confidence, and the classes an exhaustiveness
+    # statement names, in columns written with the document, so ground truth and predictions for
+    # thousands of canvases are an index read, not a parse of every document
+    (
+        "ALTER TABLE annotations ADD COLUMN box_x REAL",
+        "ALTER TABLE annotations ADD COLUMN box_y REAL",
+        "ALTER TABLE annotations ADD COLUMN box_w REAL",
+        "ALTER TABLE annotations ADD COLUMN box_h REAL",
+        "ALTER TABLE annotations ADD COLUMN score REAL",
+        "ALTER TABLE annotations ADD COLUMN classes TEXT",  # an exhaustiveness statement's, one per line
+        _backfill_regions,
+        # covering indexes: these reads never step into the rows (documents of kilobytes, overflow pages).
+        # SQLite counts an index as covering only if it holds the columns of the partial index's WHERE too.
+        """CREATE INDEX exhaustive_live ON annotations (key, seq, canvas_id, classes, deleted, review_state, role)
+            WHERE deleted = 0 AND review_state = 'exhaustive'""",
+        """CREATE INDEX machine_boxes ON annotations (model_sha256, canvas_id, id, concept, score, box_x, box_y,
+            box_w, box_h, deleted, role, origin)
+            WHERE deleted = 0 AND role = 'annotation' AND origin = 'machine' AND box_x IS NOT NULL""",
+        """CREATE INDEX live_by_canvas ON annotations (key, canvas_id, model_sha256, origin, review_state, concept,
+            box_x, box_y, box_w, box_h, id, deleted, role) WHERE deleted = 0 AND role = 'annotation'""",
     ),
 )
 
@@ -402,6 +463,13 @@ class Store:
             raise
         db.commit()
 
+    def _tuples(self) -> sqlite3.Cursor:
+        """A cursor of this thread's connection that gives plain tuples: bulk reads of many thousand rows
+        take a fraction of the time sqlite3.Row takes."""
+        cursor = self.db.cursor()
+        cursor.row_factory = None
+        return cursor
+
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
         """Run several reads on one consistent snapshot (a read transaction never blocks writers in WAL)."""
@@ -426,7 +494,7 @@ class Store:
                 )
             for statements in MIGRATIONS[version:]:
                 for statement in statements:
-                    db.execute(statement)
+                    statement(db) if callable(statement) else db.execute(statement)
             db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
 
     @property
@@ -606,32 +674,50 @@ class Store:
 
     def exhaustive_statements(self, keys: Sequence[str] | None = None) -> list[StoredAnnotation]:
         """Return the live statements that a canvas was reviewed exhaustively (of these containers), in order."""
+        where, args = _exhaustive_where(keys)
         rows = self.db.execute(
-            f"""SELECT {_ANNOTATION_COLUMNS} FROM annotations WHERE role = 'verdict' AND deleted = 0
-            AND review_state = 'exhaustive' ORDER BY seq"""
+            f"SELECT {_ANNOTATION_COLUMNS} FROM annotations INDEXED BY exhaustive_live WHERE {where} ORDER BY seq", args
         )
-        wanted = None if keys is None else set(keys)
-        return [_annotation(row) for row in rows if wanted is None or row["key"] in wanted]
+        return [_annotation(row) for row in rows]
 
-    def canvas_boxes(self, key: str) -> Iterator[tuple]:
-        """Yield (canvas id, annotation id, origin, review state, class name, motivation, selector value,
-        target text) of every live annotation (not verdict) of a container, in order; fields read by
-        SQLite, not parsed in Python (ground truth for thousands of canvases)."""
-        yield from self.db.execute(
-            """SELECT canvas_id, id, origin, review_state, concept, json_extract(document, '$.motivation'),
-            json_extract(document, '$.target.selector.value'),
-            CASE json_type(document, '$.target') WHEN 'text' THEN json_extract(document, '$.target') END
-            FROM annotations WHERE key = ? AND deleted = 0 AND role = 'annotation' ORDER BY seq""",
-            (key,),
+    def exhaustive_classes(self, keys: Sequence[str] | None = None) -> Iterator[tuple[str, str, list[str]]]:
+        """Yield (key, canvas id, class names) of each live exhaustiveness statement (of these
+        containers), in order; read from an index, not from the documents."""
+        where, args = _exhaustive_where(keys)
+        for key, canvas_id, classes in self._tuples().execute(
+            f"SELECT key, canvas_id, classes FROM annotations INDEXED BY exhaustive_live WHERE {where} ORDER BY seq",
+            args,
+        ):
+            yield key, canvas_id, classes.split("\n") if classes else []
+
+    def confirmed_boxes(self, keys: Sequence[str] | None = None) -> Iterator[tuple]:
+        """Yield (key, canvas id, annotation id, class name, x, y, w, h) of the live annotations with a
+        region that curators vouch for, on the canvases stated exhaustive (of these containers), in
+        store order: accepted machine annotations, and people's tags (made or edited) that are neither
+        rejected nor replaced. Columns only; a person's document is read for its motivation."""
+        where, args = _exhaustive_where(keys)
+        hidden = ", ".join(f"'{state}'" for state in HIDDEN)
+        yield from self._tuples().execute(
+            f"""WITH reviewed AS (SELECT DISTINCT key, canvas_id FROM annotations INDEXED BY exhaustive_live
+                WHERE {where})
+            SELECT a.key, a.canvas_id, a.id, a.concept, a.box_x, a.box_y, a.box_w, a.box_h
+            FROM reviewed CROSS JOIN annotations AS a INDEXED BY live_by_canvas
+            ON a.key = reviewed.key AND a.canvas_id = reviewed.canvas_id
+            WHERE a.deleted = 0 AND a.role = 'annotation' AND a.box_x IS NOT NULL
+            AND (a.origin = 'machine' AND a.review_state = 'accepted'
+                 OR a.origin != 'machine' AND coalesce(a.review_state, '') NOT IN ({hidden})
+                    AND instr(json_extract(a.document, '$.motivation'), 'tagging') > 0)
+            ORDER BY a.seq""",
+            args,
         )
 
-    def machine_detections(self, model_sha256: str) -> Iterator[tuple[str, str, str | None, float | None, str | None]]:
-        """Yield (canvas id, annotation id, class name, confidence, selector value) of every live machine
-        annotation of a model, whatever its review state; fields read by SQLite, not parsed in Python."""
-        yield from self.db.execute(
-            """SELECT canvas_id, id, concept, json_extract(document, '$.confidence'),
-            json_extract(document, '$.target.selector.value') FROM annotations
-            WHERE model_sha256 = ? AND deleted = 0 AND role = 'annotation' AND origin = 'machine'""",
+    def machine_detections(self, model_sha256: str) -> Iterator[tuple]:
+        """Yield (canvas id, annotation id, class name or "", confidence or 0.0, x, y, w, h) of every live
+        machine annotation of a model with a region, whatever its review state. Columns only."""
+        yield from self._tuples().execute(
+            """SELECT canvas_id, id, coalesce(concept, ''), coalesce(score, 0.0), box_x, box_y, box_w, box_h
+            FROM annotations INDEXED BY machine_boxes WHERE model_sha256 = ? AND deleted = 0 AND role = 'annotation'
+            AND origin = 'machine' AND box_x IS NOT NULL""",
             (model_sha256,),
         )
 
@@ -834,12 +920,12 @@ class Store:
                 role="annotation", review_state=None, concept=None, target_id=None) -> None:
         db.execute(
             """INSERT INTO annotations (id, key, canvas_id, model_sha256, origin, creator, document, version,
-            etag, created, modified, role, review_state, concept, target_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)""",
+            etag, created, modified, role, review_state, concept, target_id, box_x, box_y, box_w, box_h, score,
+            classes) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (
                 document["id"], key, canvas_id, model_sha256, origin, creator,
                 json.dumps(document, ensure_ascii=False), make_etag(document, 1), stamp, stamp,
-                role, review_state, concept, target_id,
+                role, review_state, concept, target_id, *_region(document), _classes(document, review_state),
             ),
         )
         self._log(db, "Create", document["id"], key, canvas_id, stamp)
@@ -850,10 +936,10 @@ class Store:
         db.execute(
             """UPDATE annotations SET document = ?, version = ?, etag = ?, origin = ?, creator = coalesce(?, creator),
             canvas_id = ?, modified = ?, deleted = 0, review_state = coalesce(?, review_state),
-            concept = coalesce(?, concept) WHERE seq = ?""",
+            concept = coalesce(?, concept), box_x = ?, box_y = ?, box_w = ?, box_h = ?, score = ? WHERE seq = ?""",
             (
                 json.dumps(document, ensure_ascii=False), version, make_etag(document, version), origin, creator,
-                canvas_id, stamp, review_state, concept, row["seq"],
+                canvas_id, stamp, review_state, concept, *_region(document), row["seq"],
             ),
         )
         self._log(db, kind, row["id"], row["key"], canvas_id, stamp)
@@ -991,6 +1077,16 @@ def _manifest(row: sqlite3.Row) -> StoredManifest:
     return StoredManifest(
         row["key"], row["manifest_id"], row["url"], row["label"], json.loads(row["document"]), row["saved"]
     )
+
+
+def _exhaustive_where(keys: Sequence[str] | None, prefix: str = "") -> tuple[str, tuple]:
+    """The WHERE clause (and its arguments) of the live exhaustiveness statements of containers KEYS
+    (None: all), in the terms of the partial index exhaustive_live."""
+    where = f"{prefix}deleted = 0 AND {prefix}review_state = 'exhaustive' AND {prefix}role = 'verdict'"
+    if keys is None:
+        return where, ()
+    keys = tuple(keys)
+    return f"{where} AND {prefix}key IN ({','.join('?' * len(keys))})", keys
 
 
 def _annotation(row: sqlite3.Row) -> StoredAnnotation:

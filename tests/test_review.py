@@ -274,6 +274,36 @@ def test_an_old_database_gains_review_states(tmp_path, built):
         assert stored.etag != '"x"' and store.count("k") == 1 and store.count("k", "verdict") == 0
 
 
+def test_an_old_database_gains_regions_and_reviewed_classes(tmp_path, parsed, built):
+    """Migration 5 fills the region, score and classes columns of existing rows, so ground truth and
+    predictions read from an upgraded file are what they would be from a new one."""
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    for migration in MIGRATIONS[:4]:
+        for statement in migration:
+            old.execute(statement)
+    key, canvas = manifest_key(parsed.id), parsed.canvases[0]
+    old.execute("INSERT INTO manifests VALUES (?, ?, ?, ?, ?, 't')",
+                (key, parsed.id, parsed.id, parsed.label, json.dumps(parsed.document)))
+    row = """INSERT INTO annotations (id, key, canvas_id, model_sha256, origin, document, version, etag, created,
+        modified, role, review_state, concept) VALUES (?, ?, ?, ?, ?, ?, 1, '"x"', 't', 't', ?, ?, ?)"""
+    dog = {k: v for k, v in built[0].items() if k != "@context"}
+    old.execute(row, (dog["id"], key, canvas.id, SHA, "machine", json.dumps(dog), "annotation", "accepted", None))
+    statement = build_exhaustive(verdict_id="https://enricher.example.org/v/x", canvas_id=canvas.id,
+                                 manifest_id=parsed.id, classes=["dog", "cat"], creator=CURATOR, created=NOW)
+    old.execute(row, (statement["id"], key, canvas.id, None, "human", json.dumps(statement), "verdict", "exhaustive", None))
+    old.execute("PRAGMA user_version = 4")
+    old.commit()
+    old.close()
+    with Store(path) as store:
+        [truth] = reviewed_canvases(store)
+        [found] = predictions(store, SHA, [canvas.id])
+        assert store.get(dog["id"]).concept == "dog"  # rows from before the class column get theirs
+    assert truth.labels == {"dog", "cat"} and truth.canvas_id == canvas.id
+    assert [(b.label, b.box, b.annotation_id) for b in truth.boxes] == [("dog", box_of(dog), dog["id"])]
+    assert (found.label, found.box, found.score) == ("dog", box_of(dog), dog["confidence"])
+
+
 # ground truth
 
 

@@ -6,7 +6,10 @@ replaces exactly that annotation (curators' verdicts too: they are annotations);
 (vocab/coco.ttl, the verdict scheme vocab/verdicts.ttl and extra mapping files: SKOS concepts, labels
 in several languages, Iconclass ``skos:broader`` chains) in VOCABULARY_GRAPH and
 our own terms (contexts/ns.ttl) in TERMS_GRAPH. Queries see the union of all graphs as their
-default graph, so nobody needs GRAPH clauses.
+default graph, so nobody needs GRAPH clauses. Annotations are indexed as served: with the calibrated
+confidence of their model on their collection and the calibration named (enricher.review.Calibrations),
+when the index knows the public base URL the calibrations are named under; a new calibration logs an
+Update for each annotation it changes, so the index follows.
 
 The index follows the store's change log: ``refresh(store)`` applies what changed since the last
 call (one SQLite query when nothing did), so every query sees every committed write. In memory
@@ -36,7 +39,7 @@ import pyoxigraph as ox
 from . import rdf
 from .errors import EnricherError, InputError
 from .jsonld import CONTEXTS_DIR
-from .review import VERDICT_VOCABULARY
+from .review import VERDICT_VOCABULARY, Calibrations
 from .vocab import COCO_VOCABULARY
 
 if TYPE_CHECKING:
@@ -101,8 +104,14 @@ def _ntriples(annotation: dict) -> str:
 class Index:
     """The RDF index over the store; thread-safe."""
 
-    def __init__(self, path: str | Path | None = None, *, vocab: Sequence[str | Path] = (), slots: int = QUERY_SLOTS):
+    def __init__(
+        self, path: str | Path | None = None, *, vocab: Sequence[str | Path] = (), slots: int = QUERY_SLOTS,
+        base: str | None = None,
+    ):
+        """BASE is the public base URL (ending in a slash); without it annotations are indexed as stored,
+        without calibrated confidence."""
         self.path = Path(path) if path else None
+        self.base = base
         self.vocab = [COCO_VOCABULARY, VERDICT_VOCABULARY, *map(Path, vocab)]
         try:
             self.store = ox.Store(str(self.path)) if self.path else ox.Store()
@@ -148,7 +157,7 @@ class Index:
             mark = _last_seq(source) if _is_store(source) else 0
             self.store.clear()
             self.load_vocabulary()
-            annotations = _live(source) if _is_store(source) else iter(source)
+            annotations = _live(source, self._served(source)) if _is_store(source) else iter(source)
             loaded = 0
             while batch := _take(annotations, BATCH):
                 loaded += self._bulk(batch)
@@ -221,12 +230,13 @@ class Index:
         replaced, deleted or gone: removed), so applying an entry twice changes nothing."""
         current: dict[str, dict] = {}
         removed: list[str] = []
+        served = self._served(store)
         for anno_id in dict.fromkeys(change.anno_id for change in changes):
             stored = store.get(anno_id)
             if stored is None or stored.deleted:
                 removed.append(anno_id)
             else:
-                current[anno_id] = stored.document
+                current[anno_id] = served(stored)
         try:
             self._replace(current, removed)
         except InputError as exc:  # one bad annotation must not stop the others
@@ -238,6 +248,12 @@ class Index:
                     log.warning("left out of the index: %s", one)
                     self._replace({}, [anno_id])
             self._replace({}, removed)
+
+    def _served(self, store: Store) -> Callable[[StoredAnnotation], dict]:
+        """How a stored annotation is indexed: as served (with its calibration) when BASE is known."""
+        if self.base is None:
+            return lambda stored: stored.document
+        return Calibrations(store, self.base).document
 
     def sync(self, store: Store) -> int:
         """Apply every change logged since the last sync; return how many entries were applied."""
@@ -449,14 +465,14 @@ def _last_seq(store: Store) -> int:
     return seq
 
 
-def _live(store: Store) -> Iterator[dict]:
-    """Every live annotation, then every live verdict, once, in store order (see _walk)."""
-    yield from _walk(lambda offset, limit: store.page(None, offset, limit))
+def _live(store: Store, served: Callable[[StoredAnnotation], dict]) -> Iterator[dict]:
+    """Every live annotation, then every live verdict, once, in store order (see _walk), as SERVED."""
+    yield from map(served, _walk(lambda offset, limit: store.page(None, offset, limit)))
     if store.count(None, "verdict"):
-        yield from _walk(lambda offset, limit: store.page(None, offset, limit, "verdict"))
+        yield from map(served, _walk(lambda offset, limit: store.page(None, offset, limit, "verdict")))
 
 
-def _walk(pages: Callable[[int, int], list[StoredAnnotation]]) -> Iterator[dict]:
+def _walk(pages: Callable[[int, int], list[StoredAnnotation]]) -> Iterator[StoredAnnotation]:
     """Every live row PAGES(offset, limit) gives, once, in store order, while writers go on: a deletion
     shifts later rows to lower offsets, so each page starts OVERLAP rows early (further if that was not
     enough) and skips rows already seen. Rows deleted or re-created meanwhile are in the change log,
@@ -469,7 +485,7 @@ def _walk(pages: Callable[[int, int], list[StoredAnnotation]]) -> Iterator[dict]
         if start and page and page[0].seq > last:
             back *= 2  # more rows vanished before the offset than we stepped back over
             continue
-        yield from (stored.document for stored in page if stored.seq > last)
+        yield from (stored for stored in page if stored.seq > last)
         if len(page) < wanted:
             return
         last, offset, back = max(last, page[-1].seq), start + len(page), OVERLAP

@@ -143,11 +143,12 @@ def run(
     created = now()
     record = make_record(evaluation, url=url, created=created, model_sha256=model.sha256, model_name=model.name,
                          truth=sources, calibration=calibration)
-    store.save_evaluation(eid, model.sha256, key, record, created)
-    if calibration:
-        rows = [(eid, key)] + ([(f"{eid}-{k}", k) for k in seen] if key is None else [])
-        for cid, ckey in rows:
-            store.save_calibration(cid, model.sha256, ckey, method, calibration["params"], created)
+    with store.transaction():  # one commit: the evaluation, its calibrations and the annotations' Updates
+        store.save_evaluation(eid, model.sha256, key, record, created)
+        if calibration:
+            rows = [(eid, key)] + ([(f"{eid}-{k}", k) for k in seen] if key is None else [])
+            for cid, ckey in rows:
+                store.save_calibration(cid, model.sha256, ckey, method, calibration["params"], created)
     return record
 
 

@@ -5,8 +5,9 @@ or SPARQL 1.1 Update (``update``: one request per batch, DROP SILENT GRAPH then 
 The backlog is the store's change log itself: a row in ``push_cursor`` (in the store's SQLite file,
 created on first use) holds, per target URL, the position up to which every change has been
 delivered, and moves only after the target accepted a batch. Each change is sent as the annotation's
-state at the time of sending (live: its graph replaced; deleted: its graph dropped), so sending a batch
-twice does no harm and an outage of any length loses nothing: the changes wait in the log.
+state at the time of sending, as served with its calibrated confidence (live: its graph replaced;
+deleted: its graph dropped), so sending a batch twice does no harm and an outage of any length loses
+nothing: the changes wait in the log.
 
 A daemon thread drains the backlog every ``interval`` seconds (or at once after ``wake()``), and
 after a failure waits twice as long each time, up to ``max_backoff``. One process per database pushes:
@@ -28,8 +29,10 @@ from typing import IO
 import httpx
 
 from . import rdf
+from .annotate import public_base
 from .config import Config
 from .errors import FetchError, InputError
+from .review import Calibrations
 from .store import Store, now
 
 log = logging.getLogger(__name__)
@@ -61,12 +64,15 @@ class Pusher:
         max_backoff: float = 300.0,
         timeout: float = 20.0,
         transport: httpx.BaseTransport | None = None,
+        base: str | None = None,
     ):
+        """BASE, the public base URL, names the calibrations annotations are sent with (as served);
+        without it they are sent as stored."""
         if protocol not in PROTOCOLS:
             raise InputError(f"push protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}", where=url)
         if not url.startswith(("http://", "https://")):
             raise InputError("the push URL must be an http(s) URL", where=url)
-        self.store, self.url, self.protocol = store, url, protocol
+        self.store, self.url, self.protocol, self.base = store, url, protocol, base
         self.interval, self.max_backoff = interval, max_backoff
         self.lock_path = store.path.with_name(store.path.name + LOCK_SUFFIX)
         self._client = httpx.Client(timeout=timeout, transport=transport)
@@ -84,7 +90,8 @@ class Pusher:
         when push_url is empty."""
         if not config.push_url:
             return None
-        return cls(store, config.push_url, config.push_protocol, interval=config.push_interval, timeout=config.timeout)
+        return cls(store, config.push_url, config.push_protocol, interval=config.push_interval, timeout=config.timeout,
+                   base=public_base(config.base_url))
 
     # ---- the backlog ----------------------------------------------------------------------------------
 
@@ -139,13 +146,15 @@ class Pusher:
                 return 0
             live: dict[str, str] = {}
             gone: list[str] = []
+            calibrations = Calibrations(self.store, self.base) if self.base else None
             for anno_id in dict.fromkeys(change.anno_id for change in changes):
                 stored = self.store.get(anno_id)
                 if stored is None or stored.deleted:
                     gone.append(anno_id)
                     continue
                 try:
-                    live[anno_id] = rdf.annotation_nquads(stored.document, None)
+                    document = calibrations.document(stored) if calibrations else stored.document
+                    live[anno_id] = rdf.annotation_nquads(document, None)
                 except InputError as exc:
                     self._skip(anno_id, f"not valid RDF: {exc}")
                     gone.append(anno_id)  # whatever the target held for it is stale now

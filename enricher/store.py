@@ -760,13 +760,27 @@ class Store:
         self, calibration_id: str, model_sha256: str, key: str | None, method: str, params: dict,
         created: str | None = None,
     ) -> None:
-        """Record a calibration fitted for a model on a collection; the latest one is the one served."""
+        """Record a calibration fitted for a model on a collection; the latest one is the one served.
+
+        The served form of that model's annotations in container KEY changes (their calibrated
+        confidence, the calibration named, the ETag), so each gets an Update in the change log, in the
+        same transaction: Change Discovery announces their pages, the RDF index re-reads them. A
+        calibration of no single container (KEY None) is served on none.
+        """
+        stamp = now()
         with self.transaction() as db:
             db.execute(
                 """INSERT INTO calibrations (id, model_sha256, key, method, params, created) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET method = excluded.method, params = excluded.params""",
-                (calibration_id, model_sha256, key, method, json.dumps(params), created or now()),
+                (calibration_id, model_sha256, key, method, json.dumps(params), created or stamp),
             )
+            if key is not None:
+                db.execute(
+                    """INSERT INTO changes (time, kind, anno_id, key, canvas_id)
+                    SELECT ?, 'Update', id, key, canvas_id FROM annotations INDEXED BY live_by_canvas
+                    WHERE key = ? AND model_sha256 = ? AND deleted = 0 AND role = 'annotation'""",
+                    (stamp, key, model_sha256),
+                )
 
     def calibration(self, model_sha256: str, key: str | None) -> StoredCalibration | None:
         """Return the latest calibration of a model on a collection, or None."""

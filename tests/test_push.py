@@ -227,12 +227,14 @@ def test_one_process_per_database_pushes(store, server):
 
 
 def test_settings_and_bad_targets(store):
-    settings = {"push_url": "", "push_protocol": "gsp", "push_interval": 2.0, "timeout": 3.0}
+    settings = {"push_url": "", "push_protocol": "gsp", "push_interval": 2.0, "timeout": 3.0,
+                "base_url": "https://annotations.example.org"}
     assert Pusher.from_config(Config(settings), store) is None
     wanted = {**settings, "push_url": "http://127.0.0.1:1/update", "push_protocol": "update"}
     pusher = Pusher.from_config(Config(wanted), store)
     try:
         assert (pusher.url, pusher.protocol, pusher.interval) == ("http://127.0.0.1:1/update", "update", 2.0)
+        assert pusher.base == "https://annotations.example.org/"  # names the calibrations annotations carry
     finally:
         pusher.close()
     with pytest.raises(InputError) as caught:

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from ..annotate import public_base
 from ..config import Config
 from ..errors import EnricherError
 from ..index import Index
@@ -66,7 +67,7 @@ def _on_disk(config: Config, work: Callable[[Index], T]) -> T:
     not an index).
     """
     with _exclusive(index_path(config)):
-        return _closing(Index(index_path(config), vocab=config.vocab), work)
+        return _closing(Index(index_path(config), vocab=config.vocab, base=public_base(config.base_url)), work)
 
 
 def _closing(disk: Index, work: Callable[[Index], T]) -> T:
@@ -93,7 +94,7 @@ def load(config: Config, store: Store) -> Index:
 
     Raises EnricherError when a vocabulary file cannot be read.
     """
-    memory = Index(vocab=config.vocab)
+    memory = Index(vocab=config.vocab, base=public_base(config.base_url))
 
     def copy(disk: Index) -> None:
         disk.refresh(store)
@@ -104,7 +105,7 @@ def load(config: Config, store: Store) -> Index:
         _on_disk(config, copy)
     except (EnricherError, OSError) as exc:
         log.warning("cannot use the on-disk RDF index (%s); building this process's index from the store", exc)
-        memory = Index(vocab=config.vocab)
+        memory = Index(vocab=config.vocab, base=public_base(config.base_url))
     memory.refresh(store)
     return memory
 

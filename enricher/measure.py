@@ -11,7 +11,6 @@ finds the calibration that applies to it.
 from __future__ import annotations
 
 import gc
-import json
 import re
 import uuid
 from collections.abc import Iterator, Sequence
@@ -50,16 +49,7 @@ def resolve_keys(store: Store, manifests: Sequence[str]) -> list[str] | None:
 
 def models(store: Store, keys: Sequence[str] | None) -> list[Model]:
     """Return the models with machine annotations on these manifests (None: all), by name."""
-    rows = store.db.execute(
-        """SELECT model_sha256, json_extract(document, '$.generator.model') FROM annotations
-        WHERE origin = 'machine' AND role = 'annotation' AND model_sha256 IS NOT NULL
-        GROUP BY model_sha256 ORDER BY 2""" if keys is None else
-        f"""SELECT model_sha256, json_extract(document, '$.generator.model') FROM annotations
-        WHERE origin = 'machine' AND role = 'annotation' AND model_sha256 IS NOT NULL
-        AND key IN ({','.join('?' * len(keys))}) GROUP BY model_sha256 ORDER BY 2""",
-        tuple(keys or ()),
-    )
-    return [Model(sha, name or sha[:12]) for sha, name in rows]
+    return [Model(sha, name or sha[:12]) for sha, name in store.models(keys)]
 
 
 def choose_model(store: Store, keys: Sequence[str] | None, given: str | None) -> Model:
@@ -70,10 +60,7 @@ def choose_model(store: Store, keys: Sequence[str] | None, given: str | None) ->
     from .detect import weights_sha256
 
     if given and SHA256.fullmatch(given.lower()):
-        row = store.db.execute(
-            """SELECT json_extract(document, '$.generator.model') FROM annotations
-            WHERE model_sha256 = ? AND deleted = 0 LIMIT 1""", (given.lower(),)).fetchone()
-        return Model(given.lower(), row[0] if row and row[0] else given.lower()[:12])
+        return Model(given.lower(), store.model_name(given.lower()) or given.lower()[:12])
     if given:
         if not Path(given).exists():
             raise InputError("neither a SHA-256 nor a weights file", where=given)
@@ -154,10 +141,8 @@ def run(
 
 def calibration_record(store: Store, calibration_id: str, base: str) -> dict | None:
     """Return calibration CALIBRATION_ID as served (its URL, model, manifest key, method, params), or None."""
-    row = store.db.execute(
-        "SELECT id, model_sha256, key, method, params, created FROM calibrations WHERE id = ?", (calibration_id,)
-    ).fetchone()
-    if row is None:
+    found = store.calibration_by_id(calibration_id)
+    if found is None:
         return None
-    return {"id": f"{base}calibrations/{row[0]}", "modelSha256": row[1], "manifest": row[2], "method": row[3],
-            "params": json.loads(row[4]), "created": row[5]}
+    return {"id": f"{base}calibrations/{found.id}", "modelSha256": found.model_sha256, "manifest": found.key,
+            "method": found.method, "params": found.params, "created": found.created}

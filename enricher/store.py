@@ -782,13 +782,37 @@ class Store:
                     (stamp, key, model_sha256),
                 )
 
+    def calibration_by_id(self, calibration_id: str) -> StoredCalibration | None:
+        """Return calibration CALIBRATION_ID, or None."""
+        r = self.db.execute("SELECT * FROM calibrations WHERE id = ?", (calibration_id,)).fetchone()
+        return _calibration(r) if r else None
+
+    def models(self, keys: Sequence[str] | None = None) -> list[tuple[str, str | None]]:
+        """Return (SHA-256, weights file name) of each model with live machine annotations (in these
+        containers), by name; the name is None when the annotations do not give one."""
+        where, args = "deleted = 0 AND role = 'annotation' AND origin = 'machine' AND model_sha256 IS NOT NULL", ()
+        if keys is not None:
+            args = tuple(keys)
+            where += f" AND key IN ({','.join('?' * len(args))})"
+        shas = [row[0] for row in self.db.execute(f"SELECT DISTINCT model_sha256 FROM annotations WHERE {where}", args)]
+        return sorted(((sha, self.model_name(sha)) for sha in shas), key=lambda m: (m[1] is not None, m[1] or "", m[0]))
+
+    def model_name(self, model_sha256: str) -> str | None:
+        """Return the weights file name a live annotation of the model gives (``generator.model``), or None."""
+        row = self.db.execute(
+            """SELECT json_extract(document, '$.generator.model') FROM annotations INDEXED BY annotations_by_model
+            WHERE model_sha256 = ? AND deleted = 0 LIMIT 1""",
+            (model_sha256,),
+        ).fetchone()
+        return row[0] if row and isinstance(row[0], str) else None
+
     def calibration(self, model_sha256: str, key: str | None) -> StoredCalibration | None:
         """Return the latest calibration of a model on a collection, or None."""
         r = self.db.execute(
             "SELECT * FROM calibrations WHERE model_sha256 = ? AND key IS ? ORDER BY created DESC, rowid DESC LIMIT 1",
             (model_sha256, key),
         ).fetchone()
-        return StoredCalibration(r["id"], r["model_sha256"], r["key"], r["method"], json.loads(r["params"]), r["created"]) if r else None
+        return _calibration(r) if r else None
 
     def create(self, key: str, annotation: dict, creator: str) -> StoredAnnotation:
         """Store an annotation a person posted (its ``id`` already assigned by the caller).
@@ -1101,6 +1125,11 @@ def _exhaustive_where(keys: Sequence[str] | None, prefix: str = "") -> tuple[str
         return where, ()
     keys = tuple(keys)
     return f"{where} AND {prefix}key IN ({','.join('?' * len(keys))})", keys
+
+
+def _calibration(row: sqlite3.Row) -> StoredCalibration:
+    return StoredCalibration(row["id"], row["model_sha256"], row["key"], row["method"], json.loads(row["params"]),
+                             row["created"])
 
 
 def _annotation(row: sqlite3.Row) -> StoredAnnotation:

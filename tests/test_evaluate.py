@@ -299,7 +299,7 @@ def test_agrees_with_ultralytics_validation(tmp_path, monkeypatch, config):
 
 def test_cli_evaluates_the_reviews_in_the_store_and_records_the_calibration(tmp_path, config):
     from click.testing import CliRunner
-    from reviewed import EXPECTED, SHA, fill
+    from reviewed import EXPECTED, MODEL, SHA, fill
 
     from enricher.cli import main
     from enricher.store import Store
@@ -319,6 +319,9 @@ def test_cli_evaluates_the_reviews_in_the_store_and_records_the_calibration(tmp_
     with Store(database) as store:
         [stored] = store.evaluations(SHA, key)
         calibration = store.calibration(SHA, key)
+        assert store.models() == store.models([key]) == [(SHA, MODEL)] and store.models(["0" * 16]) == []
+        assert store.model_name(SHA) == MODEL and store.model_name("0" * 64) is None
+        assert store.calibration_by_id(calibration.id) == calibration and store.calibration_by_id("none") is None
     assert stored.document["id"] == f"{config.base_url}{key}/evaluations/{stored.id}"
     assert stored.document["calibration"]["id"] == f"{config.base_url}calibrations/{calibration.id}"
     assert calibrate.apply(calibration.params, "dog", 0.9) != 0.9

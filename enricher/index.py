@@ -3,7 +3,8 @@ SPARQL and describes the dataset (VoID); dump.py streams it as the full dump.
 
 Layout: one named graph per annotation, named by the annotation's IRI, so an update or a delete
 replaces exactly that annotation (curators' verdicts too: they are annotations); the vocabulary
-(vocab/coco.ttl, the verdict scheme vocab/verdicts.ttl and extra mapping files: SKOS concepts, labels
+(vocab/coco.ttl, the verdict scheme vocab/verdicts.ttl, the evaluation metrics vocab/metrics.ttl
+and extra mapping files: SKOS concepts, labels
 in several languages, Iconclass ``skos:broader`` chains) in VOCABULARY_GRAPH and
 our own terms (contexts/ns.ttl) in TERMS_GRAPH. Queries see the union of all graphs as their
 default graph, so nobody needs GRAPH clauses. Annotations are indexed as served: with the calibrated
@@ -39,6 +40,7 @@ import pyoxigraph as ox
 from . import rdf
 from .errors import EnricherError, InputError
 from .jsonld import CONTEXTS_DIR
+from .quality import METRICS_VOCABULARY
 from .review import VERDICT_VOCABULARY, Calibrations
 from .vocab import COCO_VOCABULARY
 
@@ -112,7 +114,7 @@ class Index:
         without calibrated confidence."""
         self.path = Path(path) if path else None
         self.base = base
-        self.vocab = [COCO_VOCABULARY, VERDICT_VOCABULARY, *map(Path, vocab)]
+        self.vocab = [COCO_VOCABULARY, VERDICT_VOCABULARY, METRICS_VOCABULARY, *map(Path, vocab)]
         try:
             self.store = ox.Store(str(self.path)) if self.path else ox.Store()
         except OSError as exc:  # RocksDB: another process holds it, or it is not an index

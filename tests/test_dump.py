@@ -18,6 +18,7 @@ from enricher import dump, rdf
 from enricher.annotate import manifest_key
 from enricher.errors import InputError
 from enricher.index import TERMS_FILE, TERMS_GRAPH, VOCABULARY_GRAPH, VOID, Index
+from enricher.quality import METRICS_VOCABULARY
 from enricher.review import VERDICT_VOCABULARY
 from enricher.store import Store
 from enricher.vocab import COCO_VOCABULARY, Vocabulary
@@ -114,7 +115,8 @@ def test_the_nquads_dump_holds_exactly_the_live_annotations_the_vocabulary_and_t
     assert ox.Quad(dataset, ox.NamedNode(rdf.DCTERMS + "license"), ox.NamedNode(LICENCE)) in opening
     assert ox.Quad(dataset, ox.NamedNode(VOID + "dataDump"), ox.NamedNode(f"{BASE}dump.nq.gz")) in opening
     # the vocabulary and our terms, as the files say
-    assert canonical(graphs.pop(VOCABULARY_GRAPH)) == canonical(turtle(COCO_VOCABULARY) + turtle(VERDICT_VOCABULARY))
+    vocabulary = turtle(COCO_VOCABULARY) + turtle(VERDICT_VOCABULARY) + turtle(METRICS_VOCABULARY)
+    assert canonical(graphs.pop(VOCABULARY_GRAPH)) == canonical(vocabulary)
     assert canonical(graphs.pop(TERMS_GRAPH)) == canonical(turtle(TERMS_FILE))
     # each live annotation in its own graph, exactly as its current document says; the deleted one gone
     annotations = live(store)

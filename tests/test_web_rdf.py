@@ -15,8 +15,9 @@ from test_web_annotations import json_ld_graph
 from test_web_sparql import seed_real
 from webclient import Client, live_server
 
-from enricher import rdf
+from enricher import quality, rdf
 from enricher.index import TERMS_FILE
+from enricher.quality import METRICS_VOCABULARY
 from enricher.jsonld import ENRICHER_CONTEXT, OWN_CONTEXTS, to_graph
 from enricher.vocab import COCO_VOCABULARY
 from enricher.web.openapi import spec
@@ -35,7 +36,7 @@ RESOURCES = {
     "iiif-list": lambda s: f"{s.key}/lists/1.json",
 }
 IIIF = ("iiif-page", "iiif-list")  # contexts with remote scoped contexts: read by pyld
-GRAPHS = ("void", "vocab", "ns")  # RDF only, Turtle first
+GRAPHS = ("void", "vocab", "ns", "metrics")  # RDF only, Turtle first
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +154,18 @@ def test_our_terms_are_the_ontology_file_and_cover_the_context(client):
     namespace = rdflib.Namespace(rdf.ENRICHER_NS)
     assert ours and all((namespace[term], rdflib.RDFS.label, None) in terms for term in ours)
     assert client.get("context.jsonld").json()["@context"] == context
+
+
+def test_the_metrics_are_the_dqv_file_and_define_every_evaluation_term(client):
+    response = client.get("metrics")
+    assert response.content == METRICS_VOCABULARY.read_bytes()  # the hand-written Turtle, comments included
+    metrics = graph_of(response, rdf.get("turtle"))
+    namespace, dqv = rdflib.Namespace(rdf.ENRICHER_NS), rdflib.Namespace("http://www.w3.org/ns/dqv#")
+    assert quality.METRICS and all((namespace[m], rdflib.RDF.type, dqv.Metric) in metrics for m in quality.METRICS)
+    published = {v["@id"].split(":", 1)[1] for v in quality.CONTEXT.values()
+                 if isinstance(v, dict) and v.get("@id", "").startswith("enricher:")}
+    defined_elsewhere = {"calibration"}  # an annotation's term too: in our terms at /ns
+    assert all((namespace[t], rdflib.RDFS.label, None) in metrics for t in published - defined_elsewhere)
 
 
 # ---- the OpenAPI document -----------------------------------------------------------------------------

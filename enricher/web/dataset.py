@@ -1,6 +1,7 @@
 """The dataset as a whole, for harvesters: the VoID description at ``/void``, the streamed gzip dumps
 (``/dump.nq.gz``, ``/dump.nt.gz``), the vocabulary the annotations point into at ``/vocab`` (SKOS:
-the COCO classes and their Wikidata and Iconclass concepts) and our own terms at ``/ns`` (RDFS/OWL).
+the COCO classes and their Wikidata and Iconclass concepts), our own terms at ``/ns`` (RDFS/OWL) and
+the metrics evaluations measure at ``/metrics`` (DQV).
 Each comes in every RDF format of enricher.rdf's registry (Accept or ``format``; Turtle first)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from flask import Blueprint, Response
 from .. import dump
 from ..errors import EnricherError
 from ..index import TERMS_FILE
+from ..quality import METRICS_VOCABULARY
 from ..vocab import COCO_VOCABULARY
 from .media import VARY, choose_format, etag_of, send
 from .state import service
@@ -97,6 +99,13 @@ def vocabulary() -> Response:
 def terms() -> Response:
     """Our own terms (confidence, model, ...) as RDFS/OWL, the document https://w3id.org/enricher/ns redirects to."""
     return send_rdf(read_graph((TERMS_FILE,)), turtle=_file(TERMS_FILE))
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """The metrics, dimensions and terms of our evaluations (DQV, vocab/metrics.ttl): what each
+    dqv:QualityMeasurement of /evaluations/{id} measures."""
+    return send_rdf(read_graph((METRICS_VOCABULARY,)), turtle=_file(METRICS_VOCABULARY))
 
 
 @lru_cache(maxsize=None)

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -69,6 +69,7 @@ def serve(fd: int) -> None:
             if captured.status_code != 200:
                 raise SystemExit(f"cannot capture the second page: {captured.status_code} {captured.text}")
             page.extend([captured.get_data(), 200, {"Content-Type": captured.content_type}])
+            app.extensions["enricher"].warm_up()  # as Server.load does: the RDF index loads meanwhile
             return app
 
     BenchServer(load_config(), {"bind": [f"fd://{fd}"]}).run()
@@ -165,12 +166,15 @@ def seed(database: Path, base_url: str, annotations: int, per_canvas: int, manif
 
 
 @contextmanager
-def gunicorn(folder: Path, listener: socket.socket, base_url: str, page_size: int) -> Iterator[psutil.Process]:
-    """Run the service with 2 workers on LISTENER; yield its master process once it answers."""
+def gunicorn(
+    folder: Path, listener: socket.socket, base_url: str, page_size: int, settings: Mapping[str, str] | None = None
+) -> Iterator[psutil.Process]:
+    """Run the service with 2 workers on LISTENER (SETTINGS: more ENRICHER_* variables); yield its master
+    process once it answers."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
     env.update(
         ENRICHER_DATABASE=str(folder / "enricher.sqlite3"), ENRICHER_BASE_URL=base_url, ENRICHER_WORKERS="2",
-        ENRICHER_JOB_WORKER="false", ENRICHER_PAGE_SIZE=str(page_size),
+        ENRICHER_JOB_WORKER="false", ENRICHER_PAGE_SIZE=str(page_size), **(settings or {}),
     )
     log_path = folder / "gunicorn.log"
     with log_path.open("w") as log:

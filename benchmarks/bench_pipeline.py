@@ -3,8 +3,8 @@
 Enriches a manifest of N canvases served over IIIF on loopback and publishes the result as the CLI
 does (each canvas's page, list and annotations as files as it finishes, then the manifest), then times
 bare ``model.predict`` on the very images the pipeline requested (decoded up front, so the baseline
-pays for no fetching, decoding, mapping, annotating or writing). Prints both throughputs and the ratio pipeline / bare (target >= 0.9:
-fetching, decoding and writing overlap with inference).
+pays for no fetching, decoding, mapping, annotating or writing). Prints both throughputs and the
+ratio pipeline / bare (target >= 0.9: fetching, decoding and writing overlap with inference).
 
 By default the images come pre-rendered: the IIIF reference server renders every info.json and image
 the pipeline asks for once, before timing, and a plain file server in another process answers with those

@@ -43,9 +43,10 @@ def publish_canvas(item: CanvasResult, manifest: Manifest, out_dir: Path, config
         return
     base = public_base(config.base_url)
     key = manifest_key(manifest.id)
-    page_url, list_url = _urls(base, key, item.canvas.index)
-    write_json(out_dir / key / "pages" / f"{item.canvas.index}.json", annotation_page(item.canvas, item.annotations, page_url))
-    write_json(out_dir / key / "lists" / f"{item.canvas.index}.json", annotation_list(item.canvas, item.annotations, list_url))
+    canvas, n = item.canvas, item.canvas.index
+    page_url, list_url = _urls(base, key, n)
+    write_json(out_dir / key / "pages" / f"{n}.json", annotation_page(canvas, item.annotations, page_url))
+    write_json(out_dir / key / "lists" / f"{n}.json", annotation_list(canvas, item.annotations, list_url))
     for annotation in item.annotations:
         write_json(out_dir / annotation["id"][len(base):], annotation)
 

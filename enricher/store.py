@@ -869,6 +869,17 @@ class Store:
     def page(self, key: str | None, offset: int, limit: int, role: str = "annotation") -> list[StoredAnnotation]:
         """Return live annotations (ROLE ``verdict``: verdicts) of a container (None: all) in stable order,
         LIMIT from OFFSET."""
+        return [_annotation(row) for row in self._page_rows(_ANNOTATION_COLUMNS, key, offset, limit, role)]
+
+    def page_texts(self, key: str | None, offset: int, limit: int, role: str = "annotation") -> list[str]:
+        """Return the stored JSON texts of the same page as ``page``, for writers that splice them unparsed.
+
+        Only the document column is read: the columns stored after a document of kilobytes cost its
+        overflow pages, four times the read of the documents alone.
+        """
+        return [row[0] for row in self._page_rows("document", key, offset, limit, role)]
+
+    def _page_rows(self, columns: str, key: str | None, offset: int, limit: int, role: str) -> list[sqlite3.Row]:
         if offset < 0 or limit < 0:
             raise InputError(f"offset {offset} and limit {limit} must not be negative")
         if role not in ROLES:
@@ -886,10 +897,9 @@ class Store:
             if not seqs:
                 return []
             # the page is exactly the live rows (of the container) between its first and last seq
-            where = "deleted = 0 AND role = ? AND seq BETWEEN ? AND ?" + ("" if key is None else " AND key = ?")
-            args = (role, seqs[0], seqs[-1]) + (() if key is None else (key,))
-            rows = db.execute(f"SELECT {_ANNOTATION_COLUMNS} FROM annotations WHERE {where} ORDER BY seq", args)
-            return [_annotation(row) for row in rows]
+            where = f"deleted = 0 AND role = '{role}' AND seq BETWEEN ? AND ?" + ("" if key is None else " AND key = ?")
+            args = (seqs[0], seqs[-1]) + (() if key is None else (key,))
+            return db.execute(f"SELECT {columns} FROM annotations WHERE {where} ORDER BY seq", args).fetchall()
 
     def count(self, key: str | None, role: str = "annotation") -> int:
         """Return how many live annotations (ROLE ``verdict``: verdicts) a container (None: all) holds."""

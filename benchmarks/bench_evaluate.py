@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import json
 import random
@@ -167,6 +168,9 @@ def run_baseline(truth_file: Path, results_file: Path) -> dict:
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
+    # enricher's evaluation pauses the cycle collector (COCOeval keeps a million objects alive, and
+    # walking them is a fifth of the run); the baseline gets the same, so the ratio compares the work
+    gc.disable()
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
         truth = COCO(str(truth_file))
@@ -175,6 +179,7 @@ def run_baseline(truth_file: Path, results_file: Path) -> dict:
         engine.evaluate()
         engine.accumulate()
     seconds = time.perf_counter() - started
+    gc.enable()
     precision = engine.eval["precision"][:, :, :, 0, -1]
     return {"seconds": seconds, "ap": float(precision[precision > -1].mean()),
             "ap50": float(precision[0][precision[0] > -1].mean())}

@@ -20,6 +20,7 @@ from conftest import unavailable
 from factories import make_manifest
 from webclient import SECRET, Client, live_server, seed
 
+from enricher import groundtruth
 from enricher.annotate import manifest_key
 from enricher.cli import DEMO_IMAGES
 from enricher.config import DEMO_WEIGHTS
@@ -277,3 +278,33 @@ def test_a_missed_object_is_added(chromium, iiif_server, tmp_path):
                                 "purpose": "tagging"}
     step = round(1000 / 200)
     assert added["target"]["selector"]["value"] == f"xywh=400,280,{200 + step},140"
+
+
+def test_a_canvas_without_machine_boxes_is_boxed_and_stated_complete(chromium, iiif_server, tmp_path):
+    canvases = [("gradient", 1000, 700), ("gradient", 1000, 700)]
+    with live_server(tmp_path) as server, Client(server) as client:
+        key, manifest = seed(server, make_manifest(3, canvases, f"{iiif_server}/iiif/3"), [1, 0])  # nothing found on 2
+        queue = client.get(f"/{key}/review/queue").json()
+        assert {i["canvas"] for i in queue["items"]} == {0}
+        assert [(c["id"], c["exhaustive"]) for c in queue["canvases"]] == [(c.id, False) for c in manifest.canvases]
+        page = open_review(chromium, f"{server.url}{key}/review")
+        try:
+            page.fill("#token", SECRET)
+            page.press("#token", "Enter")
+            page.keyboard.press("Shift+N")  # the next canvas
+            assert page.inner_text("#position") == "canvas 2 of 2"
+            assert page.locator("#boxes rect").count() == 0
+            page.keyboard.press("b")
+            page.select_option("#class", "cat")
+            act(page, "Enter")
+            assert shown_error(page) is None
+            act(page, "e")
+            assert shown_error(page) is None
+            assert page.inner_text("#position") == "canvas 2 of 2 (marked complete)"
+        finally:
+            page.close()
+        assert [c["exhaustive"] for c in client.get(f"/{key}/review/queue").json()["canvases"]] == [False, True]
+        with server.store() as store:
+            (truth,) = groundtruth.reviewed_canvases(store)
+    assert truth.canvas_id == manifest.canvases[1].id
+    assert [(b.label, b.box) for b in truth.boxes] == [("cat", (400, 280, 200, 140))]

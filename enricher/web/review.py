@@ -1,6 +1,7 @@
 """The review page for curators: ``/{key}/review`` (a static page, enricher/web/static/review.*) and the
 queue it works through, ``/{key}/review/queue``: every machine annotation of a manifest, lowest
-confidence pending first, with what the page needs to show and judge it. The page writes only through
+confidence pending first, with what the page needs to show and judge it, and every canvas (those the
+model found nothing on too, so that their missed objects can be boxed and their review stated complete). The page writes only through
 the public API (POST /{key}/verdicts/ and /{key}/annotations/), with the curator's bearer token.
 """
 
@@ -75,6 +76,20 @@ def _item(stored: StoredAnnotation, canvas: Canvas, vocab: Vocabulary, lang: str
     }
 
 
+def _canvas(canvas: Canvas, complete: set[str]) -> dict:
+    """A canvas as the page shows it; COMPLETE: the ids of the canvases stated reviewed exhaustively."""
+    return {
+        "index": canvas.index,
+        "id": canvas.id,
+        "label": canvas.label,
+        "image": canvas.service_id or canvas.image_url,
+        "imageService": canvas.service_version,
+        "width": canvas.width,
+        "height": canvas.height,
+        "exhaustive": canvas.id in complete,
+    }
+
+
 def build_queue(key: str, lang: str) -> dict:
     """The review queue of manifest KEY with labels in LANG.
 
@@ -100,6 +115,7 @@ def build_queue(key: str, lang: str) -> dict:
         "progress": {"reviewed": sum(item["reviewState"] != "pending" for item in items), "total": len(items)},
         "exhaustive": [c.index for c in manifest.canvases if c.id in complete],
         "classes": classes,
+        "canvases": [_canvas(c, complete) for c in manifest.canvases],
         "items": items,
     }
 

@@ -1,4 +1,5 @@
-// The review page: judge the machine annotations of one manifest, lowest confidence pending first.
+// The review page: judge the machine annotations of one manifest, lowest confidence pending first;
+// on any canvas (those without machine boxes too) box what the machine missed and state it complete.
 // Reads {key}/review/queue; writes only through the public API with the curator's bearer token:
 // verdicts to {key}/verdicts/, corrections to {key}/annotations/. Every API error is shown as sent.
 'use strict';
@@ -21,7 +22,8 @@ const urls = {
 };
 const $ = (id) => document.getElementById(id);
 
-const state = { queue: null, index: 0, edit: null, infos: new Map(), shown: null };
+// index: the item shown (-1: none, on a canvas without machine boxes); canvas: the canvas shown
+const state = { queue: null, index: -1, canvas: 0, edit: null, infos: new Map(), shown: null };
 
 class Problem extends Error {
   constructor(title, detail, status = 0) {
@@ -82,7 +84,7 @@ function verdict(item, name, reasons = []) {
   };
 }
 
-// A person's tagging annotation on ITEM's canvas: a correction that replaces ITEM, or a box the machine missed.
+// A person's tagging annotation on the canvas shown: a correction that replaces ITEM, or a box the machine missed.
 function tagging(item, edit) {
   const chosen = state.queue.classes.find((c) => c.name === edit.name);
   return {
@@ -93,13 +95,13 @@ function tagging(item, edit) {
     body: chosen.bodies,
     target: {
       type: 'SpecificResource',
-      source: item.canvasId,
+      source: shownCanvas().id,
       selector: { type: 'FragmentSelector', conformsTo: MEDIA_FRAGMENTS, value: `xywh=${edit.box.map(Math.round).join(',')}` },
     },
   };
 }
 
-function exhaustive(item) {
+function exhaustive(canvas) {
   const { manifest, classes } = state.queue;
   return {
     '@context': CONTEXT,
@@ -109,7 +111,7 @@ function exhaustive(item) {
       verdictBody('exhaustive', 'assessing'),
       ...classes.map((c) => ({ type: 'TextualBody', value: c.label, language: c.language, format: 'text/plain', purpose: 'classifying', subject: c.concept })),
     ],
-    target: { type: 'SpecificResource', source: { id: item.canvasId, type: 'Canvas', partOf: [{ id: manifest.id, type: 'Manifest' }] } },
+    target: { type: 'SpecificResource', source: { id: canvas.id, type: 'Canvas', partOf: [{ id: manifest.id, type: 'Manifest' }] } },
   };
 }
 
@@ -133,7 +135,8 @@ async function act(work) {
   }
 }
 
-const current = () => state.queue && state.queue.items[state.index];
+const current = () => (state.queue && state.index >= 0 ? state.queue.items[state.index] : undefined);
+const shownCanvas = () => state.queue && state.queue.canvases[state.canvas];
 
 function accept() {
   const item = current();
@@ -153,7 +156,7 @@ function reject() {
 function saveEdit() {
   const item = current();
   const edit = state.edit;
-  if (!item || !edit) return;
+  if (!edit) return;
   if (edit.adding) {
     act(async () => {
       const created = await post(urls.annotations, tagging(item, edit));
@@ -178,22 +181,24 @@ function saveEdit() {
 }
 
 function markExhaustive() {
-  const item = current();
-  if (item) act(async () => {
-    await post(urls.verdicts, exhaustive(item));
-    return `Canvas ${item.canvas + 1} marked as completely reviewed for ${state.queue.classes.length} classes.`;
+  const canvas = shownCanvas();
+  if (canvas) act(async () => {
+    await post(urls.verdicts, exhaustive(canvas));
+    return `Canvas ${canvas.index + 1} marked as completely reviewed for ${state.queue.classes.length} classes.`;
   });
 }
 
 // --- correcting: another class, a moved corner ----------------------------------------------------
 
-// Correct the current box, or (ADDING) draw one the machine missed on its canvas, starting in the middle.
+// Correct the current box, or (ADDING) draw one the machine missed on the canvas shown, starting in the middle.
 function startEditing(adding = false) {
   const item = current();
-  if (!item) return;
-  const middle = [item.width * 0.4, item.height * 0.4, item.width * 0.2, item.height * 0.2];
-  state.edit = { name: item.name, box: adding ? middle : item.box.slice(), adding };
-  $('class').value = item.name;
+  const canvas = shownCanvas();
+  if (!canvas || !(item || adding)) return;
+  const middle = [canvas.width * 0.4, canvas.height * 0.4, canvas.width * 0.2, canvas.height * 0.2];
+  const name = item ? item.name : state.queue.classes[0].name;
+  state.edit = { name, box: adding ? middle : item.box.slice(), adding };
+  $('class').value = name;
   $('correction').hidden = false;
   draw();
 }
@@ -206,12 +211,12 @@ function stopEditing() {
 
 // Move one corner (nw, ne, sw, se) to canvas point X, Y; the opposite corner stays, the box stays on the canvas.
 function moveCorner(corner, x, y) {
-  const item = current();
+  const canvas = shownCanvas();
   let [left, top, width, height] = state.edit.box;
   let right = left + width;
   let bottom = top + height;
-  x = Math.min(Math.max(x, 0), item.width);
-  y = Math.min(Math.max(y, 0), item.height);
+  x = Math.min(Math.max(x, 0), canvas.width);
+  y = Math.min(Math.max(y, 0), canvas.height);
   if (corner.includes('w')) left = Math.min(x, right - 1); else right = Math.max(x, left + 1);
   if (corner.includes('n')) top = Math.min(y, bottom - 1); else bottom = Math.max(y, top + 1);
   state.edit.box = [left, top, right - left, bottom - top];
@@ -219,8 +224,7 @@ function moveCorner(corner, x, y) {
 }
 
 function nudge(key, shift) {
-  const item = current();
-  const step = Math.max(1, Math.round(item.width / 200));
+  const step = Math.max(1, Math.round(shownCanvas().width / 200));
   const [dx, dy] = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[key];
   const [left, top, width, height] = state.edit.box;
   if (shift) moveCorner('nw', left + dx, top + dy);
@@ -279,6 +283,7 @@ function infoOf(service) {
   return state.infos.get(service);
 }
 
+// Show CANVAS (or an item: it names its canvas's image and size the same way).
 async function showImage(item) {
   const frame = $('frame');
   const stage = $('stage');
@@ -330,25 +335,26 @@ function drawBox(layer, box, classes, text, size) {
 
 function draw() {
   const item = current();
+  const canvas = shownCanvas();
   const layer = $('boxes');
   layer.replaceChildren();
-  if (!item) return;
-  layer.setAttribute('viewBox', `0 0 ${item.width} ${item.height}`);
-  const size = Math.round(item.height / 36);
+  if (!canvas) return;
+  layer.setAttribute('viewBox', `0 0 ${canvas.width} ${canvas.height}`);
+  const size = Math.round(canvas.height / 36);
   for (const other of state.queue.items) {
-    if (other.canvas !== item.canvas || other === item) continue;
+    if (other.canvas !== canvas.index || other === item) continue;
     drawBox(layer, other.box, other.reviewState, `${other.label} ${percent(other.confidence)}`, size);
   }
   if (state.edit) {
-    if (!state.edit.adding) drawBox(layer, item.box, `${item.reviewState}`, '', size);
+    if (!item) { /* adding on a canvas without machine boxes */ } else if (!state.edit.adding) drawBox(layer, item.box, `${item.reviewState}`, '', size);
     else drawBox(layer, item.box, `${item.reviewState}`, `${item.label} ${percent(item.confidence)}`, size);
     const group = drawBox(layer, state.edit.box, 'editing', labelOf(state.edit.name), size);
     const [x, y, width, height] = state.edit.box;
     const corners = { nw: [x, y], ne: [x + width, y], sw: [x, y + height], se: [x + width, y + height] };
     for (const [corner, [cx, cy]] of Object.entries(corners)) {
-      dragHandle(svg('circle', { class: `handle ${corner}`, cx, cy, r: Math.max(4, item.width / 120) }, group), corner);
+      dragHandle(svg('circle', { class: `handle ${corner}`, cx, cy, r: Math.max(4, canvas.width / 120) }, group), corner);
     }
-  } else {
+  } else if (item) {
     drawBox(layer, item.box, `current ${item.reviewState}`, `${item.label} ${percent(item.confidence)}`, size);
   }
 }
@@ -358,15 +364,22 @@ const percent = (value) => (value == null ? '' : `${Math.round(value * 100)} %`)
 function render() {
   const { queue } = state;
   const item = current();
+  const canvas = shownCanvas();
   const { reviewed, total } = queue.progress;
   $('progress').max = Math.max(total, 1);
   $('progress').value = reviewed;
   $('progress-text').textContent = `${reviewed} of ${total} reviewed`;
-  $('label').textContent = item ? item.label : 'Nothing to review';
+  $('label').textContent = item ? item.label : canvas ? 'No machine boxes on this canvas' : 'Nothing to review';
   $('confidence').textContent = item ? `confidence ${percent(item.confidence)}` : '';
   $('state').textContent = item ? item.reviewState : '';
-  const complete = item && queue.exhaustive.includes(item.canvas) ? ' (marked complete)' : '';
-  $('position').textContent = item ? `item ${state.index + 1} of ${queue.items.length} · canvas ${item.canvas + 1} of ${queue.manifest.canvases}${complete}` : '';
+  const complete = canvas && canvas.exhaustive ? ' (marked complete)' : '';
+  const where = canvas ? `canvas ${canvas.index + 1} of ${queue.canvases.length}${complete}` : '';
+  $('position').textContent = item ? `item ${state.index + 1} of ${queue.items.length} · ${where}` : where;
+  $('canvas').replaceChildren(...queue.canvases.map((c) => {
+    const boxes = queue.items.filter((i) => i.canvas === c.index).length;
+    return new Option(`${c.index + 1}. ${c.label} (${boxes} boxes${c.exhaustive ? ', complete' : ''})`, String(c.index));
+  }));
+  $('canvas').value = String(state.canvas);
   const list = $('queue');
   list.replaceChildren(...queue.items.map((entry, index) => {
     const li = document.createElement('li');
@@ -383,24 +396,41 @@ function render() {
   const chosen = list.children[state.index];
   if (chosen) chosen.scrollIntoView({ block: 'nearest' });
   draw();
-  if (item) showImage(item).catch(showError);
+  if (canvas) showImage(canvas).catch(showError);
 }
 
 function select(index) {
-  if (!state.queue || state.edit) return;
-  state.index = Math.min(Math.max(index, 0), Math.max(state.queue.items.length - 1, 0));
+  if (!state.queue || state.edit || !state.queue.items.length) return;
+  state.index = Math.min(Math.max(index, 0), state.queue.items.length - 1);
+  state.canvas = current().canvas;
   render();
 }
 
-// Read the queue; stay on the item shown unless it was just judged, then go to the first pending one.
+// Show canvas INDEX with its first item in queue order, or with none when the machine found nothing there.
+function showCanvas(index) {
+  if (!state.queue || state.edit) return;
+  state.canvas = Math.min(Math.max(index, 0), state.queue.canvases.length - 1);
+  state.index = state.queue.items.findIndex((i) => i.canvas === state.canvas);
+  render();
+}
+
+// Read the queue; stay on the item shown unless it was just judged, then go to the first pending one;
+// on a canvas shown without an item, stay there.
 async function load() {
   const before = current();
+  const onCanvas = state.queue && !before;
   state.queue = await getJson(urls.queue);
-  const { items } = state.queue;
+  const { items, canvases } = state.queue;
   const same = before ? items.findIndex((i) => i.id === before.id) : -1;
   const pending = items.findIndex((i) => i.reviewState === 'pending');
   const stay = same >= 0 && (items[same].reviewState === before.reviewState || pending < 0);
-  state.index = stay ? same : Math.max(pending, 0);
+  if (onCanvas) {
+    state.canvas = Math.min(state.canvas, Math.max(canvases.length - 1, 0));
+    state.index = items.findIndex((i) => i.canvas === state.canvas);
+  } else {
+    state.index = items.length ? (stay ? same : Math.max(pending, 0)) : -1;
+    state.canvas = current() ? current().canvas : 0;
+  }
   document.title = `Review: ${state.queue.manifest.label}`;
   document.documentElement.lang = state.queue.language;
   $('title').textContent = `Review: ${state.queue.manifest.label}`;
@@ -441,6 +471,7 @@ $('token-form').addEventListener('submit', (event) => {
 const KEYS = {
   a: accept, r: reject, c: () => startEditing(), b: () => startEditing(true), e: markExhaustive,
   n: () => select(state.index + 1), p: () => select(state.index - 1),
+  N: () => showCanvas(state.canvas + 1), P: () => showCanvas(state.canvas - 1),
 };
 
 document.addEventListener('keydown', (event) => {
@@ -469,6 +500,12 @@ $('add').addEventListener('click', () => startEditing(true));
 $('exhaustive').addEventListener('click', markExhaustive);
 $('previous').addEventListener('click', () => select(state.index - 1));
 $('next').addEventListener('click', () => select(state.index + 1));
+$('previous-canvas').addEventListener('click', () => showCanvas(state.canvas - 1));
+$('next-canvas').addEventListener('click', () => showCanvas(state.canvas + 1));
+$('canvas').addEventListener('change', () => {
+  showCanvas(Number($('canvas').value));
+  $('canvas').blur(); // back to the keys
+});
 $('cancel').addEventListener('click', stopEditing);
 $('correction').addEventListener('submit', (event) => { event.preventDefault(); saveEdit(); });
 $('class').addEventListener('change', () => {
@@ -476,7 +513,7 @@ $('class').addEventListener('change', () => {
   $('class').blur(); // back to the keys: arrows move the corner again
   draw();
 });
-addEventListener('resize', () => { if (current()) showImage(current()).catch(showError); });
+addEventListener('resize', () => { if (shownCanvas()) showImage(shownCanvas()).catch(showError); });
 
 showToken();
 load().catch(showError).finally(() => setBusy(false));

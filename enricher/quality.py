@@ -23,8 +23,8 @@ from urllib.parse import quote
 from .config import PROJECT_ROOT
 from .evaluate import ALL, ClassMetrics, Evaluation, IOU
 from .jsonld import ENRICHER_CONTEXT, ENRICHER_NS, to_graph
+from .review import class_iri
 
-COCO_CONCEPTS = "https://w3id.org/enricher/coco/"
 METRICS_VOCABULARY = PROJECT_ROOT / "vocab" / "metrics.ttl"  # served at /metrics, in the RDF index
 DIGITS = 6  # rdflib writes doubles in Turtle with 7 significant digits: 6 decimals survive the trip
 # metric -> (ClassMetrics field, XSD datatype); the IRIs are enricher:{metric}
@@ -126,7 +126,7 @@ def to_jsonld(record: dict) -> dict:
     for metrics in evaluation.classes:
         graph.append({
             "id": class_node(url, metrics.label), "type": "Dataset", "label": metrics.label,
-            "isPartOf": class_node(url, ALL), "subject": COCO_CONCEPTS + metrics.label.replace(" ", "_"),
+            "isPartOf": class_node(url, ALL), "subject": class_iri(metrics.label),
             "falsePositiveExample": [e.annotation_id for e in metrics.false_positives],
             "missedExample": [e.annotation_id for e in metrics.misses],
         })

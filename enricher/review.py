@@ -74,6 +74,11 @@ def class_iri(name: str) -> str:
     return COCO + name.replace(" ", "_")
 
 
+def _class_name(iri: str) -> str:
+    """The class name a COCO class concept IRI names (the inverse of ``class_iri``)."""
+    return iri[len(COCO):].replace("_", " ")
+
+
 def version_of(annotation: Mapping) -> str | None:
     """The date that pins a version of ANNOTATION: its ``modified``, else its ``created``."""
     return annotation.get("modified") or annotation.get("created")
@@ -150,7 +155,7 @@ def read_verdict(document: dict, canvas_ids: Iterable[str], where: str | None = 
                 if not isinstance(subject, str) or not subject.startswith(COCO) or subject == COCO:
                     raise InputError(f"a classifying body names a class concept {COCO}...",
                                      where=where, pointer=f"/body/{n}/subject")
-                classes.append(subject[len(COCO):].replace("_", " "))
+                classes.append(_class_name(subject))
         if not classes:
             raise InputError("an exhaustiveness statement names the classes reviewed (classifying bodies)",
                              where=where, pointer="/body")
@@ -177,8 +182,7 @@ def classes_reviewed(statement: Mapping) -> list[str]:
     """The class names an exhaustiveness statement's ``classifying`` bodies name, in order, once each."""
     subjects = (b.get("subject") for b in _listed(statement.get("body"))
                 if isinstance(b, dict) and b.get("purpose") == "classifying")
-    return list(dict.fromkeys(s[len(COCO):].replace("_", " ") for s in subjects
-                              if isinstance(s, str) and s.startswith(COCO)))
+    return list(dict.fromkeys(_class_name(s) for s in subjects if isinstance(s, str) and s.startswith(COCO)))
 
 
 def box_of(annotation: Mapping) -> Box | None:
@@ -218,7 +222,7 @@ def class_of(annotation: Mapping) -> str | None:
     for body in bodies:
         subject = body.get("subject")
         if isinstance(subject, str) and subject.startswith(COCO) and subject != COCO:
-            return subject[len(COCO):].replace("_", " ")
+            return _class_name(subject)
     for body in bodies:
         if body.get("purpose") in ("tagging", None) and isinstance(body.get("value"), str):
             text = body["value"]

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import fcntl
 import logging
 import signal
 import sys
-import threading
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import Any, Callable
 
 from .annotate import manifest_key
+from .background import Daemon, ProcessLock
 from .config import Config, load_config
 from .errors import EnricherError, RegionError
 from .store import Store, StoredJob
@@ -65,14 +64,12 @@ class JobRunner:
     ):
         self.config = config
         self.store_path = Path(store_path)
-        self.lock_path = self.store_path.with_name(self.store_path.name + LOCK_SUFFIX)
+        self._lock = ProcessLock(self.store_path.with_name(self.store_path.name + LOCK_SUFFIX))
+        self.lock_path = self._lock.path
         self._factory = enricher_factory
         self._enricher = None
         self._store: Store | None = None
-        self._lock_file: IO | None = None
-        self._stopping = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._daemon = Daemon("enricher-jobs", self._step, self.release)
 
     @property
     def store(self) -> Store:
@@ -84,25 +81,16 @@ class JobRunner:
     @property
     def holds_lock(self) -> bool:
         """Whether this runner is the one that runs jobs for its database."""
-        return self._lock_file is not None
+        return self._lock.held
 
     def start(self) -> None:
         """Start the runner thread (it runs jobs once it holds the lock)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="enricher-jobs", daemon=True)
-        self._thread.start()
+        self._daemon.start()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop after the canvas in flight; a job left unfinished goes back to the queue."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                return  # still finishing a canvas; the thread releases the lock when it ends
-            self._thread = None
+        if not self._daemon.stop(timeout):
+            return  # still finishing a canvas; the thread releases the lock when it ends
         self.release()
         if self._store is not None:
             self._store.close()
@@ -110,23 +98,17 @@ class JobRunner:
 
     def wake(self) -> None:
         """Look for queued jobs now rather than at the next poll."""
-        self._wake.set()
+        self._daemon.wake()
 
     def acquire(self) -> bool:
         """Take the runner lock without waiting; return whether this runner holds it.
 
         The runner that takes it requeues the jobs a dead runner left running.
         """
-        if self._lock_file is not None:
+        if self._lock.held:
             return True
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.lock_path, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
+        if not self._lock.acquire():
             return False
-        self._lock_file = handle
         requeued = self.store.requeue_interrupted()
         if requeued:
             log.info("requeued %d interrupted job(s)", requeued)
@@ -134,21 +116,16 @@ class JobRunner:
 
     def release(self) -> None:
         """Let another runner take over."""
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
+        self._lock.release()
 
-    def _loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                if self.acquire():
-                    self.run_pending()
-            except Exception:  # a failing database must not end the thread; it retries at the next poll
-                log.exception("job runner")
-            self._wake.wait(POLL_SECONDS if self.holds_lock else LOCK_RETRY_SECONDS)
-            self._wake.clear()
-        self.release()
+    def _step(self) -> float:
+        """One round of the thread: run the queued jobs if this runner holds the lock; return the seconds to wait."""
+        try:
+            if self.acquire():
+                self.run_pending()
+        except Exception:  # a failing database must not end the thread; it retries at the next poll
+            log.exception("job runner")
+        return POLL_SECONDS if self.holds_lock else LOCK_RETRY_SECONDS
 
     def run_pending(self) -> int:
         """Run queued jobs until none is left (or the runner stops); return how many ran.
@@ -156,7 +133,7 @@ class JobRunner:
         Call it only while holding the lock (acquire()).
         """
         ran = 0
-        while not self._stopping.is_set() and (job := self.store.claim_job()) is not None:
+        while not self._daemon.stopping and (job := self.store.claim_job()) is not None:
             self.run(job)
             ran += 1
         return ran
@@ -167,7 +144,7 @@ class JobRunner:
         try:
             state, error = self._work(job)
         except Stopped:
-            if self._stopping.is_set():
+            if self._daemon.stopping:
                 store.set_job(job.id, expect="running", state="queued")
             state = store.job(job.id).state
             log.info("job %s left %s", job.id, state)
@@ -220,7 +197,7 @@ class JobRunner:
         return "done", None
 
     def _check(self, job_id: str) -> None:
-        if self._stopping.is_set() or self.store.job(job_id).state != "running":
+        if self._daemon.stopping or self.store.job(job_id).state != "running":
             raise Stopped(job_id)
 
     def _store_canvas(self, job_id: str, key: str, model_sha256: str, result) -> None:

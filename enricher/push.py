@@ -20,16 +20,15 @@ it is logged and skipped, so it cannot hold up the others.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from typing import IO
 
 import httpx
 
 from . import rdf
 from .annotate import public_base
+from .background import Daemon, ProcessLock
 from .config import Config
 from .errors import FetchError, InputError
 from .review import Calibrations
@@ -74,13 +73,12 @@ class Pusher:
             raise InputError("the push URL must be an http(s) URL", where=url)
         self.store, self.url, self.protocol, self.base = store, url, protocol, base
         self.interval, self.max_backoff = interval, max_backoff
-        self.lock_path = store.path.with_name(store.path.name + LOCK_SUFFIX)
+        self._process_lock = ProcessLock(store.path.with_name(store.path.name + LOCK_SUFFIX))
+        self.lock_path = self._process_lock.path
         self._client = httpx.Client(timeout=timeout, transport=transport)
         self._lock = threading.Lock()  # one round at a time within this process
-        self._lock_file: IO | None = None
-        self._stopping = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._daemon = Daemon("enricher-push", self._step, self.release)
+        self._failures = 0  # failed rounds in a row, for the backoff
         self._ready = False
         self.skipped: list[str] = []  # annotations the target refused, in this process's lifetime
 
@@ -225,19 +223,12 @@ class Pusher:
 
     def start(self) -> None:
         """Start the thread that drains the backlog (once this process holds the push lock)."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="enricher-push", daemon=True)
-        self._thread.start()
+        self._daemon.start()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop the thread after the request in flight and let another process push."""
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._daemon.stop(timeout)
+        self._failures = 0
         self.release()
 
     def close(self) -> None:
@@ -247,52 +238,37 @@ class Pusher:
 
     def wake(self) -> None:
         """Push now rather than at the next interval (call after a write)."""
-        self._wake.set()
+        self._daemon.wake()
 
     @property
     def holds_lock(self) -> bool:
         """Whether this Pusher is the one that pushes for its database."""
-        return self._lock_file is not None
+        return self._process_lock.held
 
     def acquire(self) -> bool:
         """Take the push lock without waiting; return whether this process pushes for the database."""
-        if self._lock_file is not None:
-            return True
-        handle = open(self.lock_path, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        self._lock_file = handle
-        return True
+        return self._process_lock.acquire()
 
     def release(self) -> None:
         """Let another process push."""
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
+        self._process_lock.release()
 
-    def _loop(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            wait = LOCK_RETRY_SECONDS
-            if self.acquire():
-                try:
-                    self.drain()
-                    failures, wait = 0, self.interval
-                except FetchError as exc:
-                    failures += 1
-                    wait = min(self.max_backoff, self.interval * 2**failures)
-                    log.warning(
-                        "push to %s failed (%d in a row), next try in %.1f s: %s", self.url, failures, wait, exc
-                    )
-                except Exception:  # the database, say: try again later rather than end the thread
-                    log.exception("push to %s", self.url)
-            self._wake.wait(wait)
-            self._wake.clear()
-        self.release()
+    def _step(self) -> float:
+        """One round of the thread: drain the backlog if this process pushes; return the seconds to wait."""
+        if not self.acquire():
+            return LOCK_RETRY_SECONDS
+        try:
+            self.drain()
+        except FetchError as exc:
+            self._failures += 1
+            wait = min(self.max_backoff, self.interval * 2**self._failures)
+            log.warning("push to %s failed (%d in a row), next try in %.1f s: %s", self.url, self._failures, wait, exc)
+            return wait
+        except Exception:  # the database, say: try again later rather than end the thread
+            log.exception("push to %s", self.url)
+            return LOCK_RETRY_SECONDS
+        self._failures = 0
+        return self.interval
 
 
 def _update(live: Mapping[str, str], gone: Sequence[str]) -> str:

@@ -1,7 +1,7 @@
 """Confidence calibration: expected calibration error and per-class Platt or temperature scaling.
 
 A fit sees ``(label, score, correct)`` triples, one per detection at or above the publishing threshold,
-``correct`` meaning it matched a ground-truth box (see ``evaluate.match``). Both methods map a raw score
+``correct`` meaning it matched a ground-truth box (see ``evaluate.evaluate``). Both methods map a raw score
 ``s`` through its logit ``z = ln(s / (1 - s))`` to ``sigmoid(a * z + b)``; temperature scaling is the
 special case ``b = 0``, ``a = 1 / T``.
 
@@ -31,9 +31,23 @@ EPS = 1e-6
 RIDGE = 1e-3
 
 
+def _entry(params: Mapping, label: str) -> Mapping | None:
+    """The fitted (a, b) that applies to LABEL: its class's, else the default, else None."""
+    return params.get("classes", {}).get(label) or params.get("default")
+
+
+def _sigmoid(u: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * u))  # finite for any u, unlike 1 / (1 + e^-u)
+
+
+def _bin_of(s: np.ndarray, bins: int) -> np.ndarray:
+    """The equal-width bin of [0, 1] each score falls in (1.0 in the last)."""
+    return np.minimum((s * bins).astype(int), bins - 1)
+
+
 def apply(params: Mapping, label: str, score: float) -> float:
     """Return the calibrated confidence of a detection of LABEL with raw SCORE under PARAMS."""
-    entry = params.get("classes", {}).get(label) or params.get("default")
+    entry = _entry(params, label)
     if not entry:
         return float(score)
     s = min(max(float(score), EPS), 1.0 - EPS)
@@ -48,13 +62,13 @@ def apply_all(params: Mapping, labels: Sequence[str], scores: Sequence[float]) -
     a, b = np.ones_like(raw), np.zeros_like(raw)
     calibrated = np.zeros(raw.shape, dtype=bool)
     for label in set(labels):
-        entry = params.get("classes", {}).get(label) or params.get("default")
+        entry = _entry(params, label)
         if entry:
             mask = names == label
             a[mask], b[mask] = entry["a"], entry["b"]
             calibrated |= mask
     s = np.clip(raw, EPS, 1.0 - EPS)
-    return np.where(calibrated, 0.5 * (1.0 + np.tanh(0.5 * (a * np.log(s / (1.0 - s)) + b))), raw)
+    return np.where(calibrated, _sigmoid(a * np.log(s / (1.0 - s)) + b), raw)
 
 
 def ece(scores: Sequence[float], correct: Sequence[bool], bins: int = BINS) -> float:
@@ -63,7 +77,7 @@ def ece(scores: Sequence[float], correct: Sequence[bool], bins: int = BINS) -> f
     c = np.asarray(correct, dtype=float)
     if s.size == 0:
         return 0.0
-    index = np.minimum((s * bins).astype(int), bins - 1)
+    index = _bin_of(s, bins)
     gap = np.abs(np.bincount(index, weights=c, minlength=bins) - np.bincount(index, weights=s, minlength=bins))
     return float(gap.sum() / s.size)
 
@@ -72,7 +86,7 @@ def reliability(scores: Sequence[float], correct: Sequence[bool], bins: int = BI
     """Return per bin: lower and upper edge, count, mean score and accuracy (None when empty)."""
     s = np.asarray(scores, dtype=float)
     c = np.asarray(correct, dtype=float)
-    index = np.minimum((s * bins).astype(int), bins - 1) if s.size else np.zeros(0, dtype=int)
+    index = _bin_of(s, bins)
     rows = []
     for k in range(bins):
         inside = index == k
@@ -121,7 +135,7 @@ def _fit_one(scores: Sequence[float], correct: Sequence[bool], method: str, bins
     if a < 0:
         # A falling curve would reverse the ranking; the best constant is the honest answer here.
         a, b = 0.0, float(np.log(t.mean() / (1.0 - t.mean())))
-    after = 0.5 * (1.0 + np.tanh(0.5 * (a * z + b)))
+    after = _sigmoid(a * z + b)
     return {
         "a": a, "b": b, "n": int(y.size),
         "ece_before": ece(s, y, bins), "ece_after": ece(after, y, bins),
@@ -141,7 +155,7 @@ def _newton(z: np.ndarray, t: np.ndarray, *, with_bias: bool, steps: int = 100) 
     w = prior.copy()
     current = loss(w)
     for _ in range(steps):
-        p = 0.5 * (1.0 + np.tanh(0.5 * (X @ w)))
+        p = _sigmoid(X @ w)
         grad = X.T @ (p - t) + RIDGE * (w - prior)
         hess = (X * (p * (1 - p))[:, None]).T @ X + RIDGE * np.eye(w.size)
         step = np.linalg.solve(hess, grad)

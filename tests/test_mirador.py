@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from browser.mirador import (
 )
 from conftest import unavailable
 from factories import make_collection, make_manifest
-from webclient import Client, live_server
+from webclient import Client, live_server, run_job
 
 from enricher.annotate import (
     Generator,
@@ -43,7 +42,6 @@ from enricher.vocab import Vocabulary
 
 VERSIONS = sorted(packages())
 SCENE = "scene-1"  # the sample canvas the service's job runs on
-JOB_SECONDS = 300  # a ceiling, not a measure: the job runs the demo model on two canvases
 # Hand-made detections on the conftest "gradient" image (1000 x 700): two mapped classes, one unknown.
 DETECTIONS = (Detection("dog", 0.91, (100, 100, 200, 150)), Detection("cup", 0.5, (600, 200, 80, 60)),
               Detection("astrolabe", 0.4, (700, 400, 100, 100)))
@@ -78,11 +76,7 @@ def served_manifests(site, tmp_path_factory) -> Iterator[dict[int, str]]:
             (folder / f"v{version}.json").write_text(json.dumps(document))
             members.append((url, "Manifest"))
         (folder / "collection.json").write_text(json.dumps(make_collection(3, members, f"{base}collection.json")))
-        job = client.post("/jobs", {"manifest": f"{base}collection.json"}).json()
-        deadline = time.monotonic() + JOB_SECONDS
-        while (job := client.get(job["id"]).json())["state"] in ("queued", "running"):
-            assert time.monotonic() < deadline, f"the job did not finish: {job}"
-            time.sleep(0.2)
+        job = run_job(client, {"manifest": f"{base}collection.json"})
         assert job["state"] == "done" and not job["errors"], job
         served = {}
         for result in job["results"]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 from browser.mirador import StaticSite
 from conftest import unavailable
 from factories import make_manifest
-from webclient import SECRET, Client, live_server, seed
+from webclient import SECRET, Client, live_server, run_job, seed
 
 from enricher import groundtruth
 from enricher.annotate import manifest_key
@@ -30,7 +29,6 @@ from enricher.vocab import Vocabulary
 SCENE = ("scene-1", 1200, 900)
 LANGUAGE = "de"
 VERDICTS = "https://w3id.org/enricher/verdicts/"
-WAIT_SECONDS = 300  # a ceiling for the job, not a measure
 WAIT_MS = 60_000  # a ceiling for each act in the page
 # The page has read its queue and shows the image, or an error.
 SHOWN = """document.body.dataset.busy === 'false' && (!document.getElementById('error').hidden
@@ -52,11 +50,7 @@ def reviewed(tmp_path_factory):
         settings = {"job_worker": True, "weights": str(DEMO_WEIGHTS), "allow_private": True, "device": "cpu",
                     "batch": 1, "language": "en"}
         with live_server(folder, **settings) as server, Client(server) as client:
-            job = client.post("/jobs", {"manifest": url}).json()
-            deadline = time.monotonic() + WAIT_SECONDS
-            while (job := client.get(job["id"]).json())["state"] in ("queued", "running"):
-                assert time.monotonic() < deadline, f"the job did not finish: {job}"
-                time.sleep(0.1)
+            job = run_job(client, {"manifest": url})
             assert job["state"] == "done", job
             yield server, client, manifest_key(document["id"])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 
@@ -13,11 +12,10 @@ from enricher.cli import DEMO_IMAGES
 from enricher.config import DEMO_WEIGHTS
 from enricher.imageserver import serve_images
 from factories import make_manifest
-from webclient import Client, live_server
+from webclient import Client, live_server, run_job
 
 JOB = {"manifest": "https://example.org/iiif/manifest.json", "canvases": [0, "https://example.org/c/2"],
        "region": "xywh=0,0,500,400", "conf": 0.4, "iou": 0.6, "tiled": "off"}
-WAIT_SECONDS = 300
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +74,7 @@ def test_a_job_runs_and_its_results_are_served(tmp_path, stub, conformance_dir):
         url = stub.json("/scenes.json", json.dumps(document))
         settings = {"job_worker": True, "weights": str(DEMO_WEIGHTS), "allow_private": True, "device": "cpu", "batch": 1}
         with live_server(tmp_path, **settings) as server, Client(server) as client:
-            job = client.post("/jobs", {"manifest": url}).json()
-            deadline = time.monotonic() + WAIT_SECONDS
-            while (job := client.get(job["id"]).json())["state"] in ("queued", "running"):
-                assert time.monotonic() < deadline, f"the job did not finish: {job}"
-                time.sleep(0.1)
+            job = run_job(client, {"manifest": url})
             assert job["state"] == "done", job
             assert job["progress"] == {"done": 1, "total": 1} and job["errors"] == []
             (result,) = job["results"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -236,3 +237,16 @@ def _vocabulary():
     from enricher.vocab import Vocabulary
 
     return Vocabulary.load()
+
+
+JOB_SECONDS = 300  # a ceiling for a job, not a measure
+
+
+def run_job(client: Client, params: dict, seconds: float = JOB_SECONDS) -> dict:
+    """Post PARAMS to /jobs and poll the job until it has left the queue and stopped running; return it."""
+    job = client.post("/jobs", params).json()
+    deadline = time.monotonic() + seconds
+    while (job := client.get(job["id"]).json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"the job did not finish: {job}"
+        time.sleep(0.1)
+    return job

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint, Response, request
@@ -83,17 +84,26 @@ def find_container(key: str | None) -> Container:
     return Container(key, service().container(key), f"Annotations of {label}", CONTAINER_ALLOW)
 
 
+def find_member(url: str, key: str, role: str, missing: str, gone: str) -> StoredAnnotation:
+    """Return the live ROLE ("annotation" or "verdict") at URL in manifest KEY.
+
+    Raises NotFound with MISSING (never existed here) and Gone with GONE (deleted or retracted).
+    """
+    stored = service().store().get(url)
+    if stored is None or stored.key != key or stored.role != role:
+        raise NotFound(missing, where=request.url)
+    if stored.deleted:
+        raise Gone(gone, where=request.url)
+    return stored
+
+
 def find_annotation(key: str, aid: str) -> StoredAnnotation:
     """Return annotation AID of container KEY.
 
     Raises NotFound (never existed here) and Gone (deleted).
     """
-    stored = service().store().get(service().container(key) + aid)
-    if stored is None or stored.key != key or stored.role != "annotation":
-        raise NotFound(f"no annotation {aid} in this container", where=request.url)
-    if stored.deleted:
-        raise Gone(f"annotation {aid} was deleted", where=request.url)
-    return stored
+    return find_member(service().container(key) + aid, key, "annotation",
+                       f"no annotation {aid} in this container", f"annotation {aid} was deleted")
 
 
 def represent(
@@ -183,13 +193,14 @@ def _items(
     return [ITEMS], [calibrations.served(a) for a in annotations]
 
 
-def annotation_headers() -> dict:
-    """The headers of every annotation response: its one Link type, Allow and Vary."""
-    return {"Link": ldp.RESOURCE_LINK, "Allow": ANNOTATION_ALLOW, "Vary": VARY}
+def member_headers(allow: str) -> dict:
+    """The headers of every annotation or verdict response: its one Link type, ALLOW and Vary."""
+    return {"Link": ldp.RESOURCE_LINK, "Allow": allow, "Vary": VARY}
 
 
-def send_annotation(stored: StoredAnnotation, status: int = 200, headers: dict | None = None) -> Response:
-    """Send a stored annotation with its @context, ETag and headers.
+def send_member(stored: StoredAnnotation, allow: str, status: int = 200, headers: dict | None = None) -> Response:
+    """Send a stored annotation or verdict with its @context, ETag and headers (ALLOW: the methods
+    it takes); an annotation with the calibrated confidence of its model, where one was fitted.
 
     Raises NotAcceptable.
     """
@@ -197,7 +208,28 @@ def send_annotation(stored: StoredAnnotation, status: int = 200, headers: dict |
     document = {"@context": ANNOTATION_CONTEXT, **calibrations.document(stored)}
     calibration = calibrations.of(stored)
     etag = stored.etag if calibration is None else etag_of(stored.etag, calibration.id)
-    return represent(document, etag, status, {**annotation_headers(), **(headers or {})})
+    return represent(document, etag, status, {**member_headers(allow), **(headers or {})})
+
+
+def read_member(stored: StoredAnnotation, allow: str) -> Response:
+    """Answer GET/HEAD/OPTIONS on a stored annotation or verdict that takes the methods ALLOW.
+
+    Raises NotAcceptable.
+    """
+    if request.method == "OPTIONS":
+        return send(b"", ANNO_JSONLD, headers=member_headers(allow))
+    return send_member(stored, allow)
+
+
+def removed(remove: Callable[[str, str | None], None], stored: StoredAnnotation) -> Response:
+    """Remove STORED with REMOVE (the store's delete or retraction), checking If-Match when one was
+    sent; answer 204.
+
+    Raises PreconditionFailed (from REMOVE) for an If-Match that is not the current ETag.
+    """
+    remove(stored.id, request.headers.get("If-Match") or None)
+    service().changed()
+    return Response(status=204)
 
 
 def person(name: str) -> dict:
@@ -237,16 +269,13 @@ def create(key: str) -> Response:
     annotation.update(id=service().container(key) + uuid.uuid4().hex, creator=person(creator), modified=now())
     stored = service().store().create(key, annotation, creator)
     service().changed()
-    return send_annotation(stored, 201, {"Location": stored.id})
+    return send_member(stored, ANNOTATION_ALLOW, 201, {"Location": stored.id})
 
 
 @bp.route("/<key:key>/annotations/<aid>", methods=["GET", "OPTIONS"])
 def annotation(key: str, aid: str) -> Response:
     """One annotation."""
-    stored = find_annotation(key, aid)
-    if request.method == "OPTIONS":
-        return send(b"", ANNO_JSONLD, headers=annotation_headers())
-    return send_annotation(stored)
+    return read_member(find_annotation(key, aid), ANNOTATION_ALLOW)
 
 
 @bp.put("/<key:key>/annotations/<aid>", provide_automatic_options=False)
@@ -261,14 +290,11 @@ def update(key: str, aid: str) -> Response:
     annotation["creator"] = stored.document.get("creator") or person(creator)
     updated = service().store().update(stored.id, annotation, expected, creator)
     service().changed()
-    return send_annotation(updated)
+    return send_member(updated, ANNOTATION_ALLOW)
 
 
 @bp.delete("/<key:key>/annotations/<aid>", provide_automatic_options=False)
 def delete(key: str, aid: str) -> Response:
     """Delete an annotation (If-Match optional); later requests get 410 Gone."""
     require_writer(service().writers)
-    stored = find_annotation(key, aid)
-    service().store().delete(stored.id, request.headers.get("If-Match") or None)
-    service().changed()
-    return Response(status=204)
+    return removed(service().store().delete, find_annotation(key, aid))

@@ -11,14 +11,24 @@ import uuid
 from flask import Blueprint, Response, request
 
 from .. import review
-from ..annotate import ANNOTATION_CONTEXT
-from ..errors import Gone, NotFound
 from ..store import StoredAnnotation, now
-from .annotations import READ, Container, find_manifest, find_stored, person, read_container, represent
+from .annotations import (
+    CONTAINER_ALLOW,
+    EVERYTHING_ALLOW,
+    READ,
+    Container,
+    find_manifest,
+    find_member,
+    find_stored,
+    person,
+    read_container,
+    read_member,
+    removed,
+    send_member,
+)
 from .auth import require_writer
 from .dataset import _file, read_graph, send_rdf
-from .ldp import RESOURCE_LINK
-from .media import ANNO_JSONLD, VARY, read_json, send
+from .media import read_json
 from .state import service
 
 bp = Blueprint("verdicts", __name__)
@@ -36,10 +46,9 @@ def find_container(key: str | None) -> Container:
     Raises NotFound for an unknown manifest.
     """
     if key is None:
-        return Container(None, verdicts_url(None), "Every verdict of this service's curators", ", ".join(READ), "verdict")
+        return Container(None, verdicts_url(None), "Every verdict of this service's curators", EVERYTHING_ALLOW, "verdict")
     label = find_stored(key).label
-    return Container(key, verdicts_url(key), f"Verdicts on the annotations of {label}", ", ".join((*READ, "POST")),
-                     "verdict")
+    return Container(key, verdicts_url(key), f"Verdicts on the annotations of {label}", CONTAINER_ALLOW, "verdict")
 
 
 def find_verdict(key: str, vid: str) -> StoredAnnotation:
@@ -47,25 +56,8 @@ def find_verdict(key: str, vid: str) -> StoredAnnotation:
 
     Raises NotFound (never existed here) and Gone (retracted).
     """
-    stored = service().store().get(verdicts_url(key) + vid)
-    if stored is None or stored.key != key or stored.role != "verdict":
-        raise NotFound(f"no verdict {vid} on this manifest", where=request.url)
-    if stored.deleted:
-        raise Gone(f"verdict {vid} was retracted", where=request.url)
-    return stored
-
-
-def verdict_headers() -> dict:
-    return {"Link": RESOURCE_LINK, "Allow": VERDICT_ALLOW, "Vary": VARY}
-
-
-def send_verdict(stored: StoredAnnotation, status: int = 200, headers: dict | None = None) -> Response:
-    """Send a stored verdict with its @context and ETag, as JSON-LD or the RDF format asked for.
-
-    Raises NotAcceptable.
-    """
-    document = {"@context": ANNOTATION_CONTEXT, **stored.document}
-    return represent(document, stored.etag, status, {**verdict_headers(), **(headers or {})})
+    return find_member(verdicts_url(key) + vid, key, "verdict",
+                       f"no verdict {vid} on this manifest", f"verdict {vid} was retracted")
 
 
 @bp.get("/verdicts")
@@ -101,23 +93,17 @@ def create(key: str) -> Response:
         judgement=checked.verdict, version=checked.version,
     )
     service().changed()
-    return send_verdict(stored, 201, {"Location": stored.id})
+    return send_member(stored, VERDICT_ALLOW, 201, {"Location": stored.id})
 
 
 @bp.route("/<key:key>/verdicts/<vid>", methods=["GET", "OPTIONS"])
 def verdict(key: str, vid: str) -> Response:
     """One verdict."""
-    stored = find_verdict(key, vid)
-    if request.method == "OPTIONS":
-        return send(b"", ANNO_JSONLD, headers=verdict_headers())
-    return send_verdict(stored)
+    return read_member(find_verdict(key, vid), VERDICT_ALLOW)
 
 
 @bp.delete("/<key:key>/verdicts/<vid>", provide_automatic_options=False)
 def retract(key: str, vid: str) -> Response:
     """Retract a verdict (If-Match optional): its target goes back to its previous verdict, else pending."""
     require_writer(service().writers)
-    stored = find_verdict(key, vid)
-    service().store().retract_verdict(stored.id, request.headers.get("If-Match") or None)
-    service().changed()
-    return Response(status=204)
+    return removed(service().store().retract_verdict, find_verdict(key, vid))

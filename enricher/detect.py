@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -70,6 +71,13 @@ class Detector:
         self.sha256 = weights_sha256(self.path)
         self.classes: dict[int, str] = dict(self.model.names)
         self.class_ids = self._class_filter(config.classes)
+
+    def with_config(self, config: Config) -> Detector:
+        """Return this detector with CONFIG's thresholds and class filter, sharing the loaded model."""
+        tuned = copy.copy(self)
+        tuned.config = config  # predict() reads conf, iou, batch and the like from here
+        tuned.class_ids = self._class_filter(config.classes)
+        return tuned
 
     def _class_filter(self, names: Sequence[str]) -> list[int] | None:
         if not names:

@@ -16,7 +16,6 @@ variables or ``--config``), for deployments that switch ``job_worker`` off in th
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import signal
 import sys
@@ -44,8 +43,7 @@ def _default_factory(config: Config):
 
 def tuned(enricher, config: Config):
     """Return ENRICHER with CONFIG's thresholds, sharing its loaded model, vocabulary and HTTP client."""
-    detector = copy.copy(enricher.detector)
-    detector.config = config  # predict() reads conf and iou from here
+    detector = enricher.detector.with_config(config)
     return type(enricher)(config, detector=detector, vocabulary=enricher.vocabulary, fetcher=enricher.fetcher)
 
 

@@ -94,11 +94,20 @@ def _errors(metrics: ClassMetrics) -> str:
     return f"<details><summary>{escape(metrics.label)}: example errors</summary><ul>{''.join(items)}</ul></details>"
 
 
+def _plots(record: dict, evaluation: Evaluation) -> tuple[str, str]:
+    """The precision-recall and reliability plots of a record (matplotlib: the slow part of a report)."""
+    params = record["calibration"]["params"] if record.get("calibration") else None
+    return pr_plot(evaluation), reliability_plot(evaluation, params)
+
+
 def to_html(record: dict) -> str:
     """Render a stored evaluation record (quality.make_record) as a standalone HTML page."""
     evaluation = Evaluation.from_dict(record["evaluation"])
+    return _page(record, evaluation, *_plots(record, evaluation))
+
+
+def _page(record: dict, evaluation: Evaluation, pr_svg: str, reliability_svg: str) -> str:
     calibration = record.get("calibration")
-    params = calibration["params"] if calibration else None
     model = record["model"]
     head = ("<tr><th>class</th><th>truth</th><th>detected</th><th>TP</th><th>FP</th><th>misses</th>"
             "<th>precision</th><th>recall</th><th>AP50</th><th>AP50:95</th><th>ECE</th></tr>")
@@ -120,7 +129,7 @@ Precision, recall and counts at confidence &ge; {evaluation.threshold:g}, a dete
 its class with IoU &ge; 0.5 (greedy by score); AP from pycocotools (all detections).</p>
 <table>{head}{rows}</table>
 {calibrated}
-<div class="plots"><figure>{pr_plot(evaluation)}</figure><figure>{reliability_plot(evaluation, params)}</figure></div>
+<div class="plots"><figure>{pr_svg}</figure><figure>{reliability_svg}</figure></div>
 <h2>Example errors</h2>
 {''.join(_errors(m) for m in evaluation.classes) or '<p>None.</p>'}
 <h2>Ground truth</h2><ul>{truth}</ul>
@@ -135,13 +144,13 @@ def write_files(record: dict, out_dir: Path) -> None:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     evaluation = Evaluation.from_dict(record["evaluation"])
-    params = record["calibration"]["params"] if record.get("calibration") else None
+    pr_svg, reliability_svg = _plots(record, evaluation)  # drawn once: the page inlines the same plots
     files = {
         "evaluation.jsonld": json.dumps(to_jsonld(record), indent=1, ensure_ascii=False),
         "evaluation.ttl": to_turtle(record),
-        "report.html": to_html(record),
-        "pr.svg": pr_plot(evaluation),
-        "reliability.svg": reliability_plot(evaluation, params),
+        "report.html": _page(record, evaluation, pr_svg, reliability_svg),
+        "pr.svg": pr_svg,
+        "reliability.svg": reliability_svg,
     }
     for name, text in files.items():
         (out_dir / name).write_text(text, encoding="utf-8")

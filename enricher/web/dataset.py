@@ -52,6 +52,14 @@ def send_rdf(quads: Sequence[ox.Quad], turtle: bytes | None = None) -> Response:
     return send(body, fmt.content_type, headers=HEADERS, etag=etag_of(body))
 
 
+def send_turtle_file(path: Path) -> Response:
+    """Send the Turtle file PATH in the RDF format asked for; as Turtle, the file's own text.
+
+    Raises NotAcceptable, and EnricherError naming a file that cannot be read or parsed.
+    """
+    return send_rdf(read_graph((path,)), turtle=_file(path))
+
+
 @bp.get("/void")
 def void() -> Response:
     """The VoID description: size, annotations, distinct concepts, licence, SPARQL endpoint, dumps."""
@@ -98,14 +106,14 @@ def vocabulary() -> Response:
 @bp.get("/ns")
 def terms() -> Response:
     """Our own terms (confidence, model, ...) as RDFS/OWL, the document https://w3id.org/enricher/ns redirects to."""
-    return send_rdf(read_graph((TERMS_FILE,)), turtle=_file(TERMS_FILE))
+    return send_turtle_file(TERMS_FILE)
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
     """The metrics, dimensions and terms of our evaluations (DQV, vocab/metrics.ttl): what each
     dqv:QualityMeasurement of /evaluations/{id} measures."""
-    return send_rdf(read_graph((METRICS_VOCABULARY,)), turtle=_file(METRICS_VOCABULARY))
+    return send_turtle_file(METRICS_VOCABULARY)
 
 
 @lru_cache(maxsize=None)

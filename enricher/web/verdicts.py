@@ -27,7 +27,7 @@ from .annotations import (
     send_member,
 )
 from .auth import require_writer
-from .dataset import _file, read_graph, send_rdf
+from .dataset import send_turtle_file
 from .media import read_json
 from .state import service
 
@@ -63,7 +63,7 @@ def find_verdict(key: str, vid: str) -> StoredAnnotation:
 @bp.get("/verdicts")
 def scheme() -> Response:
     """The verdict scheme (SKOS): verdicts, review states and reasons, labelled in en, de, fr, nl."""
-    return send_rdf(read_graph((review.VERDICT_VOCABULARY,)), turtle=_file(review.VERDICT_VOCABULARY))
+    return send_turtle_file(review.VERDICT_VOCABULARY)
 
 
 @bp.route("/verdicts/", methods=["GET", "OPTIONS"])

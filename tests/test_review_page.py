@@ -62,13 +62,21 @@ def act(page, key: str) -> None:
     page.wait_for_function(f"Number(document.body.dataset.acts) > {before}", timeout=WAIT_MS)
 
 
-def open_review(chromium, url: str):
-    """Open the review page at URL and wait until its queue is shown; return the page."""
+def open_review(chromium, url: str, token: str | None = None):
+    """Open the review page at URL, wait until its queue is shown and type TOKEN if given; return the page."""
     page = chromium.new_page(viewport={"width": 1400, "height": 900})
     page.set_default_timeout(WAIT_MS)
     page.goto(url)
     page.wait_for_function(SHOWN)
+    if token is not None:
+        type_token(page, token)
     return page
+
+
+def type_token(page, token: str) -> None:
+    """Type TOKEN into the page's token field and confirm it."""
+    page.fill("#token", token)
+    page.press("#token", "Enter")
 
 
 def shown_error(page) -> str | None:
@@ -102,14 +110,12 @@ def test_a_curator_reviews_a_canvas(chromium, reviewed, tmp_path):
         assert page.locator("#boxes rect").count() == len(items)
 
         # a wrong token: the service's problem is shown, nothing is written
-        page.fill("#token", "not-the-token")
-        page.press("#token", "Enter")
+        type_token(page, "not-the-token")
         act(page, "a")
         assert "the bearer token is not valid" in (shown_error(page) or ""), shown_error(page)
         assert page.inner_text("#progress-text") == f"0 of {len(items)} reviewed"
 
-        page.fill("#token", SECRET)
-        page.press("#token", "Enter")
+        type_token(page, SECRET)
         act(page, "a")
         assert shown_error(page) is None
         assert page.inner_text("#progress-text") == f"1 of {len(items)} reviewed"
@@ -227,10 +233,8 @@ def test_a_level0_image_is_requested_in_a_listed_size(chromium, image_dir, tmp_p
 def test_a_stale_verdict_is_shown_and_the_box_read_again(chromium, iiif_server, tmp_path):
     with live_server(tmp_path) as server, Client(server) as client:
         key, _ = seed(server, make_manifest(3, [("gradient", 1000, 700)], f"{iiif_server}/iiif/3"), [2])
-        page = open_review(chromium, f"{server.url}{key}/review")
+        page = open_review(chromium, f"{server.url}{key}/review", SECRET)
         try:
-            page.fill("#token", SECRET)
-            page.press("#token", "Enter")
             shown = client.get(f"/{key}/review/queue").json()["items"][0]
             # someone moves the box while the curator looks at it
             edited = client.get(shown["id"]).json()
@@ -253,10 +257,8 @@ def test_a_stale_verdict_is_shown_and_the_box_read_again(chromium, iiif_server, 
 def test_a_missed_object_is_added(chromium, iiif_server, tmp_path):
     with live_server(tmp_path) as server, Client(server) as client:
         key, _ = seed(server, make_manifest(3, [("gradient", 1000, 700)], f"{iiif_server}/iiif/3"), [1])
-        page = open_review(chromium, f"{server.url}{key}/review?lang=fr")
+        page = open_review(chromium, f"{server.url}{key}/review?lang=fr", SECRET)
         try:
-            page.fill("#token", SECRET)
-            page.press("#token", "Enter")
             page.keyboard.press("b")
             page.select_option("#class", "cat")
             page.keyboard.press("ArrowRight")
@@ -281,10 +283,8 @@ def test_a_canvas_without_machine_boxes_is_boxed_and_stated_complete(chromium, i
         queue = client.get(f"/{key}/review/queue").json()
         assert {i["canvas"] for i in queue["items"]} == {0}
         assert [(c["id"], c["exhaustive"]) for c in queue["canvases"]] == [(c.id, False) for c in manifest.canvases]
-        page = open_review(chromium, f"{server.url}{key}/review")
+        page = open_review(chromium, f"{server.url}{key}/review", SECRET)
         try:
-            page.fill("#token", SECRET)
-            page.press("#token", "Enter")
             page.keyboard.press("Shift+N")  # the next canvas
             assert page.inner_text("#position") == "canvas 2 of 2"
             assert page.locator("#boxes rect").count() == 0

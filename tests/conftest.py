@@ -52,15 +52,20 @@ def fetcher(config) -> Iterator[Fetcher]:
         yield fetcher
 
 
+def unavailable(message: str) -> None:
+    """Fail under CI, where every test must run; skip elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def conformance_dir() -> Path:
     """The shared W3C/IIIF conformance files: fail under CI when missing, else skip."""
     path = Path(os.environ.get("ENRICHER_CONFORMANCE_DIR", DEFAULT_CONFORMANCE_DIR))
     if not (path / "web-annotation").is_dir() or not (path / "iiif" / "iiif_3_0.json").is_file():
         message = f"the W3C/IIIF conformance files are missing: looked in {path} (set ENRICHER_CONFORMANCE_DIR)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable(message)
     return path
 
 
@@ -226,13 +231,6 @@ def sample_server() -> Iterator[str]:
 def demo_detector(config) -> Detector:
     """The demo weights, loaded once for the session."""
     return Detector(config(weights=str(DEMO_WEIGHTS)))
-
-
-def unavailable(message: str) -> None:
-    """Fail under CI, where the browser tests must run; skip elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

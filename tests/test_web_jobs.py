@@ -4,13 +4,13 @@ the in-process runner with the demo weights on the sample images, its results se
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from enricher.cli import DEMO_IMAGES
 from enricher.config import DEMO_WEIGHTS
 from enricher.imageserver import serve_images
+from conftest import unavailable
 from factories import make_manifest
 from webclient import Client, live_server, run_job
 
@@ -67,8 +67,7 @@ def test_an_unknown_job_is_not_found(client):
 
 def test_a_job_runs_and_its_results_are_served(tmp_path, stub, conformance_dir):
     if not DEMO_WEIGHTS.is_file():
-        message = f"the demo weights are missing: {DEMO_WEIGHTS}"
-        pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
+        unavailable(f"the demo weights are missing: {DEMO_WEIGHTS}")
     with serve_images(DEMO_IMAGES) as images:
         document = make_manifest(3, [("scene-1", 1200, 900)], f"{images}/iiif/3")
         url = stub.json("/scenes.json", json.dumps(document))

@@ -233,6 +233,15 @@ def demo_detector(config) -> Detector:
     return Detector(config(weights=str(DEMO_WEIGHTS)))
 
 
+@pytest.fixture
+def client(server):
+    """An OpenAPI-checking webclient.Client on the module's ``server`` fixture (a webclient.LiveServer)."""
+    from webclient import Client
+
+    with Client(server) as client:
+        yield client
+
+
 @pytest.fixture(scope="session")
 def node_modules() -> Path:
     """Debian's chromium and Mirador 3 and 4, installed once by tests/browser/setup.sh."""

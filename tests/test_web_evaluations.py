@@ -9,7 +9,7 @@ import gzip
 import pytest
 from rdflib import Graph, Namespace, URIRef
 from reviewed import EXPECTED, SHA, fill
-from webclient import Client, live_server
+from webclient import live_server
 
 DQV = Namespace("http://www.w3.org/ns/dqv#")
 ENR = Namespace("https://w3id.org/enricher/ns#")
@@ -21,12 +21,6 @@ def server(tmp_path_factory):
         with server.store() as store:
             server.key, _ = fill(store, server.config)
         yield server
-
-
-@pytest.fixture
-def client(server):
-    with Client(server) as client:
-        yield client
 
 
 def test_an_evaluation_is_run_and_served_in_every_form(client, server):

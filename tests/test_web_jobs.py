@@ -24,12 +24,6 @@ def server(tmp_path_factory):
         yield server
 
 
-@pytest.fixture
-def client(server):
-    with Client(server) as client:
-        yield client
-
-
 def test_a_job_is_queued_and_followed(client, server):
     response = client.post("/jobs", JOB)
     assert response.status_code == 202

@@ -749,12 +749,12 @@ class Store:
             ORDER BY created DESC, rowid DESC""",
             (model_sha256, model_sha256, key, key),
         )
-        return [StoredEvaluation(r["id"], r["model_sha256"], r["key"], r["created"], json.loads(r["document"])) for r in rows]
+        return [_evaluation(r) for r in rows]
 
     def evaluation(self, evaluation_id: str) -> StoredEvaluation | None:
         """Return one evaluation, or None."""
         r = self.db.execute("SELECT * FROM evaluations WHERE id = ?", (evaluation_id,)).fetchone()
-        return StoredEvaluation(r["id"], r["model_sha256"], r["key"], r["created"], json.loads(r["document"])) if r else None
+        return _evaluation(r) if r else None
 
     def save_calibration(
         self, calibration_id: str, model_sha256: str, key: str | None, method: str, params: dict,
@@ -1135,6 +1135,10 @@ def _exhaustive_where(keys: Sequence[str] | None, prefix: str = "") -> tuple[str
         return where, ()
     keys = tuple(keys)
     return f"{where} AND {prefix}key IN ({','.join('?' * len(keys))})", keys
+
+
+def _evaluation(row: sqlite3.Row) -> StoredEvaluation:
+    return StoredEvaluation(row["id"], row["model_sha256"], row["key"], row["created"], json.loads(row["document"]))
 
 
 def _calibration(row: sqlite3.Row) -> StoredCalibration:

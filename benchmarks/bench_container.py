@@ -78,10 +78,10 @@ def serve(fd: int) -> None:
 # --- the client side ------------------------------------------------------------------------------
 
 
-def manifest_document(number: int, canvases: int) -> dict:
-    """A Presentation 3 manifest of CANVASES canvases, each painted with an image behind a service."""
+def manifest_document(number: int, canvases: int, size: tuple[int, int] = CANVAS_SIZE) -> dict:
+    """A Presentation 3 manifest of CANVASES canvases of SIZE, each painted with an image behind a service."""
     base = f"https://bench.example.org/iiif/m{number}"
-    width, height = CANVAS_SIZE
+    width, height = size
     items = []
     for index in range(canvases):
         canvas = f"{base}/canvas/{index}"

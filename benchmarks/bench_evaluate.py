@@ -43,23 +43,6 @@ BASE = "https://bench.example.org/"
 THRESHOLD = 0.5
 
 
-def manifest_document(number: int, canvases: int) -> dict:
-    """A Presentation 3 manifest of CANVASES canvases."""
-    base = f"https://bench.example.org/iiif/m{number}"
-    width, height = CANVAS_SIZE
-    items = []
-    for index in range(canvases):
-        canvas = f"{base}/canvas/{index}"
-        body = {"id": f"https://images.example.org/m{number}-p{index}.jpg", "type": "Image", "format": "image/jpeg",
-                "width": width, "height": height}
-        painting = {"id": f"{canvas}/painting", "type": "Annotation", "motivation": "painting", "body": body,
-                    "target": canvas}
-        items.append({"id": canvas, "type": "Canvas", "label": {"en": [f"p. {index + 1}"]}, "width": width,
-                      "height": height, "items": [{"id": f"{canvas}/page", "type": "AnnotationPage", "items": [painting]}]})
-    return {"@context": "http://iiif.io/api/presentation/3/context.json", "id": f"{base}/manifest.json",
-            "type": "Manifest", "label": {"en": [f"Benchmark volume {number}"]}, "items": items}
-
-
 def detections(rng: random.Random, count: int):
     """COUNT detections in distinct grid cells; the first ACCEPTED score high (the curator accepts them),
     the rest are a mix of weak and strong false alarms."""
@@ -78,6 +61,8 @@ def detections(rng: random.Random, count: int):
 
 def seed(database: Path, canvases: int, per_canvas: int) -> None:
     """Fill DATABASE through the Store API (see the module docstring)."""
+    from bench_container import manifest_document  # here: the measured child processes need not load it
+
     from enricher.annotate import Generator, build_annotation, manifest_key
     from enricher.config import load_config
     from enricher.manifest import parse_manifest
@@ -95,7 +80,7 @@ def seed(database: Path, canvases: int, per_canvas: int) -> None:
     with Store(database) as store:
         store.db.execute("PRAGMA synchronous = OFF")  # seeding only: the measured runs open their own connection
         for number in range(0, canvases // PER_MANIFEST):
-            document = manifest_document(number, PER_MANIFEST)
+            document = manifest_document(number, PER_MANIFEST, CANVAS_SIZE)
             manifest = parse_manifest(document, document["id"])
             key = manifest_key(manifest.id)
             store.save_manifest(key, manifest.id, document["id"], document["label"]["en"][0], document)

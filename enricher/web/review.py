@@ -19,7 +19,7 @@ from ..manifest import Canvas
 from ..review import box_of, class_iri, class_of, version_of
 from ..store import StoredAnnotation
 from ..vocab import ClassMapping, Vocabulary
-from .annotations import find_manifest, find_stored
+from .annotations import find_stored
 from .media import JSON, dumps, etag_of, send
 from .state import service
 
@@ -54,6 +54,16 @@ def class_entry(mapping: ClassMapping, lang: str) -> dict:
     return {"name": mapping.name, "label": text, "language": used, "concept": class_iri(mapping.name), "bodies": bodies}
 
 
+def _picture(canvas: Canvas) -> dict:
+    """What the page needs to draw CANVAS: its image (service or file) and size."""
+    return {
+        "image": canvas.service_id or canvas.image_url,
+        "imageService": canvas.service_version,
+        "width": canvas.width,
+        "height": canvas.height,
+    }
+
+
 def _item(stored: StoredAnnotation, canvas: Canvas, vocab: Vocabulary, lang: str) -> dict:
     document = stored.document
     # rows stored before the review migration have no class column: read it from the bodies
@@ -64,10 +74,7 @@ def _item(stored: StoredAnnotation, canvas: Canvas, vocab: Vocabulary, lang: str
         "version": version_of(document),
         "canvas": canvas.index,
         "canvasId": canvas.id,
-        "image": canvas.service_id or canvas.image_url,
-        "imageService": canvas.service_version,
-        "width": canvas.width,
-        "height": canvas.height,
+        **_picture(canvas),
         "box": list(box_of(document)),
         "name": name,
         "label": vocab.lookup(name).label(lang)[0],
@@ -82,10 +89,7 @@ def _canvas(canvas: Canvas, complete: set[str]) -> dict:
         "index": canvas.index,
         "id": canvas.id,
         "label": canvas.label,
-        "image": canvas.service_id or canvas.image_url,
-        "imageService": canvas.service_version,
-        "width": canvas.width,
-        "height": canvas.height,
+        **_picture(canvas),
         "exhaustive": canvas.id in complete,
     }
 
@@ -95,7 +99,8 @@ def build_queue(key: str, lang: str) -> dict:
 
     Raises NotFound for an unknown manifest.
     """
-    stored_manifest, manifest = find_stored(key), find_manifest(key)
+    stored_manifest = find_stored(key)
+    manifest = service().parsed(stored_manifest)  # find_manifest would read the stored row again
     vocab, store = vocabulary(tuple(service().config.vocab)), service().store()
     items = [
         _item(stored, canvas, vocab, lang)

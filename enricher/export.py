@@ -37,7 +37,7 @@ from .errors import ConfigError, EnricherError, InputError, ManifestError
 from .groundtruth import Box, TruthCanvas
 from .imageapi import canvas_to_image, load_request, plan_whole, read_info
 from .manifest import _text as label_text  # the package's one flattening of IIIF labels
-from .rights import ai_use, canvas_document
+from .rights import ai_use, canvas_document, rights_statement
 
 SPLITS = ("train", "val", "test")
 FORMATS = ("coco", "yolo")
@@ -320,9 +320,8 @@ def _coco_document(categories: Sequence[str]) -> dict:
 
 def _licence(document: dict, manifest: dict) -> int | None:
     """The id of the COCO licence entry for MANIFEST's rights statement (added once), or None without one."""
-    rights = manifest.get("rights") or manifest.get("license")
-    rights = rights[0] if isinstance(rights, list) and rights else rights
-    if not isinstance(rights, str):
+    rights = rights_statement(manifest)
+    if rights is None:
         return None
     for entry in document["licenses"]:
         if entry["url"] == rights:

@@ -10,7 +10,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from .errors import EnricherError
-from .manifest import Canvas, Manifest, parse_manifest
+from .manifest import Manifest, parse_manifest
+from .rights import rights_statement
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,4 @@ def _manifest(store: Store, key: str) -> tuple[Manifest | None, str | None]:
     except EnricherError as exc:
         log.warning("ground truth leaves manifest %s out: %s", key, exc)
         return None, None
-    rights = stored.document.get("rights") or stored.document.get("license")
-    if isinstance(rights, list):
-        rights = rights[0] if rights else None
-    return manifest, rights if isinstance(rights, str) else None
+    return manifest, rights_statement(stored.document)

@@ -164,6 +164,14 @@ def ai_use(*resources: dict | None, consented: bool = False, credit: str = "") -
     return AIUse(True, attribution=attribution)
 
 
+def rights_statement(resource: dict) -> str | None:
+    """Return the rights URI of RESOURCE (v3 ``rights``, v2 ``license``; the first of a list), or None."""
+    rights = resource.get("rights") or resource.get("license")
+    if isinstance(rights, list):
+        rights = rights[0] if rights else None
+    return rights if isinstance(rights, str) else None
+
+
 def canvas_document(manifest: dict, canvas_id: str) -> dict | None:
     """Return the canvas CANVAS_ID of a v2 or v3 manifest document, or None."""
     canvases = _as_list(manifest.get("items"))

@@ -48,6 +48,11 @@ def index_path(config: Config) -> Path:
     return Path(config.index_path) if config.index_path else Path(config.database).with_suffix(".oxigraph")
 
 
+def _index(config: Config, path: Path | None = None) -> Index:
+    """An index with this service's vocabulary and base URL: on disk at PATH, else in memory."""
+    return Index(path, vocab=config.vocab, base=public_base(config.base_url))
+
+
 @contextmanager
 def _exclusive(path: Path) -> Iterator[None]:
     """Hold the on-disk index's lock (waiting for it): RocksDB takes one process at a time."""
@@ -67,7 +72,7 @@ def _on_disk(config: Config, work: Callable[[Index], T]) -> T:
     not an index).
     """
     with _exclusive(index_path(config)):
-        return _closing(Index(index_path(config), vocab=config.vocab, base=public_base(config.base_url)), work)
+        return _closing(_index(config, index_path(config)), work)
 
 
 def _closing(disk: Index, work: Callable[[Index], T]) -> T:
@@ -94,7 +99,7 @@ def load(config: Config, store: Store) -> Index:
 
     Raises EnricherError when a vocabulary file cannot be read.
     """
-    memory = Index(vocab=config.vocab, base=public_base(config.base_url))
+    memory = _index(config)
 
     def copy(disk: Index) -> None:
         disk.refresh(store)
@@ -105,7 +110,7 @@ def load(config: Config, store: Store) -> Index:
         _on_disk(config, copy)
     except (EnricherError, OSError) as exc:
         log.warning("cannot use the on-disk RDF index (%s); building this process's index from the store", exc)
-        memory = Index(vocab=config.vocab, base=public_base(config.base_url))
+        memory = _index(config)
     memory.refresh(store)
     return memory
 

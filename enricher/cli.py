@@ -24,10 +24,15 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+# Options several commands share.
+config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (TOML or JSON).")
+database_option = click.option("--database", help="SQLite file of the system of record (setting database).")
+
+
 def detection_options(func):
     """The options that override detection and network settings."""
     options = [
-        click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (TOML or JSON)."),
+        config_option,
         click.option("--weights", help="YOLO weights: local path or a name ultralytics resolves."),
         click.option("--vocab", multiple=True, help="Extra SKOS mapping file for a custom model (repeatable)."),
         click.option("--conf", type=float, help="Minimum confidence."),
@@ -147,12 +152,12 @@ def _concept_name(enricher, label: str) -> str:
 
 
 @main.command()
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (TOML or JSON).")
+@config_option
 @click.option("--host", help="Address to bind (setting host).")
 @click.option("--port", type=int, help="Port to bind (setting port).")
 @click.option("--bind", help="gunicorn bind address instead of host:port, e.g. unix:/run/enricher.sock or fd://3.")
 @click.option("--workers", type=int, help="gunicorn worker processes (setting workers).")
-@click.option("--database", help="SQLite file of the system of record (setting database).")
+@database_option
 @click.option("--base-url", help="Public base URL, as clients reach the service (behind a proxy: the proxy's).")
 def serve(config_file: str | None, bind: str | None, **overrides) -> None:
     """Serve the HTTP API under gunicorn; settings also come from ENRICHER_* variables."""
@@ -166,8 +171,8 @@ def serve(config_file: str | None, bind: str | None, **overrides) -> None:
 
 
 @main.command()
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (TOML or JSON).")
-@click.option("--database", help="SQLite file of the system of record (setting database).")
+@config_option
+@database_option
 @click.option("--index-path", help="On-disk RDF index (setting index_path; default next to the database).")
 @click.option("--vocab", multiple=True, help="Extra SKOS mapping file to load into the index (repeatable).")
 def reindex(config_file: str | None, **overrides) -> None:
@@ -188,8 +193,8 @@ def reindex(config_file: str | None, **overrides) -> None:
 
 @main.command("export")
 @click.argument("manifests", nargs=-1)
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (TOML or JSON).")
-@click.option("--database", help="SQLite file of the system of record (setting database).")
+@config_option
+@database_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
 @click.option("--format", "formats", default="coco,yolo", show_default=True, help="coco, yolo or both, comma-separated.")
 @click.option("--weights", help="The model whose class names become the categories (setting weights).")
@@ -232,8 +237,8 @@ def export_data(manifests: tuple[str, ...], config_file, out_dir: Path, formats:
 
 
 @main.command()
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (TOML or JSON).")
-@click.option("--database", help="SQLite file of the system of record (setting database).")
+@config_option
+@database_option
 @click.option("--base-url", help="Public base URL the evaluation is published under.")
 @click.option("--manifest", "manifests", multiple=True, help="Manifest key or id (repeatable; default: all).")
 @click.option("--model", help="SHA-256 of the weights, or the weights file (default: the only model with annotations).")

@@ -1161,8 +1161,9 @@ class _Candidate:
 
     @classmethod
     def of(cls, row: sqlite3.Row) -> "_Candidate":
-        document = json.loads(row["document"])
-        return cls(row, box_of(document), row["concept"] or class_of(document))
+        # the region columns hold box_of(document), written with it: no parse of the document for them
+        box = None if row["box_x"] is None else (row["box_x"], row["box_y"], row["box_w"], row["box_h"])
+        return cls(row, box, row["concept"] or class_of(json.loads(row["document"])))
 
 
 def _updatable(row: sqlite3.Row, model_sha256: str) -> bool:

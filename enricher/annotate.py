@@ -114,6 +114,15 @@ def class_bodies(mapping: ClassMapping, language: str) -> list[dict]:
     return bodies
 
 
+def region_target(canvas_id: str, manifest_id: str, box: tuple[int, int, int, int]) -> dict:
+    """Return the target of an annotation on region BOX (whole canvas units) of a canvas of a manifest."""
+    return {
+        "type": "SpecificResource",
+        "source": {"id": canvas_id, "type": "Canvas", "partOf": [{"id": manifest_id, "type": "Manifest"}]},
+        "selector": {"type": "FragmentSelector", "conformsTo": MEDIA_FRAGMENTS, "value": "xywh=%d,%d,%d,%d" % box},
+    }
+
+
 def build_annotation(
     *,
     canvas: Canvas,
@@ -144,11 +153,7 @@ def build_annotation(
         **({"rights": config.licence} if config.licence else {}),
         "confidence": round(float(detection.score), CONFIDENCE_DIGITS),
         "body": bodies,
-        "target": {
-            "type": "SpecificResource",
-            "source": {"id": canvas.id, "type": "Canvas", "partOf": [{"id": manifest.id, "type": "Manifest"}]},
-            "selector": {"type": "FragmentSelector", "conformsTo": MEDIA_FRAGMENTS, "value": "xywh=%d,%d,%d,%d" % box},
-        },
+        "target": region_target(canvas.id, manifest.id, box),
     }
 
 

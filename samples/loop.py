@@ -39,7 +39,7 @@ import httpx
 from PIL import Image
 from werkzeug.serving import make_server
 
-from enricher.annotate import ANNOTATION_CONTEXT, MEDIA_FRAGMENTS, manifest_key
+from enricher.annotate import ANNOTATION_CONTEXT, manifest_key, region_target
 from enricher.config import DEMO_WEIGHTS, load_config
 from enricher.evaluate import evaluate
 from enricher.export import export_store, parse_ratios
@@ -122,13 +122,10 @@ class Curator:
 
     def tag(self, key: str, manifest, canvas, label: str, box: tuple, replaces: str | None = None) -> None:
         """Post a person's tagging annotation of LABEL at BOX (canvas coordinates)."""
-        x, y, w, h = (round(v) for v in box)
         document = {
             "@context": ANNOTATION_CONTEXT, "type": "Annotation", "motivation": "tagging",
             "body": [text_body(label, "tagging", class_iri(label))],
-            "target": {"type": "SpecificResource",
-                       "source": {"id": canvas.id, "type": "Canvas", "partOf": [{"id": manifest.id, "type": "Manifest"}]},
-                       "selector": {"type": "FragmentSelector", "conformsTo": MEDIA_FRAGMENTS, "value": f"xywh={x},{y},{w},{h}"}},
+            "target": region_target(canvas.id, manifest.id, tuple(round(v) for v in box)),
             **({"replaces": replaces} if replaces else {}),
         }
         self.post(f"/{key}/annotations/", document)

@@ -165,6 +165,21 @@ def seed(database: Path, base_url: str, annotations: int, per_canvas: int, manif
     return time.perf_counter() - start
 
 
+def seed_options(parser: argparse.ArgumentParser, annotations: int) -> None:
+    """Add the options seed() takes: --annotations (ANNOTATIONS by default), --per-canvas, --manifests."""
+    parser.add_argument("--annotations", type=int, default=annotations)
+    parser.add_argument("--per-canvas", type=int, default=100, help="Annotations per canvas")
+    parser.add_argument("--manifests", type=int, default=10, help="Manifests the canvases are spread over")
+
+
+def loopback_listener() -> tuple[socket.socket, str]:
+    """A listening socket on a free loopback port, for gunicorn(), and the base URL naming it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}/"
+
+
 @contextmanager
 def gunicorn(
     folder: Path, listener: socket.socket, base_url: str, page_size: int, settings: Mapping[str, str] | None = None
@@ -343,10 +358,8 @@ def mib(size: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--annotations", type=int, default=100_000)
+    seed_options(parser, annotations=100_000)
     parser.add_argument("--page-size", type=int, default=100, help="Annotations per container page")
-    parser.add_argument("--per-canvas", type=int, default=100, help="Annotations per canvas")
-    parser.add_argument("--manifests", type=int, default=10, help="Manifests the canvases are spread over")
     parser.add_argument("--serve-fd", type=int, help=argparse.SUPPRESS)  # internal: the gunicorn subprocess
     args = parser.parse_args()
     if args.serve_fd is not None:
@@ -356,10 +369,7 @@ def main() -> None:
         parser.error("--annotations must fill at least two pages (the baseline copies the second)")
     with tempfile.TemporaryDirectory(prefix="bench-container-") as tmp:
         folder = Path(tmp)
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(128)
-        base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        listener, base_url = loopback_listener()
         # other work on the machine skews both sides, and the clients' share of the CPU most
         print("load average before: " + " ".join(f"{load:.2f}" for load in os.getloadavg()))
         seconds = seed(folder / "enricher.sqlite3", base_url, args.annotations, args.per_canvas, args.manifests)

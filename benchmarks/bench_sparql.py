@@ -41,7 +41,6 @@ import queue
 import re
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,7 +53,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench_container import Sampler, gunicorn, mib, seed
+from bench_container import Sampler, gunicorn, loopback_listener, mib, seed, seed_options
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "queries.md"
 SELECT_JSON = "application/sparql-results+json"
@@ -330,9 +329,7 @@ def report(endpoint: dict, raw: dict, slow: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--annotations", type=int, default=20_000)
-    parser.add_argument("--per-canvas", type=int, default=100, help="Annotations per canvas")
-    parser.add_argument("--manifests", type=int, default=10, help="Manifests the canvases are spread over")
+    seed_options(parser, annotations=20_000)
     parser.add_argument("--corrected", type=float, default=0.01, help="Share of annotations a curator edits")
     parser.add_argument("--repeat", type=int, default=3,
                         help="Runs of each query on the endpoint and raw pyoxigraph; the best is kept")
@@ -350,10 +347,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-sparql-") as tmp:
         folder = Path(tmp)
         database = folder / "enricher.sqlite3"
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(128)
-        base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        listener, base_url = loopback_listener()
         # other work on the machine skews every side
         loads = " ".join(f"{load:.2f}" for load in os.getloadavg())
         print(f"load average before: {loads} on {os.cpu_count()} CPUs")

@@ -18,7 +18,7 @@ from ..errors import EnricherError
 from ..index import TERMS_FILE
 from ..quality import METRICS_VOCABULARY
 from ..vocab import COCO_VOCABULARY
-from .media import VARY, choose_format, etag_of, send
+from .media import VARY, choose_format, etag_of, file_bytes, send
 from .state import service
 
 bp = Blueprint("dataset", __name__)
@@ -57,7 +57,7 @@ def send_turtle_file(path: Path) -> Response:
 
     Raises NotAcceptable, and EnricherError naming a file that cannot be read or parsed.
     """
-    return send_rdf(read_graph((path,)), turtle=_file(path))
+    return send_rdf(read_graph((path,)), turtle=file_bytes(path))
 
 
 @bp.get("/void")
@@ -114,8 +114,3 @@ def metrics() -> Response:
     """The metrics, dimensions and terms of our evaluations (DQV, vocab/metrics.ttl): what each
     dqv:QualityMeasurement of /evaluations/{id} measures."""
     return send_turtle_file(METRICS_VOCABULARY)
-
-
-@lru_cache(maxsize=None)
-def _file(path: Path) -> bytes:
-    return path.read_bytes()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from flask import Response, request
@@ -72,6 +74,12 @@ def dumps_with(document: Any, raw: Sequence[str]) -> bytes:
     if not found:
         raise ValueError("the document has no [ITEMS] placeholder")
     return f"{head}[{','.join(raw)}]{tail}".encode("utf-8")
+
+
+@lru_cache(maxsize=None)
+def file_bytes(path: Path) -> bytes:
+    """The bytes of a file we ship (a context, a vocabulary), read once per process."""
+    return path.read_bytes()
 
 
 def etag_of(*parts: str | bytes) -> str:

@@ -11,7 +11,7 @@ from flask import Blueprint, Response
 
 from .. import __version__, discovery, dump
 from ..jsonld import OWN_CONTEXTS, ENRICHER_CONTEXT
-from .media import JSON, dumps, etag_of, send
+from .media import JSON, dumps, etag_of, file_bytes, send
 from .state import service
 
 bp = Blueprint("openapi", __name__)
@@ -25,11 +25,6 @@ def spec() -> dict:
     import yaml
 
     return yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
-
-
-@lru_cache(maxsize=None)
-def _file(path: Path) -> bytes:
-    return path.read_bytes()
 
 
 def description() -> dict:
@@ -79,5 +74,5 @@ def openapi() -> Response:
 @bp.get("/context.jsonld")
 def context() -> Response:
     """Our JSON-LD context, the document https://w3id.org/enricher/context.jsonld redirects to."""
-    body = _file(OWN_CONTEXTS[ENRICHER_CONTEXT])
+    body = file_bytes(OWN_CONTEXTS[ENRICHER_CONTEXT])
     return send(body, "application/ld+json", headers=HEADERS, etag=etag_of(body))

@@ -160,9 +160,10 @@ def evaluate(truth: Sequence[TruthCanvas], predictions: Sequence[Prediction], th
             ap = float(table.mean()) if has_truth else None
             curve = tuple(round(float(v), 4) for v in table[0]) if has_truth else ()
         n_det, n_tp, n_gt = int(detected.sum()), int(correct.sum()), int(gt_in.sum())
+        n_found = int(gt_found[gt_in].sum())
         return ClassMetrics(
-            label=label, truths=n_gt, detections=n_det, tp=n_tp, fp=n_det - n_tp, fn=n_gt - int(gt_found[gt_in].sum()),
-            precision=n_tp / n_det if n_det else None, recall=int(gt_found[gt_in].sum()) / n_gt if n_gt else None,
+            label=label, truths=n_gt, detections=n_det, tp=n_tp, fp=n_det - n_tp, fn=n_gt - n_found,
+            precision=n_tp / n_det if n_det else None, recall=n_found / n_gt if n_gt else None,
             ap50=ap50, ap=ap, ece=calibrate.ece(scores[detected], dt_match[detected] > 0) if n_det else None,
             false_positives=tuple(ErrorLink(dts[i].annotation_id, dts[i].canvas_id, dts[i].label,
                                             tuple(dts[i].box), dts[i].score) for i in fp),
@@ -229,11 +230,9 @@ def read_coco(path: str | Path) -> list[TruthCanvas]:
     images = _images(coco, path)
     for n, ann in enumerate(_list(coco, "annotations", path)):
         try:
-            image, scale = images[ann["image_id"]], _scale(images[ann["image_id"]])
-            x, y, w, h = (float(v) for v in ann["bbox"])
-            label = names[ann["category_id"]]
-            box = TruthBox(label, (x * scale[0], y * scale[1], w * scale[0], h * scale[1]),
-                           str(ann.get("source") or f"{uri}#{ann['id']}"))
+            image = images[ann["image_id"]]
+            bbox = _canvas_box(ann["bbox"], image)
+            box = TruthBox(names[ann["category_id"]], bbox, str(ann.get("source") or f"{uri}#{ann['id']}"))
         except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
             raise InputError(f"annotations[{n}] is not a COCO box annotation ({exc!r})", where=str(path)) from None
         boxes.setdefault(image["id"], []).append(box)
@@ -267,10 +266,9 @@ def read_coco_results(path: str | Path, truth_path: str | Path) -> list[Predicti
     for n, item in enumerate(results):
         try:
             image = images[item["image_id"]]
-            sx, sy = _scale(image)
-            x, y, w, h = (float(v) for v in item["bbox"])
-            predictions.append(Prediction(image["_canvas"], names[item["category_id"]],
-                                          (x * sx, y * sy, w * sx, h * sy), float(item["score"]), f"{uri}#{n}"))
+            box = _canvas_box(item["bbox"], image)
+            predictions.append(Prediction(image["_canvas"], names[item["category_id"]], box, float(item["score"]),
+                                          f"{uri}#{n}"))
         except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
             raise InputError(f"detection [{n}] does not fit the ground truth file ({exc!r})", where=str(path)) from None
     return predictions
@@ -309,7 +307,9 @@ def _images(coco, path) -> dict:
     return images
 
 
-def _scale(image: dict) -> tuple[float, float]:
-    """Image pixels -> canvas units."""
-    return (image.get("canvas_width", image["width"]) / image["width"],
-            image.get("canvas_height", image["height"]) / image["height"])
+def _canvas_box(bbox, image: dict) -> tuple[float, float, float, float]:
+    """A COCO bbox in IMAGE's pixels, in canvas units (scaled when the image gives its canvas's size)."""
+    sx = image.get("canvas_width", image["width"]) / image["width"]
+    sy = image.get("canvas_height", image["height"]) / image["height"]
+    x, y, w, h = (float(v) for v in bbox)
+    return x * sx, y * sy, w * sx, h * sy

@@ -107,17 +107,19 @@ def find_annotation(key: str, aid: str) -> StoredAnnotation:
 
 
 def represent(
-    document: dict, etag: str, status: int = 200, headers: dict | None = None, members: list[StoredAnnotation] | None = None
+    document: dict, etag: str, status: int = 200, headers: dict | None = None,
+    members: list[StoredAnnotation] | None = None, mimetype: str = ANNO_JSONLD,
 ) -> Response:
-    """Send DOCUMENT as JSON-LD or, when Accept or ``format`` asks for it, in another RDF format (with
-    its own ETag). An ``[ITEMS]`` placeholder in DOCUMENT stands for MEMBERS, spliced in unparsed.
+    """Send DOCUMENT as JSON-LD (MIMETYPE) or, when Accept or ``format`` asks for it, in another RDF
+    format (with its own ETag). An ``[ITEMS]`` placeholder in DOCUMENT stands for MEMBERS, spliced in
+    unparsed.
 
     Raises NotAcceptable, and FetchError when a JSON-LD context has no local copy.
     """
     fmt = choose_format(JSON_TYPES)
     if fmt is None:
         body = dumps(document) if members is None else dumps_with(document, [a.text for a in members])
-        return send(body, ANNO_JSONLD, status=status, headers=headers, etag=etag)
+        return send(body, mimetype, status=status, headers=headers, etag=etag)
     if members is None:
         quads = to_quads(document, service().config.conformance_dir)
     else:  # the members by IRI in the document, their RDF read straight from the stored JSON

@@ -12,10 +12,10 @@ from ..calibrate import METHODS
 from ..errors import NotFound
 from ..store import StoredEvaluation
 from .auth import require_writer
-from .media import JSON, JSON_TYPES, VARY, choose_format, dumps, etag_of, read_json, send, send_graph
+from .annotations import represent
+from .media import JSON, VARY, dumps, etag_of, read_json, send
 from .problems import InvalidField
 from .state import service
-from .turtle import to_quads
 
 bp = Blueprint("evaluations", __name__)
 JSONLD = "application/ld+json"
@@ -103,9 +103,4 @@ def _represent(record: dict, *, status: int = 200, headers: dict | None = None) 
     version = etag_of(dumps(record))
     if _wants_html():
         return send(to_html(record).encode("utf-8"), HTML, status=status, headers=headers, etag=etag_of(version, "html"))
-    document = to_jsonld(record)
-    fmt = choose_format(JSON_TYPES)
-    if fmt is None:
-        return send(dumps(document), JSONLD, status=status, headers=headers, etag=version)
-    quads = to_quads(document, service().config.conformance_dir)
-    return send_graph(quads, fmt, version, status=status, headers=headers)
+    return represent(to_jsonld(record), version, status, headers, mimetype=JSONLD)

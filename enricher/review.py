@@ -261,9 +261,11 @@ class Calibrations:
     def fields(self, stored: StoredAnnotation) -> dict:
         """``calibratedConfidence`` and ``calibration`` for STORED, or nothing."""
         calibration = self.of(stored)
-        score = stored.document.get("confidence") if calibration else None
-        label = stored.concept or class_of(stored.document) if calibration else None
-        if calibration is None or isinstance(score, bool) or not isinstance(score, (int, float)) or label is None:
+        if calibration is None:
+            return {}
+        score = stored.document.get("confidence")
+        label = stored.concept or class_of(stored.document)
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or label is None:
             return {}
         from .calibrate import apply  # numpy: loaded only once a calibration exists
 

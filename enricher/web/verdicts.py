@@ -46,7 +46,8 @@ def find_container(key: str | None) -> Container:
     Raises NotFound for an unknown manifest.
     """
     if key is None:
-        return Container(None, verdicts_url(None), "Every verdict of this service's curators", EVERYTHING_ALLOW, "verdict")
+        everyone = "Every verdict of this service's curators"
+        return Container(None, verdicts_url(None), everyone, EVERYTHING_ALLOW, "verdict")
     label = find_stored(key).label
     return Container(key, verdicts_url(key), f"Verdicts on the annotations of {label}", CONTAINER_ALLOW, "verdict")
 

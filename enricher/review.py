@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from .annotate import textual_body
 from .config import PROJECT_ROOT
 from .errors import HTTPProblem, InputError
 
@@ -86,8 +87,7 @@ def version_of(annotation: Mapping) -> str | None:
 
 def text_body(value: str, purpose: str, subject: str, language: str = "en") -> dict:
     """A plain-text TextualBody that names SUBJECT."""
-    return {"type": "TextualBody", "value": value, "language": language, "format": "text/plain",
-            "purpose": purpose, "subject": subject}
+    return {**textual_body(value, language, purpose), "subject": subject}
 
 
 def build_verdict(

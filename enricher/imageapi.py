@@ -16,6 +16,7 @@ from typing import Any
 from PIL import Image
 
 from .errors import ConfigError, ImageError, RegionError
+from .jsonld import as_list
 
 Box = tuple[float, float, float, float]  # x, y, w, h
 Region = tuple[int, int, int, int]
@@ -70,12 +71,6 @@ class ImageRequest:
     parts: tuple[ImagePart, ...]
 
 
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 def _positive_int(value: Any) -> int | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         return int(value)
@@ -86,7 +81,7 @@ def _info_version(document: dict, url: str) -> int:
     kind = document.get("type") or document.get("@type")
     if kind in ("ImageService2", "ImageService3"):
         return int(kind[-1])
-    for text in [*_as_list(document.get("@context")), *_as_list(document.get("profile"))]:
+    for text in [*as_list(document.get("@context")), *as_list(document.get("profile"))]:
         match = re.search(r"iiif\.io/api/image/(\d+)/", text) if isinstance(text, str) else None
         if match:
             if match.group(1) not in ("2", "3"):
@@ -99,7 +94,7 @@ def parse_info(document: dict, url: str) -> ImageInfo:
     """Read an Image API 2.x or 3.0 info.json; ImageError naming URL if it cannot be used."""
     version = _info_version(document, url)
     level, extras = None, {}
-    for profile in _as_list(document.get("profile")):
+    for profile in as_list(document.get("profile")):
         if isinstance(profile, dict):
             extras.update(profile)  # 2.x: maxWidth, supports ... in the profile's object
         match = re.search(r"level([012])(\.json)?$", profile) if isinstance(profile, str) else None
@@ -111,7 +106,7 @@ def parse_info(document: dict, url: str) -> ImageInfo:
     if width is None or height is None:
         raise ImageError("info.json has no positive width and height", where=url)
     limit = {key: _positive_int(document.get(key, extras.get(key))) for key in ("maxWidth", "maxHeight", "maxArea")}
-    declared = _as_list(document.get("extraFeatures") if version == 3 else extras.get("supports"))
+    declared = as_list(document.get("extraFeatures") if version == 3 else extras.get("supports"))
     service_id = document.get("id") or document.get("@id") or url.removesuffix("/info.json")
     return ImageInfo(
         id=str(service_id).rstrip("/"),
@@ -130,7 +125,7 @@ def parse_info(document: dict, url: str) -> ImageInfo:
 
 
 def _sizes(value: Any):
-    for size in _as_list(value):
+    for size in as_list(value):
         if isinstance(size, dict):
             width, height = _positive_int(size.get("width")), _positive_int(size.get("height"))
             if width and height:
@@ -138,11 +133,11 @@ def _sizes(value: Any):
 
 
 def _tiles(value: Any):
-    for tile in _as_list(value):
+    for tile in as_list(value):
         if not isinstance(tile, dict) or not _positive_int(tile.get("width")):
             continue
         width = _positive_int(tile["width"])
-        factors = tuple(sorted({f for f in map(_positive_int, _as_list(tile.get("scaleFactors"))) if f}))
+        factors = tuple(sorted({f for f in map(_positive_int, as_list(tile.get("scaleFactors"))) if f}))
         if factors:
             yield TileSet(width, _positive_int(tile.get("height")) or width, factors)
 

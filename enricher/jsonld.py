@@ -45,6 +45,13 @@ SHARED_CONTEXTS = {
 Loader = Callable[..., dict]
 
 
+def as_list(value: Any) -> list:
+    """A JSON-LD value as a list: a list as it is, nothing as [], one value as [value]."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
 def _key(url: str) -> str:
     # Documents name the same context with http and https; both mean one file.
     return url.split("://", 1)[-1]

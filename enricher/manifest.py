@@ -10,6 +10,7 @@ from typing import Any, Iterator
 from .config import Config
 from .errors import EnricherError, ManifestError
 from .fetch import Fetcher
+from .jsonld import as_list
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,6 @@ class Manifest:
     document: dict
 
 
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 def _text(value: Any) -> str:
     """Flatten a v2 label (string, list, @value object) or a v3 language map to one string."""
     if isinstance(value, str):
@@ -67,7 +62,7 @@ def _text(value: Any) -> str:
 
 def _version(document: dict, url: str, default: int | None = None) -> int:
     """Return the Presentation API version from @context, or DEFAULT for an embedded document without one."""
-    contexts = [c for c in _as_list(document.get("@context")) if isinstance(c, str)]
+    contexts = [c for c in as_list(document.get("@context")) if isinstance(c, str)]
     versions = {int(m.group(1)) for m in map(CONTEXT.search, contexts) if m}
     if versions:
         version = max(versions)
@@ -104,7 +99,7 @@ def _service_version(service: dict) -> int | None:
     kind = service.get("type") or service.get("@type")
     if kind in ("ImageService2", "ImageService3"):
         return int(kind[-1])
-    for text in [*_as_list(service.get("@context")), *_as_list(service.get("profile"))]:
+    for text in [*as_list(service.get("@context")), *as_list(service.get("profile"))]:
         if not isinstance(text, str):
             continue
         match = re.search(r"iiif\.io/api/image/([23])/", text)
@@ -117,7 +112,7 @@ def _service_version(service: dict) -> int | None:
 
 def _service(value: Any) -> tuple[str | None, int | None]:
     """Return (service id, version) of the first IIIF image service among VALUE (object or list)."""
-    for service in _as_list(value):
+    for service in as_list(value):
         if not isinstance(service, dict):
             continue
         service_id, version = service.get("id") or service.get("@id"), _service_version(service)
@@ -162,23 +157,23 @@ def _canvas(canvas: Any, index: int, version: int, url: str, pointer: str) -> Ca
 
 
 def _painted_image_v2(canvas: dict) -> dict:
-    for annotation in _as_list(canvas.get("images")):
+    for annotation in as_list(canvas.get("images")):
         resource = annotation.get("resource") if isinstance(annotation, dict) else None
         if isinstance(resource, dict) and resource.get("@type") == "oa:Choice":
-            resource = resource.get("default") or next(iter(_as_list(resource.get("item"))), None)
+            resource = resource.get("default") or next(iter(as_list(resource.get("item"))), None)
         if isinstance(resource, dict):
             return resource
     return {}
 
 
 def _painted_image_v3(canvas: dict) -> dict:
-    for page in _as_list(canvas.get("items")):
-        for annotation in _as_list(page.get("items") if isinstance(page, dict) else None):
-            if not isinstance(annotation, dict) or "painting" not in _as_list(annotation.get("motivation")):
+    for page in as_list(canvas.get("items")):
+        for annotation in as_list(page.get("items") if isinstance(page, dict) else None):
+            if not isinstance(annotation, dict) or "painting" not in as_list(annotation.get("motivation")):
                 continue
-            for body in _as_list(annotation.get("body")):
+            for body in as_list(annotation.get("body")):
                 if isinstance(body, dict) and body.get("type") == "Choice":
-                    body = next(iter(_as_list(body.get("items"))), None)
+                    body = next(iter(as_list(body.get("items"))), None)
                 if isinstance(body, dict) and body.get("type", "Image") == "Image":
                     return body
     return {}
@@ -193,11 +188,11 @@ def _parse(document: dict, url: str, version: int) -> Manifest:
     if _kind(document, version, url) != "Manifest":
         raise ManifestError("this is a IIIF collection, not a manifest", where=url)
     if version == 2:
-        sequences = _as_list(document.get("sequences"))
+        sequences = as_list(document.get("sequences"))
         first = sequences[0] if sequences and isinstance(sequences[0], dict) else {}
-        canvases, pointer = _as_list(first.get("canvases")), "/sequences/0/canvases"
+        canvases, pointer = as_list(first.get("canvases")), "/sequences/0/canvases"
     else:
-        canvases, pointer = _as_list(document.get("items")), "/items"
+        canvases, pointer = as_list(document.get("items")), "/items"
     manifest_id = document.get("@id" if version == 2 else "id")
     return Manifest(
         id=manifest_id if isinstance(manifest_id, str) and manifest_id else url,
@@ -221,11 +216,11 @@ class _Ref:
 
 def _members(document: dict, version: int, url: str, depth: int) -> list[_Ref]:
     if version == 2:
-        listed = document.get("members") or [*_as_list(document.get("manifests")), *_as_list(document.get("collections"))]
+        listed = document.get("members") or [*as_list(document.get("manifests")), *as_list(document.get("collections"))]
     else:
         listed = document.get("items")
     refs = []
-    for member in _as_list(listed):
+    for member in as_list(listed):
         member_id = member.get("@id" if version == 2 else "id") if isinstance(member, dict) else None
         if not isinstance(member_id, str):
             log.warning("skipping a collection member without an id in %s", url)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from .annotate import textual_body
 from .config import PROJECT_ROOT
 from .errors import HTTPProblem, InputError
+from .jsonld import as_list
 
 if TYPE_CHECKING:
     from .store import Store, StoredAnnotation, StoredCalibration
@@ -112,10 +113,6 @@ def build_exhaustive(
             "body": bodies, "target": {"type": "SpecificResource", "source": source}}
 
 
-def _listed(value) -> list:
-    return value if isinstance(value, list) else [] if value is None else [value]
-
-
 def read_verdict(document: dict, canvas_ids: Iterable[str], where: str | None = None) -> Verdict:
     """Check a posted verdict and say what it judges; CANVAS_IDS are the manifest's canvases.
 
@@ -128,7 +125,7 @@ def read_verdict(document: dict, canvas_ids: Iterable[str], where: str | None = 
         raise InputError('a verdict is an annotation: "type" must be "Annotation"', where=where, pointer="/type")
     if document.get("motivation") != "assessing":
         raise InputError('a verdict has the motivation "assessing"', where=where, pointer="/motivation")
-    bodies = _listed(document.get("body"))
+    bodies = as_list(document.get("body"))
     if not bodies or not all(isinstance(b, dict) for b in bodies):
         raise InputError("a verdict needs bodies (objects), the first naming the verdict", where=where, pointer="/body")
     first = bodies[0].get("subject") or bodies[0].get("source") or bodies[0].get("id")
@@ -180,7 +177,7 @@ def read_verdict(document: dict, canvas_ids: Iterable[str], where: str | None = 
 
 def classes_reviewed(statement: Mapping) -> list[str]:
     """The class names an exhaustiveness statement's ``classifying`` bodies name, in order, once each."""
-    subjects = (b.get("subject") for b in _listed(statement.get("body"))
+    subjects = (b.get("subject") for b in as_list(statement.get("body"))
                 if isinstance(b, dict) and b.get("purpose") == "classifying")
     return list(dict.fromkeys(_class_name(s) for s in subjects if isinstance(s, str) and s.startswith(COCO)))
 
@@ -218,7 +215,7 @@ def _class_names() -> dict[tuple[str | None, str], str]:
 def class_of(annotation: Mapping) -> str | None:
     """The model class an annotation tags: a body naming a COCO class concept, else its tagging body's
     text mapped back to a class name through the COCO vocabulary (an unknown text is taken as the name)."""
-    bodies = [b for b in _listed(annotation.get("body")) if isinstance(b, dict)]
+    bodies = [b for b in as_list(annotation.get("body")) if isinstance(b, dict)]
     for body in bodies:
         subject = body.get("subject")
         if isinstance(subject, str) and subject.startswith(COCO) and subject != COCO:

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .jsonld import as_list
+
 RECIPE = "IIIF Cookbook recipe 0514 (ML/AI usage tags)"
 # Wikidata items of the recipe. The recipe's page gives Q127515163 for "No AI"; Wikidata has that item as
 # the class of all the statements and Q127515624 as "No AI" itself: both are read as No AI.
@@ -50,12 +52,6 @@ class AIUse:
     consent_required: bool = False
 
 
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
 def _texts(value: Any) -> Iterator[str]:
     """Every string of a v2 value (string, list, @value object) or v3 language map, without HTML tags."""
     if isinstance(value, str):
@@ -79,7 +75,7 @@ def _tag(text: str) -> str:
 
 def _uris(resource: dict) -> Iterator[tuple[str, str]]:
     for prop in ("rights", "license"):
-        for value in _as_list(resource.get(prop)):
+        for value in as_list(resource.get(prop)):
             uri = value.get("@id") or value.get("id") if isinstance(value, dict) else value
             if isinstance(uri, str):
                 yield prop, uri
@@ -93,14 +89,14 @@ def _statements(resource: dict) -> Iterator[tuple[str, list[str], list[str]]]:
     if "attribution" in resource:
         texts = list(_texts(resource["attribution"]))
         yield "attribution", texts, texts
-    for index, entry in enumerate(_as_list(resource.get("metadata"))):
+    for index, entry in enumerate(as_list(resource.get("metadata"))):
         if isinstance(entry, dict):
             yield f"metadata[{index}]", list(_texts(entry.get("label"))), list(_texts(entry.get("value")))
 
 
 def _links(resource: dict) -> Iterator[tuple[str, str]]:
     for prop in LINK_PROPERTIES:
-        for link in _as_list(resource.get(prop)):
+        for link in as_list(resource.get(prop)):
             if isinstance(link, dict):
                 name = str(link.get("id") or link.get("@id") or "")
                 text = " ".join(str(link.get(k, "")) for k in ("profile", "type", "@type", "@context", "format"))
@@ -174,10 +170,10 @@ def rights_statement(resource: dict) -> str | None:
 
 def canvas_document(manifest: dict, canvas_id: str) -> dict | None:
     """Return the canvas CANVAS_ID of a v2 or v3 manifest document, or None."""
-    canvases = _as_list(manifest.get("items"))
-    for sequence in _as_list(manifest.get("sequences")):
+    canvases = as_list(manifest.get("items"))
+    for sequence in as_list(manifest.get("sequences")):
         if isinstance(sequence, dict):
-            canvases += _as_list(sequence.get("canvases"))
+            canvases += as_list(sequence.get("canvases"))
     for canvas in canvases:
         if isinstance(canvas, dict) and (canvas.get("id") or canvas.get("@id")) == canvas_id:
             return canvas

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..annotate import MEDIA_FRAGMENTS, canvas_box
+from ..annotate import canvas_box, region_target
 from ..errors import InputError, RegionError
 from ..jsonld import ANNO_CONTEXT, ENRICHER_CONTEXT
 from ..manifest import Canvas, Manifest
@@ -103,12 +103,7 @@ def _target(value: Any, manifest: Manifest) -> dict:
     if canvas is None:
         raise InvalidField(f"{source!r} is not a canvas of manifest {manifest.id}", pointer=source_pointer)
     box = _region(fragment, canvas, fragment_pointer)
-    return {
-        **extra,
-        "type": "SpecificResource",
-        "source": {"id": canvas.id, "type": "Canvas", "partOf": [{"id": manifest.id, "type": "Manifest"}]},
-        "selector": {"type": "FragmentSelector", "conformsTo": MEDIA_FRAGMENTS, "value": "xywh=%d,%d,%d,%d" % box},
-    }
+    return {**extra, **region_target(canvas.id, manifest.id, box)}
 
 
 def check_annotation(document: Any, manifest: Manifest) -> dict:

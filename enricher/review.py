@@ -281,9 +281,8 @@ class Calibrations:
 
     def none_in(self, key: str | None) -> bool:
         """Whether no calibration applies to any annotation of container KEY (None: of any container)."""
-        sql = "SELECT 1 FROM calibrations WHERE key IS NOT NULL" + ("" if key is None else " AND key = ?")
-        return self.store.db.execute(sql + " LIMIT 1", () if key is None else (key,)).fetchone() is None
+        return not self.store.has_calibrations(key)
 
     def stamp(self) -> str:
         """A mark that changes whenever a calibration is added (for the ETags of what serves them)."""
-        return str(self.store.db.execute("SELECT coalesce(max(rowid), 0) FROM calibrations").fetchone()[0])
+        return str(self.store.last_calibration())

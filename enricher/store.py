@@ -806,6 +806,15 @@ class Store:
         ).fetchone()
         return row[0] if row and isinstance(row[0], str) else None
 
+    def has_calibrations(self, key: str | None) -> bool:
+        """Whether a calibration applies to container KEY's annotations (None: to any container's)."""
+        sql = "SELECT 1 FROM calibrations WHERE key IS NOT NULL" + ("" if key is None else " AND key = ?")
+        return self.db.execute(sql + " LIMIT 1", () if key is None else (key,)).fetchone() is not None
+
+    def last_calibration(self) -> int:
+        """The rowid of the newest calibration (0 when none): it changes whenever one is added."""
+        return self.db.execute("SELECT coalesce(max(rowid), 0) FROM calibrations").fetchone()[0]
+
     def calibration(self, model_sha256: str, key: str | None) -> StoredCalibration | None:
         """Return the latest calibration of a model on a collection, or None."""
         r = self.db.execute(

@@ -15,7 +15,7 @@ from conformance import assert_w3c_annotation, assert_w3c_collection, assert_w3c
 from enricher.jsonld import ANNO_CONTEXT, context_files
 from enricher.web.turtle import LDP_CONTEXT, LDP_FILE
 from factories import make_manifest
-from webclient import ANNO, Client, links, live_server, seed
+from webclient import ANNO, links, live_server, seed
 
 PAGE_SIZE = 5
 PER_CANVAS = (6, 4, 3)  # 13 annotations: pages of 5, 5 and 3
@@ -34,13 +34,6 @@ def server(tmp_path_factory):
         document = make_manifest(3, [("a", 1000, 800), ("b", 1000, 800), ("c", 600, 400)], "https://images.example.org/iiif")
         server.key, server.manifest = seed(server, document, PER_CANVAS)
         yield server
-
-
-@pytest.fixture
-def client(server):
-    client = Client(server)
-    yield client
-    client.close()
 
 
 @pytest.fixture

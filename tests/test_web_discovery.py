@@ -34,12 +34,6 @@ def server(tmp_path_factory):
         yield server
 
 
-@pytest.fixture
-def client(server):
-    with Client(server) as client:
-        yield client
-
-
 def walk(client: Client, url: str) -> tuple[list[dict], list[dict]]:
     """Follow ``next`` from page URL; return the pages read and their activities, oldest first."""
     pages = []

@@ -21,13 +21,6 @@ def server(tmp_path_factory):
         yield server
 
 
-@pytest.fixture
-def client(server):
-    client = Client(server)
-    yield client
-    client.close()
-
-
 def assert_problem(response, status: int, pointer: str | None = None) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"] == "application/problem+json"

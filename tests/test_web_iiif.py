@@ -7,7 +7,7 @@ import pytest
 
 from conformance import assert_iiif3, assert_w3c_annotation
 from factories import make_manifest
-from webclient import Client, live_server, seed
+from webclient import live_server, seed
 
 IIIF3 = 'application/ld+json; profile="http://iiif.io/api/presentation/3/context.json"'
 IIIF2 = 'application/ld+json; profile="http://iiif.io/api/presentation/2/context.json"'
@@ -22,12 +22,6 @@ def server(tmp_path_factory):
         server.v3 = seed(server, make_manifest(3, canvases, IMAGES), PER_CANVAS)
         server.v2 = seed(server, make_manifest(2, canvases, IMAGES), PER_CANVAS, label="cat")
         yield server
-
-
-@pytest.fixture
-def client(server):
-    with Client(server) as client:
-        yield client
 
 
 def assert_displayable(annotation: dict) -> None:

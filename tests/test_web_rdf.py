@@ -13,7 +13,7 @@ import rdflib
 from rdflib.compare import isomorphic
 from test_web_annotations import json_ld_graph
 from test_web_sparql import seed_real
-from webclient import Client, live_server
+from webclient import live_server
 
 from enricher import quality, rdf
 from enricher.index import TERMS_FILE
@@ -46,12 +46,6 @@ def server(tmp_path_factory):
         server.machine_id = next(a["id"] for a in held if "generator" in a and "creator" not in a)
         server.person_id = next(a["id"] for a in held if a.get("motivation") == "commenting")
         yield server
-
-
-@pytest.fixture
-def client(server):
-    with Client(server) as client:
-        yield client
 
 
 def graph_of(response, fmt: rdf.Format) -> rdflib.Graph:

@@ -66,12 +66,6 @@ def server(tmp_path_factory):
         yield server
 
 
-@pytest.fixture
-def client(server):
-    with Client(server) as client:
-        yield client
-
-
 @pytest.fixture(scope="module")
 def reference(server):
     """An index built straight from the store, apart from the service's."""

@@ -9,7 +9,7 @@ import pytest
 from conformance import assert_w3c_annotation
 from enricher.review import state_iri
 from factories import make_manifest
-from webclient import WRITER, Client, live_server, seed
+from webclient import WRITER, live_server, seed
 
 PER_CANVAS = (3, 1)
 NO_TOKEN = {"Authorization": ""}
@@ -21,12 +21,6 @@ def server(tmp_path):
         document = make_manifest(3, [("a", 1000, 800), ("b", 1000, 800)], "https://images.example.org/iiif")
         server.key, server.manifest = seed(server, document, PER_CANVAS)
         yield server
-
-
-@pytest.fixture
-def client(server):
-    with Client(server) as client:
-        yield client
 
 
 def machine_ids(client, server, index: int = 0) -> list[str]:

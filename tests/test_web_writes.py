@@ -25,13 +25,6 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture
-def client(server):
-    client = Client(server)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def container(server) -> str:
     return f"{server.url}{server.key}/annotations/"
 

@@ -74,6 +74,21 @@ def manifest_key(manifest_id: str) -> str:
     return hashlib.sha256(manifest_id.encode("utf-8")).hexdigest()[:16]
 
 
+def manifest_url(base: str, key: str) -> str:
+    """The URL of enriched manifest KEY under the public BASE."""
+    return f"{base}{key}/manifest.json"
+
+
+def page_url(base: str, key: str, index: int) -> str:
+    """The URL of the Presentation 3 AnnotationPage of canvas INDEX of manifest KEY."""
+    return f"{base}{key}/pages/{index}.json"
+
+
+def list_url(base: str, key: str, index: int) -> str:
+    """The URL of the Presentation 2.1 AnnotationList of canvas INDEX of manifest KEY."""
+    return f"{base}{key}/lists/{index}.json"
+
+
 def container_url(base_url: str, manifest_id: str) -> str:
     """The URL of the annotation container of a source manifest."""
     return f"{public_base(base_url)}{manifest_key(manifest_id)}/annotations/"

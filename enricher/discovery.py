@@ -29,6 +29,8 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 
+from .annotate import manifest_url
+from .annotate import page_url as annotation_page_url
 from .errors import EnricherError, NotFound
 from .manifest import parse_manifest
 from .store import Store
@@ -72,14 +74,6 @@ def collection_url(base: str) -> str:
 def page_url(base: str, n: int) -> str:
     """The URL of page N (0-based) of the collection."""
     return f"{base}activity/page-{n}"
-
-
-def manifest_url(base: str, key: str) -> str:
-    return f"{base}{key}/manifest.json"
-
-
-def annotation_page_url(base: str, key: str, index: int) -> str:
-    return f"{base}{key}/pages/{index}.json"
 
 
 def _ref(url: str, kind: str) -> dict:

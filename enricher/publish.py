@@ -11,7 +11,10 @@ from .annotate import (
     annotation_list,
     annotation_page,
     enriched_manifest,
+    list_url,
     manifest_key,
+    manifest_url,
+    page_url,
     public_base,
 )
 from .config import Config
@@ -32,10 +35,6 @@ def write_json(path: Path, document: dict) -> None:
         raise
 
 
-def _urls(base: str, key: str, index: int) -> tuple[str, str]:
-    return f"{base}{key}/pages/{index}.json", f"{base}{key}/lists/{index}.json"
-
-
 def publish_canvas(item: CanvasResult, manifest: Manifest, out_dir: Path, config: Config) -> None:
     """Write a canvas's v3 page, v2 list and annotations; for a failed canvas nothing, so whatever an
     earlier run wrote for it stays."""
@@ -44,9 +43,8 @@ def publish_canvas(item: CanvasResult, manifest: Manifest, out_dir: Path, config
     base = public_base(config.base_url)
     key = manifest_key(manifest.id)
     canvas, n = item.canvas, item.canvas.index
-    page_url, list_url = _urls(base, key, n)
-    write_json(out_dir / key / "pages" / f"{n}.json", annotation_page(canvas, item.annotations, page_url))
-    write_json(out_dir / key / "lists" / f"{n}.json", annotation_list(canvas, item.annotations, list_url))
+    write_json(out_dir / key / "pages" / f"{n}.json", annotation_page(canvas, item.annotations, page_url(base, key, n)))
+    write_json(out_dir / key / "lists" / f"{n}.json", annotation_list(canvas, item.annotations, list_url(base, key, n)))
     for annotation in item.annotations:
         write_json(out_dir / annotation["id"][len(base):], annotation)
 
@@ -55,7 +53,10 @@ def publish_manifest(result: ManifestResult, out_dir: Path, config: Config) -> P
     """Write the enriched manifest linking the page and list of every canvas of RESULT; return its path."""
     base = public_base(config.base_url)
     key = manifest_key(result.manifest.id)
-    links = {item.canvas.id: _urls(base, key, item.canvas.index) for item in result.canvases}
+    links = {
+        item.canvas.id: (page_url(base, key, item.canvas.index), list_url(base, key, item.canvas.index))
+        for item in result.canvases
+    }
     manifest_path = out_dir / key / "manifest.json"
-    write_json(manifest_path, enriched_manifest(result.manifest, links, f"{base}{key}/manifest.json"))
+    write_json(manifest_path, enriched_manifest(result.manifest, links, manifest_url(base, key)))
     return manifest_path

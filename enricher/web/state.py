@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from ..annotate import public_base
+from ..annotate import list_url, manifest_url, page_url, public_base
 from ..config import Config
 from ..index import Index, QueryTimeout
 from ..manifest import Manifest, parse_manifest
@@ -131,13 +131,13 @@ class Service:
         return f"{self.base}{key}/annotations/" if key else f"{self.base}annotations/"
 
     def manifest(self, key: str) -> str:
-        return f"{self.base}{key}/manifest.json"
+        return manifest_url(self.base, key)
 
     def page(self, key: str, index: int) -> str:
-        return f"{self.base}{key}/pages/{index}.json"
+        return page_url(self.base, key, index)
 
     def list(self, key: str, index: int) -> str:
-        return f"{self.base}{key}/lists/{index}.json"
+        return list_url(self.base, key, index)
 
     def job(self, job_id: str) -> str:
         return f"{self.base}jobs/{job_id}"

@@ -132,7 +132,7 @@ def seed(database: Path, base_url: str, annotations: int, per_canvas: int, manif
     from enricher.annotate import Generator, build_annotation, manifest_key
     from enricher.config import load_config
     from enricher.manifest import parse_manifest
-    from enricher.store import Store
+    from enricher.store import open_store
     from enricher.vocab import Vocabulary
 
     config = load_config({"database": str(database), "base_url": base_url}, env={})
@@ -144,7 +144,7 @@ def seed(database: Path, base_url: str, annotations: int, per_canvas: int, manif
     per_manifest = math.ceil(len(counts) / manifests)
     rng = random.Random(3)
     start = time.perf_counter()
-    with Store(database) as store:
+    with open_store(database) as store:
         for number, first in enumerate(range(0, len(counts), per_manifest)):
             chunk = counts[first : first + per_manifest]
             document = manifest_document(number, len(chunk))

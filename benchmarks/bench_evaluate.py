@@ -67,7 +67,7 @@ def seed(database: Path, canvases: int, per_canvas: int) -> None:
     from enricher.config import load_config
     from enricher.manifest import parse_manifest
     from enricher.review import build_exhaustive, build_verdict, class_iri, version_of
-    from enricher.store import Store
+    from enricher.store import open_store
     from enricher.vocab import Vocabulary
 
     config = load_config({"database": str(database), "base_url": BASE}, env={})
@@ -77,7 +77,7 @@ def seed(database: Path, canvases: int, per_canvas: int) -> None:
     rng = random.Random(0)
     curator = {"type": "Person", "name": "Curator"}
     created = "2025-01-01T00:00:00Z"
-    with Store(database) as store:
+    with open_store(database) as store:
         store.db.execute("PRAGMA synchronous = OFF")  # seeding only: the measured runs open their own connection
         for number in range(0, canvases // PER_MANIFEST):
             document = manifest_document(number, PER_MANIFEST, CANVAS_SIZE)
@@ -111,9 +111,9 @@ def seed(database: Path, canvases: int, per_canvas: int) -> None:
 def export(database: Path, truth_file: Path, results_file: Path) -> tuple[int, int, int]:
     """Write the store's truth and predictions as COCO files; return (canvases, truth boxes, detections)."""
     from enricher import groundtruth
-    from enricher.store import Store
+    from enricher.store import open_store
 
-    with Store(database) as store:
+    with open_store(database) as store:
         truth = groundtruth.reviewed_canvases(store)
         predictions = groundtruth.predictions(store, SHA, {c.canvas_id for c in truth})
     image = {c.canvas_id: n for n, c in enumerate(truth, 1)}
@@ -135,14 +135,14 @@ def export(database: Path, truth_file: Path, results_file: Path) -> tuple[int, i
 def run_ours(database: Path) -> dict:
     """Run `enricher evaluate` in this process; return seconds and the overall AP."""
     from enricher.cli import main
-    from enricher.store import Store
+    from enricher.store import open_store
 
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         main(["evaluate", "--database", str(database), "--base-url", BASE, "--model", SHA,
               "--threshold", str(THRESHOLD)], standalone_mode=False)
     seconds = time.perf_counter() - started
-    with Store(database) as store:
+    with open_store(database) as store:
         record = store.evaluations(SHA)[0].document
     overall = record["evaluation"]["overall"]
     return {"seconds": seconds, "ap": overall["ap"], "ap50": overall["ap50"], "summary": printed.getvalue()}
@@ -173,9 +173,9 @@ def run_baseline(truth_file: Path, results_file: Path) -> dict:
 def report_files(database: Path, out: Path) -> float:
     """Seconds to write the report files of the latest evaluation."""
     from enricher.report import write_files
-    from enricher.store import Store
+    from enricher.store import open_store
 
-    with Store(database) as store:
+    with open_store(database) as store:
         record = store.evaluations(SHA)[0].document
     started = time.perf_counter()
     write_files(record, out)

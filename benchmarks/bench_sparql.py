@@ -81,10 +81,10 @@ def documented() -> dict[str, str]:
 
 def correct(database: Path, count: int) -> None:
     """Let a curator edit COUNT machine annotations (relabelled, signed, as a PUT with If-Match does)."""
-    from enricher.store import Store
+    from enricher.store import open_store
     from enricher.web.annotations import person
 
-    with Store(database) as store:
+    with open_store(database) as store:
         for stored in store.page(None, 0, count):
             document = dict(stored.document, creator=person(CURATOR))
             document["body"] = [dict(body, value=f"{body['value']} (checked)") if body.get("purpose") == "tagging"
@@ -95,12 +95,12 @@ def correct(database: Path, count: int) -> None:
 def reindex(database: Path) -> float:
     """Build the on-disk RDF index from the store, as ``enricher reindex`` does; return its seconds."""
     from enricher.config import load_config
-    from enricher.store import Store
+    from enricher.store import open_store
     from enricher.web import indexing
 
     config = load_config({"database": str(database)}, env={})
     start = time.perf_counter()
-    with Store(database) as store:
+    with open_store(database) as store:
         indexing.rebuild(config, store)
     return time.perf_counter() - start
 

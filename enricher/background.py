@@ -1,48 +1,10 @@
-"""What the per-database background workers (the job runner, the pusher) share: a cross-process lock
-that makes one process the worker for a database, and a daemon thread that repeats a step until stopped.
-"""
+"""A daemon thread that repeats a step until stopped: what the job runner and the change-log followers
+run in the background."""
 
 from __future__ import annotations
 
-import fcntl
 import threading
 from collections.abc import Callable
-from pathlib import Path
-from typing import IO
-
-
-class ProcessLock:
-    """An exclusive ``fcntl.flock`` on PATH; the kernel drops it when the holding process dies."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._file: IO | None = None
-
-    @property
-    def held(self) -> bool:
-        """Whether this object holds the lock."""
-        return self._file is not None
-
-    def acquire(self) -> bool:
-        """Take the lock without waiting; return whether this object holds it now."""
-        if self._file is not None:
-            return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        self._file = handle
-        return True
-
-    def release(self) -> None:
-        """Let another process take the lock."""
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
 
 
 class Daemon:

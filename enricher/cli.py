@@ -178,13 +178,13 @@ def serve(config_file: str | None, bind: str | None, **overrides) -> None:
 def reindex(config_file: str | None, **overrides) -> None:
     """Rebuild the RDF index (SPARQL, dumps, VoID) from the store, vocabulary included; the service
     loads the rebuilt one when it restarts."""
-    from .store import Store
+    from .store import open_store
     from .web.indexing import index_path, rebuild
 
     try:
         config = _config(config_file, **overrides)
         started = time.perf_counter()
-        with Store(config.database) as store:
+        with open_store(config.database) as store:
             loaded = rebuild(config, store)
     except EnricherError as exc:
         _fail(str(exc))
@@ -211,14 +211,14 @@ def export_data(manifests: tuple[str, ...], config_file, out_dir: Path, formats:
     and YOLO training data into OUT, skipping manifests whose rights forbid AI use."""
     from .export import export_store, parse_ratios
     from .fetch import Fetcher
-    from .store import Store
+    from .store import open_store
 
     keys = None if not manifests or manifests == ("all",) else list(manifests)
     try:
         config = load_config(overrides, file=config_file)
         options = {"formats": [f.strip() for f in formats.split(",") if f.strip()], "ratios": parse_ratios(ratios),
                    "consented": consented, "long_side": max_size, "splits_file": splits_file}
-        with Store(config.database) as store, Fetcher(config) as fetcher:
+        with open_store(config.database) as store, Fetcher(config) as fetcher:
             result = export_store(store, out_dir, fetcher, config, keys, **options)
     except (EnricherError, OSError) as exc:
         _fail(str(exc))
@@ -253,11 +253,11 @@ def evaluate(config_file: str | None, manifests: tuple[str, ...], model: str | N
     """Measure a model against what curators confirmed (or a COCO file); store the evaluation and the
     calibration, print a summary and write evaluation.jsonld, evaluation.ttl and report.html to OUT."""
     from . import measure, report
-    from .store import Store
+    from .store import open_store
 
     try:
         config = load_config(overrides, file=config_file)
-        with Store(config.database) as store:
+        with open_store(config.database) as store:
             keys = measure.resolve_keys(store, manifests)
             chosen = measure.choose_model(store, keys, model)
             record = measure.run(store, config, chosen, keys=keys, threshold=threshold, coco=coco,

@@ -82,7 +82,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("language", "en", "Language of the TextualBody label"),
     Setting("licence", "http://creativecommons.org/publicdomain/zero/1.0/", "Licence of published annotations"),
     # service
-    Setting("database", "instance/enricher.sqlite3", "SQLite file of the system of record (relative to the working directory)"),
+    Setting("database", "instance/enricher.sqlite3", "The system of record: a store URL (sqlite:///relative/path, sqlite:////absolute/path) or a plain SQLite file path (relative to the working directory)"),
     Setting("host", "127.0.0.1", "Address `enricher serve` binds"),
     Setting("port", 8000, "Port `enricher serve` binds", int),
     Setting("workers", 2, "gunicorn worker processes", int),
@@ -90,6 +90,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("page_size", 100, "Annotations per page of a container", int),
     Setting("max_body", 1024 * 1024, "Largest request body accepted, in bytes", int),
     Setting("job_worker", True, "Run the background job worker in this process", _bool),
+    Setting("job_queue", "thread", "Job queue: thread (a runner thread in one process of those on the database)"),
     Setting("index_path", "", "On-disk RDF index (an Oxigraph folder) each process loads its in-memory copy from; empty: next to the database (x.sqlite3 -> x.oxigraph)"),
     Setting("sparql_timeout", 30.0, "Seconds a SPARQL query may run before the endpoint answers 503", float),
     Setting("activity_page_size", 100, "Activities per page of the IIIF Change Discovery stream (pages are numbered by it: keep it fixed)", int),

@@ -2,12 +2,12 @@
 list Create, Update and Delete activities, oldest first, on the enriched manifests
 ({base}{mid}/manifest.json) and the annotation pages of their canvases ({base}{mid}/pages/{n}.json).
 
-The activities are derived from the annotation change log and written once into tables of their own
-in the store's SQLite file (``discovery_*``, created on first use), so every activity keeps its
+The activities are derived from the annotation change log by a change-log follower
+(``ChangeDiscovery``, enricher.follow) and written once into the store, so every activity keeps its
 position for good: a page of the stream never changes once it is full, and a harvester resumes from
-the page it reached. ``sync`` appends what the log gained since the last call; the read functions
-call it first, so every committed write shows. Several processes may read at once: each sync runs in
-one write transaction and starts from the position the previous one stored.
+the page it reached. ``sync`` appends what the log gained since the follower's stored position; each
+batch runs in one write transaction that re-reads that position, so two processes syncing at once
+never append a change twice. The read functions only read.
 
 What the activities mean:
 - an annotation page is published while its canvas has at least one live annotation: the first
@@ -26,35 +26,21 @@ What the activities mean:
 from __future__ import annotations
 
 import logging
-import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .annotate import manifest_url
 from .annotate import page_url as annotation_page_url
 from .errors import EnricherError, NotFound
 from .manifest import parse_manifest
-from .store import Store
+from .follow import StoredPosition, follow
+from .store import Change, Store
 
 log = logging.getLogger(__name__)
 
 CONTEXT = "http://iiif.io/api/discovery/1/context.json"
 MEDIA_TYPE = f'application/ld+json;profile="{CONTEXT}"'
 BATCH = 2000  # change-log rows per sync transaction: the write lock is held for one batch only
-
-TABLES = (
-    """CREATE TABLE IF NOT EXISTS discovery_activities (
-        position INTEGER PRIMARY KEY, type TEXT NOT NULL, object_id TEXT NOT NULL,
-        object_type TEXT NOT NULL, end_time TEXT NOT NULL)""",
-    # where each live annotation is, so a change that moves one to another canvas touches both pages
-    """CREATE TABLE IF NOT EXISTS discovery_members (
-        anno_id TEXT PRIMARY KEY, key TEXT NOT NULL, canvas_id TEXT NOT NULL) WITHOUT ROWID""",
-    "CREATE INDEX IF NOT EXISTS discovery_members_by_canvas ON discovery_members (key, canvas_id)",
-    # objects whose last activity was a Create or an Update
-    "CREATE TABLE IF NOT EXISTS discovery_published (object_id TEXT PRIMARY KEY) WITHOUT ROWID",
-    """CREATE TABLE IF NOT EXISTS discovery_cursor (
-        one INTEGER PRIMARY KEY CHECK (one = 0), seq INTEGER NOT NULL)""",
-)
-
 
 @dataclass(frozen=True)
 class _Event:
@@ -80,71 +66,63 @@ def _ref(url: str, kind: str) -> dict:
     return {"id": url, "type": kind}
 
 
-def _ensure(store: Store) -> None:
-    db = store.db
-    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'discovery_cursor'").fetchone() is None:
-        with store.transaction() as db:
-            for statement in TABLES:
-                db.execute(statement)
-            db.execute("INSERT OR IGNORE INTO discovery_cursor (one, seq) VALUES (0, 0)")
+class ChangeDiscovery(StoredPosition):
+    """The change-log consumer that appends the activities; BASE is the public base URL (ending in a
+    slash) the object ids are built on."""
 
+    name = "discovery"
 
-def _cursor(db: sqlite3.Connection) -> int:
-    return db.execute("SELECT seq FROM discovery_cursor WHERE one = 0").fetchone()[0]
+    def __init__(self, base: str):
+        self.base = base
+
+    def apply(self, store: Store, changes: Sequence[Change]) -> None:
+        """Append the activities of CHANGES and move the stored position, in one transaction."""
+        with store.transaction():  # re-read inside: another process may have synced meanwhile
+            position = self.position(store)
+            fresh = [change for change in changes if change.seq > position]
+            if fresh:
+                store.append_activities(_events(store, self.base, fresh))
+                store.move_cursor(self.name, fresh[-1].seq)
 
 
 def sync(store: Store, base: str) -> int:
-    """Append the activities of every change logged since the last sync; return how many were added.
+    """Append the activities of every change logged since the last sync; return how many changes that was.
 
     BASE is the public base URL (ending in a slash) the object ids are built on.
     """
-    _ensure(store)
-    added = 0
-    while store.last_change() > _cursor(store.db):
-        with store.transaction() as db:  # re-read inside: another process may have synced meanwhile
-            changes = store.changes(_cursor(db), BATCH)
-            if changes:
-                added += _append(db, _events(db, store, base, changes))
-                db.execute("UPDATE discovery_cursor SET seq = ? WHERE one = 0", (changes[-1].seq,))
-    return added
+    return follow(store, ChangeDiscovery(base), BATCH)
 
 
-def _events(db: sqlite3.Connection, store: Store, base: str, changes) -> list[_Event]:
-    """Apply CHANGES to the membership table and return one event per page and manifest they touch."""
+def _events(store: Store, base: str, changes: Sequence[Change]) -> list[tuple[str, str, str, str]]:
+    """Apply CHANGES to the membership Change Discovery keeps and return one activity (type, object
+    id, object type, time) per page and manifest they touch, in the order of the log."""
     pages: dict[tuple[str, str], tuple[int, str]] = {}
     manifests: dict[str, tuple[int, str]] = {}
     for change in changes:
         mark = (change.seq, change.time)
-        old = db.execute("SELECT key, canvas_id FROM discovery_members WHERE anno_id = ?", (change.anno_id,)).fetchone()
+        old = store.discovery_member(change.anno_id)
         if old is not None:
-            pages[(old[0], old[1])] = mark
+            pages[old] = mark
             manifests[old[0]] = mark
-        if change.kind == "Delete":
-            db.execute("DELETE FROM discovery_members WHERE anno_id = ?", (change.anno_id,))
-        else:
-            db.execute(
-                "INSERT OR REPLACE INTO discovery_members (anno_id, key, canvas_id) VALUES (?, ?, ?)",
-                (change.anno_id, change.key, change.canvas_id),
-            )
+        store.set_discovery_member(change.anno_id, None if change.kind == "Delete" else (change.key, change.canvas_id))
         pages[(change.key, change.canvas_id)] = mark
         manifests[change.key] = mark
 
     indexes = {key: _canvas_indexes(store, key) for key in manifests}
     events = []
     for (key, canvas_id), (seq, time) in pages.items():
-        live = db.execute(
-            "SELECT 1 FROM discovery_members WHERE key = ? AND canvas_id = ? LIMIT 1", (key, canvas_id)
-        ).fetchone() is not None
+        live = store.discovery_page_live(key, canvas_id)
         for index in (indexes[key] or {}).get(canvas_id, ()):
             url = annotation_page_url(base, key, index)
-            kind = _transition(db, url, live)
+            kind = _transition(store, url, live)
             if kind:
                 events.append(_Event(seq, 0, kind, url, "AnnotationPage", time))
     for key, (seq, time) in manifests.items():
         if indexes[key] is not None:
             url = manifest_url(base, key)
-            events.append(_Event(seq, 1, _transition(db, url, True), url, "Manifest", time))
-    return sorted(events, key=lambda e: (e.seq, e.order, e.object_id))
+            events.append(_Event(seq, 1, _transition(store, url, True), url, "Manifest", time))
+    events.sort(key=lambda e: (e.seq, e.order, e.object_id))
+    return [(e.type, e.object_id, e.object_type, e.time) for e in events]
 
 
 def _canvas_indexes(store: Store, key: str) -> dict[str, list[int]] | None:
@@ -163,37 +141,17 @@ def _canvas_indexes(store: Store, key: str) -> dict[str, list[int]] | None:
     return indexes
 
 
-def _transition(db: sqlite3.Connection, url: str, live: bool) -> str | None:
+def _transition(store: Store, url: str, live: bool) -> str | None:
     """The activity that takes URL to LIVE (None: it stays unpublished), recording the new state."""
-    published = db.execute("SELECT 1 FROM discovery_published WHERE object_id = ?", (url,)).fetchone() is not None
+    published = store.set_published(url, live)
     if live:
-        db.execute("INSERT OR IGNORE INTO discovery_published (object_id) VALUES (?)", (url,))
         return "Update" if published else "Create"
-    if published:
-        db.execute("DELETE FROM discovery_published WHERE object_id = ?", (url,))
-        return "Delete"
-    return None
+    return "Delete" if published else None
 
 
-def _append(db: sqlite3.Connection, events: list[_Event]) -> int:
-    last = db.execute("SELECT position, end_time FROM discovery_activities ORDER BY position DESC LIMIT 1").fetchone()
-    position, end_time = (last[0] + 1, last[1]) if last else (0, "")
-    for event in events:
-        end_time = max(end_time, event.time)  # the log's clock may step back a second between writers
-        db.execute(
-            """INSERT INTO discovery_activities (position, type, object_id, object_type, end_time)
-            VALUES (?, ?, ?, ?, ?)""",
-            (position, event.type, event.object_id, event.object_type, end_time),
-        )
-        position += 1
-    return len(events)
-
-
-def total(store: Store, base: str) -> int:
-    """Return how many activities the stream holds (after a sync)."""
-    sync(store, base)
-    last = store.db.execute("SELECT max(position) FROM discovery_activities").fetchone()[0]
-    return 0 if last is None else last + 1
+def total(store: Store) -> int:
+    """Return how many activities the stream holds."""
+    return store.activity_count()
 
 
 def _last_page(count: int, page_size: int) -> int:
@@ -213,7 +171,7 @@ def collection(store: Store, base: str, page_size: int, *, rights: str | None = 
     and ``last`` name page 0, which is then empty.
     """
     _check(page_size)
-    count = total(store, base)
+    count = total(store)
     document = {"@context": CONTEXT, "id": collection_url(base), "type": "OrderedCollection", "totalItems": count}
     if rights:
         document["rights"] = rights
@@ -232,14 +190,9 @@ def page(store: Store, base: str, n: int, page_size: int) -> dict:
     missing = NotFound(f"the change stream has no page {n}", where=page_url(base, n))
     if n < 0:
         raise missing
-    sync(store, base)
     start = n * page_size
     # one row past the page says whether a next page exists, from the same read as the page
-    rows = store.db.execute(
-        """SELECT type, object_id, object_type, end_time FROM discovery_activities
-        WHERE position >= ? AND position <= ? ORDER BY position""",
-        (start, start + page_size),
-    ).fetchall()
+    rows = store.activities(start, start + page_size)
     if n > 0 and not rows:
         raise missing
     document = {
@@ -254,7 +207,7 @@ def page(store: Store, base: str, n: int, page_size: int) -> dict:
     if len(rows) > page_size:
         document["next"] = _ref(page_url(base, n + 1), "OrderedCollectionPage")
     document["orderedItems"] = [
-        {"type": kind, "object": _ref(object_id, object_type), "endTime": end_time}
-        for kind, object_id, object_type, end_time in rows[:page_size]
+        {"type": row.type, "object": _ref(row.object_id, row.object_type), "endTime": row.end_time}
+        for row in rows[:page_size]
     ]
     return document

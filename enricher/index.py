@@ -8,7 +8,7 @@ and extra mapping files: SKOS concepts, labels
 in several languages, Iconclass ``skos:broader`` chains) in VOCABULARY_GRAPH and
 our own terms (contexts/ns.ttl) in TERMS_GRAPH. Queries see the union of all graphs as their
 default graph, so nobody needs GRAPH clauses. Annotations are indexed as served: with the calibrated
-confidence of their model on their collection and the calibration named (enricher.review.Calibrations),
+confidence of their model on their collection and the calibration named (enricher.served.Calibrations),
 when the index knows the public base URL the calibrations are named under; a new calibration logs an
 Update for each annotation it changes, so the index follows.
 
@@ -39,9 +39,11 @@ import pyoxigraph as ox
 
 from . import rdf
 from .errors import EnricherError, InputError
+from .follow import follow
 from .jsonld import CONTEXTS_DIR
 from .quality import METRICS_VOCABULARY
-from .review import VERDICT_VOCABULARY, Calibrations
+from .review import VERDICT_VOCABULARY
+from .served import Calibrations
 from .vocab import COCO_VOCABULARY
 
 if TYPE_CHECKING:
@@ -227,9 +229,20 @@ class Index:
                 raise InputError(f"an annotation is not valid RDF: {exc}", where=", ".join(current)) from None
             self._version += 1
 
+    name = "index"
+
+    def position(self, store: Store) -> int:
+        """The change-log position the index holds (a change-log consumer, enricher.follow)."""
+        return self.seq
+
     def apply(self, store: Store, changes: Sequence[Change]) -> None:
-        """Apply change-log entries: each named annotation takes its current state in STORE (live:
-        replaced, deleted or gone: removed), so applying an entry twice changes nothing."""
+        """Apply change-log entries and move the position past them: each named annotation takes its
+        current state in STORE (live: replaced, deleted or gone: removed), so applying an entry twice
+        changes nothing."""
+        with self._lock:
+            self._apply(store, changes)
+
+    def _apply(self, store: Store, changes: Sequence[Change]) -> None:
         current: dict[str, dict] = {}
         removed: list[str] = []
         served = self._served(store)
@@ -250,6 +263,7 @@ class Index:
                     log.warning("left out of the index: %s", one)
                     self._replace({}, [anno_id])
             self._replace({}, removed)
+        self._set_seq(changes[-1].seq)
 
     def _served(self, store: Store) -> Callable[[StoredAnnotation], dict]:
         """How a stored annotation is indexed: as served (with its calibration) when BASE is known."""
@@ -259,13 +273,8 @@ class Index:
 
     def sync(self, store: Store) -> int:
         """Apply every change logged since the last sync; return how many entries were applied."""
-        applied = 0
         with self._lock:
-            while changes := store.changes(self.seq, BATCH):
-                self.apply(store, changes)
-                self._set_seq(changes[-1].seq)
-                applied += len(changes)
-        return applied
+            return follow(store, self, BATCH)
 
     def refresh(self, store: Store) -> int:
         """Bring the index up to date with STORE: on first use build it when it is empty or was made

@@ -2,16 +2,16 @@
 through the SPARQL 1.1 Graph Store Protocol (``gsp``: a PUT or DELETE of the annotation's named graph)
 or SPARQL 1.1 Update (``update``: one request per batch, DROP SILENT GRAPH then INSERT DATA).
 
-The backlog is the store's change log itself: a row in ``push_cursor`` (in the store's SQLite file,
-created on first use) holds, per target URL, the position up to which every change has been
-delivered, and moves only after the target accepted a batch. Each change is sent as the annotation's
+The backlog is the store's change log itself: the Pusher is a change-log consumer (enricher.follow)
+whose stored position, one per target URL, says up to where every change has been delivered, and
+moves only after the target accepted a batch. Each change is sent as the annotation's
 state at the time of sending, as served with its calibrated confidence (live: its graph replaced;
 deleted: its graph dropped), so sending a batch twice does no harm and an outage of any length loses
 nothing: the changes wait in the log.
 
-A daemon thread drains the backlog every ``interval`` seconds (or at once after ``wake()``), and
-after a failure waits twice as long each time, up to ``max_backoff``. One process per database pushes:
-the thread first takes an exclusive ``fcntl.flock`` on ``{database}.push.lock``; the others retry it.
+A follower thread drains the backlog every ``interval`` seconds (or at once after ``wake()``), and
+after a failure waits twice as long each time, up to ``max_backoff``. One process per store pushes:
+the one that holds the store's ``push`` leadership lock; the others retry it.
 
 Errors of the target: a connection failure, a timeout, a 5xx, 408 or 429 is an outage (the batch is
 retried); any other 4xx means the target refuses that one annotation (an IRI it will not take, say):
@@ -28,29 +28,24 @@ import httpx
 
 from . import rdf
 from .annotate import public_base
-from .background import Daemon, ProcessLock
 from .config import Config
 from .errors import FetchError, InputError
-from .review import Calibrations
-from .store import Store, now
+from .follow import FollowerThread, StoredPosition, follow
+from .served import Calibrations
+from .store import Change, Store
 
 log = logging.getLogger(__name__)
 
 PROTOCOLS = ("gsp", "update")
 BATCH = 500  # change-log rows per round (one SPARQL Update request with protocol update)
-LOCK_SUFFIX = ".push.lock"
-LOCK_RETRY_SECONDS = 5.0
 RETRIED = {408, 429}  # client errors that mean "later", not "never"
-TABLE = """CREATE TABLE IF NOT EXISTS push_cursor (
-    target TEXT PRIMARY KEY, seq INTEGER NOT NULL, failures INTEGER NOT NULL DEFAULT 0,
-    error TEXT, updated TEXT)"""
 
 
 class Rejected(Exception):
     """The target refused one request for good (a 4xx other than 408 and 429)."""
 
 
-class Pusher:
+class Pusher(StoredPosition):
     """Delivers the store's changes to one external triplestore; thread-safe."""
 
     def __init__(
@@ -72,15 +67,17 @@ class Pusher:
         if not url.startswith(("http://", "https://")):
             raise InputError("the push URL must be an http(s) URL", where=url)
         self.store, self.url, self.protocol, self.base = store, url, protocol, base
-        self.interval, self.max_backoff = interval, max_backoff
-        self._process_lock = ProcessLock(store.path.with_name(store.path.name + LOCK_SUFFIX))
-        self.lock_path = self._process_lock.path
+        self.name = f"push {url}"
         self._client = httpx.Client(timeout=timeout, transport=transport)
         self._lock = threading.Lock()  # one round at a time within this process
-        self._daemon = Daemon("enricher-push", self._step, self.release)
-        self._failures = 0  # failed rounds in a row, for the backoff
-        self._ready = False
+        self._thread = FollowerThread(store, self, interval=interval, leader="push", max_backoff=max_backoff,
+                                      batch=BATCH)
         self.skipped: list[str] = []  # annotations the target refused, in this process's lifetime
+
+    @property
+    def interval(self) -> float:
+        """Seconds between rounds (doubling after each failure, up to max_backoff)."""
+        return self._thread.interval
 
     @classmethod
     def from_config(cls, config: Config, store: Store) -> Pusher | None:
@@ -93,41 +90,18 @@ class Pusher:
 
     # ---- the backlog ----------------------------------------------------------------------------------
 
-    def _ensure(self) -> None:
-        if self._ready:
-            return
-        with self.store.transaction() as db:
-            db.execute(TABLE)
-            db.execute("INSERT OR IGNORE INTO push_cursor (target, seq) VALUES (?, 0)", (self.url,))
-        self._ready = True
-
     def status(self) -> dict:
         """Where delivery stands: the position delivered, changes waiting, failures in a row, last error."""
-        self._ensure()
-        row = self.store.db.execute(
-            "SELECT seq, failures, error, updated FROM push_cursor WHERE target = ?", (self.url,)
-        ).fetchone()
+        cursor = self.store.cursor(self.name)
         return {
-            "target": self.url, "protocol": self.protocol, "delivered": row[0],
-            "pending": self.store.last_change() - row[0], "failures": row[1], "error": row[2], "updated": row[3],
+            "target": self.url, "protocol": self.protocol, "delivered": cursor.seq,
+            "pending": self.store.last_change() - cursor.seq, "failures": cursor.failures, "error": cursor.error,
+            "updated": cursor.updated,
         }
 
     def pending(self) -> int:
         """How many change-log entries wait to be delivered."""
         return self.status()["pending"]
-
-    def _record(self, seq: int | None, error: str | None) -> None:
-        with self.store.transaction() as db:
-            if error is None:
-                db.execute(
-                    "UPDATE push_cursor SET seq = ?, failures = 0, error = NULL, updated = ? WHERE target = ?",
-                    (seq, now(), self.url),
-                )
-            else:
-                db.execute(
-                    "UPDATE push_cursor SET failures = failures + 1, error = ?, updated = ? WHERE target = ?",
-                    (error, now(), self.url),
-                )
 
     # ---- delivering ----------------------------------------------------------------------------------
 
@@ -136,17 +110,23 @@ class Pusher:
 
         Raises FetchError when the target is unreachable or failing; the batch then stays in the backlog.
         """
+        return follow(self.store, self, BATCH, rounds=1)
+
+    def drain(self) -> int:
+        """Deliver every waiting change; return how many log entries that was. Raises FetchError."""
+        return follow(self.store, self, BATCH)
+
+    def apply(self, store: Store, changes: Sequence[Change]) -> None:
+        """Send the current state of each annotation CHANGES name, then move the stored position.
+        Raises FetchError (recorded as a failure; the position stays)."""
         with self._lock:
-            self._ensure()
-            cursor = self.status()["delivered"]
-            changes = self.store.changes(cursor, BATCH)
-            if not changes:
-                return 0
+            if changes[-1].seq <= self.position(store):
+                return  # another round of this process delivered them meanwhile
             live: dict[str, str] = {}
             gone: list[str] = []
-            calibrations = Calibrations(self.store, self.base) if self.base else None
+            calibrations = Calibrations(store, self.base) if self.base else None
             for anno_id in dict.fromkeys(change.anno_id for change in changes):
-                stored = self.store.get(anno_id)
+                stored = store.get(anno_id)
                 if stored is None or stored.deleted:
                     gone.append(anno_id)
                     continue
@@ -159,17 +139,9 @@ class Pusher:
             try:
                 self._send(live, gone)
             except FetchError as exc:
-                self._record(None, str(exc))
+                store.cursor_failed(self.name, str(exc))
                 raise
-            self._record(changes[-1].seq, None)
-            return len(changes)
-
-    def drain(self) -> int:
-        """Deliver every waiting change; return how many log entries that was. Raises FetchError."""
-        delivered = 0
-        while pushed := self.push_once():
-            delivered += pushed
-        return delivered
+            store.move_cursor(self.name, changes[-1].seq)
 
     def _skip(self, anno_id: str, why: str) -> None:
         log.warning("push to %s skips annotation %s: %s", self.url, anno_id, why)
@@ -223,13 +195,11 @@ class Pusher:
 
     def start(self) -> None:
         """Start the thread that drains the backlog (once this process holds the push lock)."""
-        self._daemon.start()
+        self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop the thread after the request in flight and let another process push."""
-        self._daemon.stop(timeout)
-        self._failures = 0
-        self.release()
+        self._thread.stop(timeout)
 
     def close(self) -> None:
         """Stop, and close the HTTP connections."""
@@ -238,37 +208,20 @@ class Pusher:
 
     def wake(self) -> None:
         """Push now rather than at the next interval (call after a write)."""
-        self._daemon.wake()
+        self._thread.wake()
 
     @property
     def holds_lock(self) -> bool:
-        """Whether this Pusher is the one that pushes for its database."""
-        return self._process_lock.held
+        """Whether this Pusher is the one that pushes for its store."""
+        return self._thread.leads
 
     def acquire(self) -> bool:
-        """Take the push lock without waiting; return whether this process pushes for the database."""
-        return self._process_lock.acquire()
+        """Take the push lock without waiting; return whether this process pushes for the store."""
+        return self._thread.acquire()
 
     def release(self) -> None:
         """Let another process push."""
-        self._process_lock.release()
-
-    def _step(self) -> float:
-        """One round of the thread: drain the backlog if this process pushes; return the seconds to wait."""
-        if not self.acquire():
-            return LOCK_RETRY_SECONDS
-        try:
-            self.drain()
-        except FetchError as exc:
-            self._failures += 1
-            wait = min(self.max_backoff, self.interval * 2**self._failures)
-            log.warning("push to %s failed (%d in a row), next try in %.1f s: %s", self.url, self._failures, wait, exc)
-            return wait
-        except Exception:  # the database, say: try again later rather than end the thread
-            log.exception("push to %s", self.url)
-            return LOCK_RETRY_SECONDS
-        self._failures = 0
-        return self.interval
+        self._thread.release()
 
 
 def _update(live: Mapping[str, str], gone: Sequence[str]) -> str:

@@ -64,7 +64,7 @@ from enricher.review import (
     iou,
     text_body,
 )
-from enricher.store import Store
+from enricher.store import open_store
 from enricher.web import create_app
 
 PORT = 8182  # the sample manifests name this port
@@ -258,7 +258,7 @@ def main() -> None:
     report: dict = {"command": "python samples/loop.py " + " ".join(sys.argv[1:]), "settings": vars(args) | {"work": str(work)}}
     clock = time.perf_counter()
 
-    with serve_images(IMAGES, port=PORT, documents=HERE / "manifests"), Store(config.database) as store:
+    with serve_images(IMAGES, port=PORT, documents=HERE / "manifests"), open_store(config.database) as store:
         model, manifests = enrich(config, store)
         report["enriched"] = {"machine annotations": store.count(None), "seconds": round(time.perf_counter() - clock, 1)}
 

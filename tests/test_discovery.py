@@ -25,7 +25,7 @@ from enricher import discovery
 from enricher.annotate import manifest_key
 from enricher.errors import NotFound
 from enricher.jsonld import document_loader
-from enricher.store import Store
+from enricher.store import Store, open_store
 from enricher.vocab import Vocabulary
 
 BASE = "https://enricher.example.org/"
@@ -63,7 +63,7 @@ def annotations(config, vocabulary, v3, v2):
 
 @pytest.fixture
 def store(tmp_path, v3, v2):
-    store = Store(tmp_path / "enricher.sqlite3")
+    store = open_store(tmp_path / "enricher.sqlite3")
     for parsed in (v3, v2):
         store.save_manifest(manifest_key(parsed.id), parsed.id, parsed.url, parsed.label, parsed.document)
     yield store
@@ -101,6 +101,7 @@ class Harvester:
     def harvest(self) -> list[tuple[str, str, str]]:
         """Process every activity past the position reached; return them as (type, object id, object type)."""
         seen = []
+        discovery.sync(self.store, BASE)  # the service's follower has caught up with the change log
         top = discovery.collection(self.store, BASE, SIZE)
         while True:
             document = discovery.page(self.store, BASE, self.page, SIZE)
@@ -174,6 +175,7 @@ def test_pages_link_up_and_times_never_go_back(store, annotations, v3):
     discovery.sync(store, BASE)  # a harvester looked in between
     for canvas in range(4):
         run(store, v3, annotations[v3.id], canvas, SHA, lambda a: False)
+    discovery.sync(store, BASE)
     top = discovery.collection(store, BASE, SIZE, rights="http://creativecommons.org/publicdomain/zero/1.0/")
     assert top["totalItems"] == 10  # 4 creates and the manifest's, 4 deletes and its update
     assert top["first"] == {"id": discovery.page_url(BASE, 0), "type": "OrderedCollectionPage"}
@@ -197,6 +199,7 @@ def test_pages_link_up_and_times_never_go_back(store, annotations, v3):
 
 
 def test_an_empty_stream_has_one_empty_page(store):
+    discovery.sync(store, BASE)
     top = discovery.collection(store, BASE, SIZE)
     assert top["totalItems"] == 0 and top["last"]["id"] == discovery.page_url(BASE, 0)
     document = discovery.page(store, BASE, 0, SIZE)
@@ -219,8 +222,9 @@ def test_an_annotation_moved_to_another_canvas_updates_both_pages(store, annotat
 
 
 def test_changes_in_a_container_without_a_stored_manifest_make_no_activity(tmp_path, annotations, v3):
-    with Store(tmp_path / "bare.sqlite3") as store:
+    with open_store(tmp_path / "bare.sqlite3") as store:
         run(store, v3, annotations[v3.id], 0, SHA, lambda a: True)
+        discovery.sync(store, BASE)
         assert discovery.collection(store, BASE, SIZE)["totalItems"] == 0
 
 
@@ -233,7 +237,7 @@ def test_processes_syncing_at_once_write_each_activity_once(store, annotations, 
 
     def sync():
         try:
-            with Store(path) as own:  # a connection of its own, as another worker process has
+            with open_store(path) as own:  # a connection of its own, as another worker process has
                 discovery.sync(own, BASE)
         except Exception as exc:  # reported below, not lost in the thread
             errors.append(exc)
@@ -292,6 +296,7 @@ def test_collection_and_pages_mean_what_the_discovery_context_says(store, annota
     discovery.sync(store, BASE)
     run(store, v3, annotations[v3.id], 1, SHA, lambda a: False)
     licence = "http://creativecommons.org/publicdomain/zero/1.0/"
+    discovery.sync(store, BASE)
     top = discovery.collection(store, BASE, SIZE, rights=licence)
     graph = to_dataset(top, conformance_dir)
     node = ox.NamedNode(top["id"])

@@ -20,7 +20,7 @@ from enricher.errors import InputError
 from enricher.index import TERMS_FILE, TERMS_GRAPH, VOCABULARY_GRAPH, VOID, Index
 from enricher.quality import METRICS_VOCABULARY
 from enricher.review import VERDICT_VOCABULARY
-from enricher.store import Store
+from enricher.store import Store, open_store
 from enricher.vocab import COCO_VOCABULARY, Vocabulary
 
 BASE = "https://enricher.example.org/"
@@ -58,7 +58,7 @@ def fill(store: Store, parsed, annotations: list[dict]) -> str:
 @pytest.fixture
 def store(tmp_path, machine, parsed):
     """Machine annotations, one corrected by a person, one deleted, and a person's comment."""
-    store = Store(tmp_path / "enricher.sqlite3")
+    store = open_store(tmp_path / "enricher.sqlite3")
     key = fill(store, parsed, machine)
     edited = store.get(machine[0]["id"])
     store.update(edited.id, corrected(edited.document), edited.etag, "curator")
@@ -192,7 +192,7 @@ def _peak(tmp_path, settings, annotations: int) -> tuple[int, int]:
     """Return (peak Python memory while reading the whole dump, its uncompressed size) for an index of
     ANNOTATIONS graphs of a few long quads each, loaded straight into it (building them through the
     store would test the index's build, not the dump)."""
-    with Store(tmp_path / f"empty-{annotations}.sqlite3") as store, Index() as index:
+    with open_store(tmp_path / f"empty-{annotations}.sqlite3") as store, Index() as index:
         index.refresh(store)  # in step with the (empty) store, so the dump rebuilds nothing
         lines = (
             f'<{BASE}a/{n}> <{BASE}p{k}> "{k} of {n}: {PADDING}" <{BASE}a/{n}> .\n'

@@ -302,10 +302,10 @@ def test_cli_evaluates_the_reviews_in_the_store_and_records_the_calibration(tmp_
     from reviewed import EXPECTED, MODEL, SHA, fill
 
     from enricher.cli import main
-    from enricher.store import Store
+    from enricher.store import open_store
 
     database = tmp_path / "db.sqlite3"
-    with Store(database) as store:
+    with open_store(database) as store:
         key, _ = fill(store, config)
     out = tmp_path / "report"
     outcome = CliRunner().invoke(main, ["evaluate", "--database", str(database), "--base-url", config.base_url,
@@ -316,7 +316,7 @@ def test_cli_evaluates_the_reviews_in_the_store_and_records_the_calibration(tmp_
     assert rows == EXPECTED
     assert {p.name for p in out.iterdir()} == {"evaluation.jsonld", "evaluation.ttl", "report.html", "pr.svg",
                                                "reliability.svg"}
-    with Store(database) as store:
+    with open_store(database) as store:
         [stored] = store.evaluations(SHA, key)
         calibration = store.calibration(SHA, key)
         assert store.models() == store.models([key]) == [(SHA, MODEL)] and store.models(["0" * 16]) == []

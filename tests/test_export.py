@@ -277,11 +277,11 @@ def test_cli_exports_what_curators_confirmed_in_the_database(sample_server, tmp_
     from enricher.annotate import ANNOTATION_CONTEXT, MEDIA_FRAGMENTS
     from enricher.cli import main
     from enricher.review import build_exhaustive, class_iri, text_body
-    from enricher.store import Store
+    from enricher.store import open_store
 
     documents = [manifest(sample_server, "open", ["scene-1"]), manifest(sample_server, "closed", ["scene-4"], rights=NO_AI)]
     database = tmp_path / "db.sqlite3"
-    with Store(database) as store:
+    with open_store(database) as store:
         for document in documents:
             key, canvas = manifest_key(document["id"]), reviewed(document)[0]
             store.save_manifest(key, document["id"], document["id"], document["id"], document)

@@ -37,7 +37,7 @@ from enricher.index import (
     QueryTimeout,
     UpdateRefused,
 )
-from enricher.store import Store
+from enricher.store import Store, open_store
 from enricher.vocab import COCO_VOCABULARY, Vocabulary
 
 DOCS = PROJECT_ROOT / "docs" / "queries.md"
@@ -394,7 +394,7 @@ def _by_canvas(annotations: list[dict]) -> dict[str, list[dict]]:
 @pytest.fixture
 def filled(tmp_path, machine, parsed):
     """A real SQLite store holding the machine annotations of one model run."""
-    store = Store(tmp_path / "enricher.sqlite3")
+    store = open_store(tmp_path / "enricher.sqlite3")
     key = machine[0]["id"].split("/")[-3]
     store.save_manifest(key, parsed.id, parsed.url, "Test manifest", {"id": parsed.id})
     for canvas, on_canvas in _by_canvas([a for a in machine if a["generator"]["modelSha256"] == SHA]).items():

@@ -21,9 +21,9 @@ import pytest
 from enricher.annotate import container_url, manifest_key
 from enricher.config import DEMO_WEIGHTS, PROJECT_ROOT
 from enricher.imageserver import write_static_tree
-from enricher.jobs import JobRunner
+from enricher.jobs.thread import ThreadQueue
 from enricher.pipeline import Enricher
-from enricher.store import Store
+from enricher.store import Store, open_store
 from factories import make_manifest
 from sampledata import SAMPLES, SCENES, TRUTH, specs
 
@@ -41,16 +41,16 @@ def job_settings(config):
 
 @pytest.fixture
 def runner_for(job_settings, demo_detector, tmp_path):
-    """Build JobRunners on a fresh database that share the session's loaded demo model; count model loads."""
-    built: list[JobRunner] = []
+    """Build ThreadQueues on a fresh database that share the session's loaded demo model; count model loads."""
+    built: list[ThreadQueue] = []
     loads: list[int] = []
 
     def factory(config):
         loads.append(1)
         return Enricher(config, detector=demo_detector)
 
-    def make(path: Path | None = None, **overrides) -> JobRunner:
-        runner = JobRunner(job_settings.replace(**overrides), path or tmp_path / "enricher.sqlite3", enricher_factory=factory)
+    def make(path: Path | None = None, **overrides) -> ThreadQueue:
+        runner = ThreadQueue(job_settings.replace(**overrides), open_store(path or tmp_path / "enricher.sqlite3"), enricher_factory=factory)
         built.append(runner)
         return runner
 
@@ -58,6 +58,7 @@ def runner_for(job_settings, demo_detector, tmp_path):
     yield make
     for runner in built:
         runner.stop(timeout=WAIT_SECONDS)
+        runner.store.close()
 
 
 class Gate:
@@ -138,7 +139,7 @@ def wait_for(predicate, what: str):
     return value
 
 
-def run_now(runner: JobRunner, params: dict):
+def run_now(runner: ThreadQueue, params: dict):
     """Queue a job and run the queue in this thread; return the finished job."""
     job = runner.store.create_job(params)
     assert runner.acquire()
@@ -253,7 +254,7 @@ def test_cancelling_a_running_job_stops_it_before_the_next_canvas(runner_for, ga
     finally:
         gate.open()
     runner.stop(timeout=WAIT_SECONDS)
-    with Store(runner.store_path) as store:
+    with open_store(runner.store.url) as store:
         cancelled = store.job(job.id)
         assert (cancelled.state, cancelled.done) == ("cancelled", 1)
         assert {a.canvas_id for a in store.page(None, 0, 1000)} == {f"{gate.url}/manifest/canvas/0"}
@@ -275,15 +276,15 @@ def test_only_one_runner_per_database(runner_for, tmp_path):
     assert other.acquire()  # another database, another lock
     # another process is refused while this one holds the lock
     worker = subprocess.run(
-        [sys.executable, "-m", "enricher.jobs", "--once"], env=worker_env(first.store_path), capture_output=True,
+        [sys.executable, "-m", "enricher.jobs", "--once"], env=worker_env(first.store.url), capture_output=True,
         text=True, timeout=WAIT_SECONDS, cwd=PROJECT_ROOT,
     )
-    assert worker.returncode == 1 and str(first.lock_path) in worker.stderr
+    assert worker.returncode == 1 and first.store.url in worker.stderr
     first.release()
     assert second.acquire()
 
 
-def worker_env(database: Path, **settings) -> dict[str, str]:
+def worker_env(database: str | Path, **settings) -> dict[str, str]:
     """The environment of a `python -m enricher.jobs` process with the settings of the runners here."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
     path = [str(PROJECT_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
@@ -303,7 +304,7 @@ def test_a_killed_worker_resumes_with_nothing_lost_or_duplicated(runner_for, dem
     assert expected
 
     database = tmp_path / "killed.sqlite3"
-    with Store(database) as store:
+    with open_store(database) as store:
         job = store.create_job({"manifest": url})
         gate.close(allowed="first")
         worker = subprocess.Popen(

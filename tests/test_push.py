@@ -23,7 +23,7 @@ from enricher import rdf
 from enricher.config import Config
 from enricher.errors import FetchError, InputError
 from enricher.push import Pusher
-from enricher.store import Store
+from enricher.store import Store, open_store
 from enricher.vocab import Vocabulary
 
 BASE = "https://enricher.example.org/"
@@ -135,7 +135,7 @@ def server(tmp_path) -> Iterator[OxigraphServer]:
 
 @pytest.fixture
 def store(tmp_path) -> Iterator[Store]:
-    with Store(tmp_path / "enricher.sqlite3") as store:
+    with open_store(tmp_path / "enricher.sqlite3") as store:
         yield store
 
 
@@ -203,8 +203,7 @@ def test_a_pushed_change_twice_changes_nothing(store, server, machine, parsed):
     try:
         pusher.drain()
         before = server.graphs()
-        with store.transaction() as db:  # as if the process died before it recorded the delivery
-            db.execute("UPDATE push_cursor SET seq = 0")
+        store.move_cursor(pusher.name, 0)  # as if the process died before it recorded the delivery
         assert pusher.pending() == 3
         pusher.drain()
         assert server.graphs() == before == expected(store)

@@ -22,7 +22,8 @@ from enricher.review import (
     StaleVersion, box_of, build_exhaustive, build_verdict, class_of, iou, read_verdict, state_iri, version_of,
 )
 from enricher.errors import InputError
-from enricher.store import MIGRATIONS, Store
+from enricher.store import Store, open_store
+from enricher.store.sqlite.schema import MIGRATIONS
 from enricher.vocab import Vocabulary
 from real_annotations import SHA, machine_annotations, manifest
 
@@ -44,7 +45,7 @@ def built(config, parsed):
 
 @pytest.fixture
 def store(tmp_path, parsed, built):
-    with Store(tmp_path / "enricher.sqlite3") as store:
+    with open_store(tmp_path / "enricher.sqlite3") as store:
         store.key = manifest_key(parsed.id)
         store.save_manifest(store.key, parsed.id, parsed.id, parsed.label, parsed_document(parsed))
         for canvas in parsed.canvases[:2]:
@@ -268,7 +269,7 @@ def test_an_old_database_gains_review_states(tmp_path, built):
     old.execute("PRAGMA user_version = 3")
     old.commit()
     old.close()
-    with Store(path) as store:
+    with open_store(path) as store:
         stored = store.get(document["id"])
         assert stored.review_state == "pending" and stored.document["reviewState"] == state_iri("pending")
         assert stored.etag != '"x"' and store.count("k") == 1 and store.count("k", "verdict") == 0
@@ -295,7 +296,7 @@ def test_an_old_database_gains_regions_and_reviewed_classes(tmp_path, parsed, bu
     old.execute("PRAGMA user_version = 4")
     old.commit()
     old.close()
-    with Store(path) as store:
+    with open_store(path) as store:
         [truth] = reviewed_canvases(store)
         [found] = predictions(store, SHA, [canvas.id])
         assert store.get(dog["id"]).concept == "dog"  # rows from before the class column get theirs

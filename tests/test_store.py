@@ -11,7 +11,9 @@ import threading
 import pytest
 
 from enricher.errors import EnricherError, Gone, InputError, NotFound, PreconditionFailed
-from enricher.store import MIGRATIONS, PAGE_SEQS_SQL, Store, etag_matches
+from enricher.store import Store, etag_matches, open_store
+from enricher.store.sqlite.annotations import PAGE_SEQS_SQL
+from enricher.store.sqlite.schema import MIGRATIONS
 
 KEY, OTHER = "0123456789abcdef", "fedcba9876543210"
 CANVAS = "https://example.org/iiif/book/canvas/1"
@@ -51,7 +53,7 @@ def human(text: str, canvas: str = CANVAS, n: int = 1) -> dict:
 
 @pytest.fixture
 def store(tmp_path):
-    with Store(tmp_path / "db" / "enricher.sqlite3") as store:
+    with open_store(tmp_path / "db" / "enricher.sqlite3") as store:
         yield store
 
 
@@ -70,12 +72,12 @@ def last_seq(store: Store) -> int:
 
 def test_new_file_is_wal_with_busy_timeout_and_current_schema(tmp_path):
     path = tmp_path / "a" / "b" / "enricher.sqlite3"
-    with Store(path) as store:
+    with open_store(path) as store:
         assert path.is_file()
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
         assert store.schema_version == len(MIGRATIONS) >= 2
-    with Store(path) as again:  # opening again applies nothing twice
+    with open_store(path) as again:  # opening again applies nothing twice
         assert again.schema_version == len(MIGRATIONS)
 
 
@@ -92,7 +94,7 @@ def test_an_old_version_database_upgrades_and_keeps_its_data(tmp_path):
     old.commit()
     old.close()
 
-    with Store(path) as store:
+    with open_store(path) as store:
         assert store.schema_version == len(MIGRATIONS)
         assert store.count(KEY) == 2  # counts back-filled from the old rows
         assert store.get(machine(1)["id"]).document["confidence"] == 0.9
@@ -103,12 +105,12 @@ def test_an_old_version_database_upgrades_and_keeps_its_data(tmp_path):
 
 def test_a_newer_schema_is_refused(tmp_path):
     path = tmp_path / "new.sqlite3"
-    Store(path).close()
+    open_store(path).close()
     connection = sqlite3.connect(path)
     connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
     connection.close()
     with pytest.raises(EnricherError, match="newer than this software") as caught:
-        Store(path)
+        open_store(path)
     assert caught.value.where == str(path)
 
 
@@ -116,7 +118,7 @@ def test_a_file_that_is_not_a_database_names_the_file(tmp_path):
     path = tmp_path / "junk.sqlite3"
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(EnricherError, match="cannot open the database") as caught:
-        Store(path)
+        open_store(path)
     assert caught.value.where == str(path)
 
 
@@ -271,10 +273,10 @@ def test_editing_a_machine_annotation_marks_it_edited(store):
 
 def test_etags_are_strong_and_survive_a_restart(tmp_path):
     path = tmp_path / "enricher.sqlite3"
-    with Store(path) as store:
+    with open_store(path) as store:
         store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1)])
         etag, container, everything = store.get(machine(1)["id"]).etag, store.container_etag(KEY), store.container_etag(None)
-    with Store(path) as store:
+    with open_store(path) as store:
         assert store.get(machine(1)["id"]).etag == etag
         assert store.container_etag(KEY) == container and store.container_etag(None) == everything
         assert ETAG.match(container) and container != everything
@@ -297,15 +299,15 @@ def test_if_match_is_compared_strongly():
 @pytest.mark.parametrize("shared", [False, True], ids=["store-per-thread", "shared-store"])
 def test_twenty_concurrent_puts_with_one_etag_give_one_winner(tmp_path, shared):
     path = tmp_path / "enricher.sqlite3"
-    with Store(path) as store:
+    with open_store(path) as store:
         store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1)])
         original = store.get(machine(1)["id"])
     barrier = threading.Barrier(20)
     outcomes: dict[int, str] = {}
-    common = Store(path) if shared else None
+    common = open_store(path) if shared else None
 
     def put(n: int) -> None:
-        own = common or Store(path)
+        own = common or open_store(path)
         try:
             barrier.wait()
             own.update(original.id, {**original.document, "confidence": n / 100}, original.etag, f"user{n}")
@@ -326,7 +328,7 @@ def test_twenty_concurrent_puts_with_one_etag_give_one_winner(tmp_path, shared):
     winners = [n for n, outcome in outcomes.items() if outcome == "ok"]
     assert len(outcomes) == 20 and len(winners) == 1
     assert sorted(outcomes.values()).count("412") == 19
-    with Store(path) as store:
+    with open_store(path) as store:
         final = store.get(original.id)
         assert final.version == 2 and final.document["confidence"] == winners[0] / 100
         assert final.creator == f"user{winners[0]}"
@@ -370,7 +372,7 @@ def test_pages_cover_a_container_once_in_stable_order(store):
 
 def test_pages_follow_deletions_and_additions(tmp_path):
     path = tmp_path / "enricher.sqlite3"
-    with Store(path) as store:
+    with open_store(path) as store:
         ids = fill(store, 120)
         walk(store, KEY, 50)  # the store now knows where pages start
         gone = ids[KEY][10:20]
@@ -381,7 +383,7 @@ def test_pages_follow_deletions_and_additions(tmp_path):
         expected = [a for a in ids[KEY] if a not in gone] + [extra["id"]]
         assert walk(store, KEY, 50) == expected and store.count(KEY) == 111
         deep = store.page(KEY, 100, 50)
-        with Store(path) as fresh:  # no page starts known: same answer from scratch
+        with open_store(path) as fresh:  # no page starts known: same answer from scratch
             assert fresh.page(KEY, 100, 50) == deep and [a.id for a in deep] == expected[100:]
 
 
@@ -468,13 +470,13 @@ def test_interrupted_jobs_are_requeued_in_order(store):
 
 def test_concurrent_claims_take_each_job_once(tmp_path):
     path = tmp_path / "enricher.sqlite3"
-    with Store(path) as store:
+    with open_store(path) as store:
         created = {store.create_job({"manifest": str(n)}).id for n in range(5)}
     barrier = threading.Barrier(10)
     claimed: list[str] = []
 
     def claim() -> None:
-        with Store(path) as own:
+        with open_store(path) as own:
             barrier.wait()
             while job := own.claim_job():
                 claimed.append(job.id)

@@ -32,9 +32,9 @@ class Served:
         self.config = load_config({"database": str(database), "base_url": url}, env={})
 
     def store(self):
-        from enricher.store import Store
+        from enricher.store import open_store
 
-        return Store(self.config.database)
+        return open_store(self.config.database)
 
 
 @pytest.fixture(scope="module")

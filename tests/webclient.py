@@ -51,9 +51,9 @@ class LiveServer:
 
     def store(self):
         """A Store on the server's database, for seeding (the store is not under test here)."""
-        from enricher.store import Store
+        from enricher.store import open_store
 
-        return Store(self.config.database)
+        return open_store(self.config.database)
 
     def close(self) -> None:
         self.server.shutdown()

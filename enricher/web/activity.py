@@ -28,11 +28,12 @@ def _send(document: dict) -> Response:
 def changes() -> Response:
     """The OrderedCollection of every change, with its first and last page."""
     here = service()
-    return _send(discovery.collection(here.store(), here.base, here.config.activity_page_size, rights=here.config.licence))
+    return _send(discovery.collection(here.discovered(), here.base, here.config.activity_page_size,
+                                      rights=here.config.licence))
 
 
 @bp.get("/activity/page-<int:n>")
 def changes_page(n: int) -> Response:
     """Page N of the changes (a page with ``next`` never changes again)."""
     here = service()
-    return _send(licensed(discovery.page(here.store(), here.base, n, here.config.activity_page_size)))
+    return _send(licensed(discovery.page(here.discovered(), here.base, n, here.config.activity_page_size)))

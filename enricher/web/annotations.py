@@ -17,7 +17,7 @@ from flask import Blueprint, Response, request
 from ..annotate import ANNOTATION_CONTEXT
 from ..errors import Gone, InputError, NotFound, PreconditionRequired
 from ..manifest import Manifest
-from ..review import Calibrations
+from ..served import Calibrations
 from ..store import StoredAnnotation, StoredManifest, now
 from . import incoming, ldp
 from .auth import require_writer

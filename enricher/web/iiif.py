@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 from ..annotate import annotation_list, annotation_page, enriched_manifest
 from ..errors import NotFound
 from ..manifest import Canvas, Manifest
-from ..review import Calibrations
+from ..served import Calibrations
 from .annotations import find_manifest
 from .media import IIIF2_JSONLD, IIIF3_JSONLD, JSON_TYPES, VARY, choose_format, dumps, etag_of, send, send_graph
 from .state import service

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,7 +33,7 @@ from ..annotate import public_base
 from ..config import Config
 from ..errors import EnricherError
 from ..index import Index
-from ..store import Store
+from ..store import Store, split_url
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +43,12 @@ T = TypeVar("T")
 
 
 def index_path(config: Config) -> Path:
-    """Where the on-disk index lives: setting index_path, or next to the database."""
-    return Path(config.index_path) if config.index_path else Path(config.database).with_suffix(".oxigraph")
+    """Where the on-disk index lives: setting index_path, or next to an SQLite database (elsewhere in
+    the instance folder)."""
+    if config.index_path:
+        return Path(config.index_path)
+    scheme, location = split_url(config.database)
+    return Path(location if scheme == "sqlite" else "instance/enricher").with_suffix(".oxigraph")
 
 
 def _index(config: Config, path: Path | None = None) -> Index:
@@ -113,29 +116,3 @@ def load(config: Config, store: Store) -> Index:
         memory = _index(config)
     memory.refresh(store)
     return memory
-
-
-class Follower:
-    """A daemon thread that applies the store's change log to an index every FOLLOW_SECONDS."""
-
-    def __init__(self, index: Index, store: Store, interval: float = FOLLOW_SECONDS):
-        self.index, self.store, self.interval = index, store, interval
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="enricher-index", daemon=True)
-
-    def start(self) -> None:
-        """Start following."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the sync in flight."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stopping.wait(self.interval):
-            try:
-                self.index.refresh(self.store)
-            except Exception:  # a busy or broken database: the next read says so; try again later
-                log.exception("following the change log")

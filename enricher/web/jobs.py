@@ -1,12 +1,12 @@
 """Enrichment jobs over HTTP: POST /jobs queues one (202 and its URL), GET follows its progress,
-DELETE cancels it. The background runner (enricher.jobs) does the work."""
+DELETE cancels it. The job queue (enricher.jobs) schedules and runs the work."""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from ..errors import InputError, NotFound, RegionError
 from ..store import StoredJob
@@ -98,10 +98,7 @@ def create() -> Response:
     """Queue an enrichment job."""
     require_writer(service().writers)
     params = job_params(read_json(service().config.max_body))
-    job = service().store().create_job(params)
-    runner = current_app.extensions.get("enricher.jobs")
-    if runner is not None:
-        runner.wake()
+    job = service().queue().submit(params)
     return _send(describe(job), 202, {"Location": service().job(job.id)})
 
 
@@ -122,15 +119,13 @@ def cancel(job_id: str) -> Response:
     """Cancel a job that has not finished; a finished one stays as it is."""
     require_writer(service().writers)
     find_job(job_id)
-    return _send(describe(service().store().cancel_job(job_id)))
+    return _send(describe(service().queue().cancel(job_id)))
 
 
 def init_app(app) -> None:
-    """Start the background job runner in this process when setting job_worker is on."""
+    """Start the job queue's worker in this process when setting job_worker is on."""
     here = app.extensions["enricher"]
     if here.config.job_worker:
-        from ..jobs import JobRunner
-
-        runner = JobRunner(here.config, here.config.database)
-        runner.start()
-        app.extensions["enricher.jobs"] = runner
+        queue = here.queue()
+        queue.start()
+        app.extensions["enricher.jobs"] = queue

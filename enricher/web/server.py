@@ -1,7 +1,7 @@
 """``enricher serve``: the app under gunicorn (sync workers, ``workers`` of them, bound to host:port).
 
 Each worker builds its own app after the fork (no preloading), so each may start a job runner thread
-when ``job_worker`` is on; the runners' file lock lets exactly one run jobs (see enricher.jobs). A
+when ``job_worker`` is on; the store's ``jobs`` lock lets exactly one run jobs (see enricher.jobs). A
 worker that exits stops its runner first, which puts an unfinished job back in the queue.
 """
 

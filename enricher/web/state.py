@@ -1,5 +1,6 @@
-"""What every view shares: the settings, the public URLs built on the base URL, the Store and this
-process's RDF index (see indexing), and the pusher to an external triplestore."""
+"""What every view shares: the settings, the public URLs built on the base URL, the store, the job
+queue, this process's RDF index (see indexing), and the change-log followers: the index's, Change
+Discovery's and the pusher to an external triplestore."""
 
 from __future__ import annotations
 
@@ -11,16 +12,21 @@ from flask import current_app
 
 from ..annotate import list_url, manifest_url, page_url, public_base
 from ..config import Config
+from ..discovery import ChangeDiscovery
+from ..follow import FollowerThread
 from ..index import Index, QueryTimeout
+from ..jobs import JobQueue, open_queue
 from ..manifest import Manifest, parse_manifest
 from ..push import Pusher
-from ..store import Store, StoredManifest
+from ..store import Store, StoredManifest, open_store
 from . import indexing
 from .auth import token_names
 
 log = logging.getLogger(__name__)
 
 MANIFEST_CACHE = 64  # parsed manifests kept per process
+DISCOVERY_SECONDS = 1.0  # how often the Change Discovery follower looks at the change log
+DISCOVERY_WAIT = 10.0  # longest a read of the change stream waits for the follower to catch up
 
 
 @dataclass
@@ -32,7 +38,9 @@ class Service:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _index: Index | None = field(default=None, repr=False)
     _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _follower: indexing.Follower | None = field(default=None, repr=False)
+    _follower: FollowerThread | None = field(default=None, repr=False)
+    _discovery: FollowerThread | None = field(default=None, repr=False)
+    _queue: JobQueue | None = field(default=None, repr=False)
     _pusher: Pusher | None = field(default=None, repr=False)
     _manifests: dict[str, tuple[dict, Manifest]] = field(default_factory=dict, repr=False)
 
@@ -41,14 +49,42 @@ class Service:
         self.writers = token_names(self.config.tokens)
 
     def store(self) -> Store:
-        """The Store, opened on first use (it keeps a connection per thread).
+        """The store setting database names, opened on first use (it keeps a connection per thread).
 
         Raises EnricherError when the database cannot be opened.
         """
         with self._lock:
             if self._store is None:
-                self._store = Store(self.config.database)
+                self._store = open_store(self.config.database)
             return self._store
+
+    def queue(self) -> JobQueue:
+        """The job queue (setting job_queue), opened on first use; its worker runs only once started.
+
+        Raises ConfigError for an unknown queue, EnricherError when the database cannot be opened.
+        """
+        store = self.store()
+        with self._lock:
+            if self._queue is None:
+                self._queue = open_queue(self.config, store)
+            return self._queue
+
+    def discovered(self) -> Store:
+        """The store, once Change Discovery has followed its change log up to the latest change (or
+        DISCOVERY_WAIT has passed): one process of those on the store follows it, the others wait.
+
+        Raises EnricherError when the database cannot be opened.
+        """
+        store = self.store()
+        with self._lock:
+            if self._discovery is None:
+                self._discovery = FollowerThread(store, ChangeDiscovery(self.base), interval=DISCOVERY_SECONDS,
+                                                 leader="discovery")
+                self._discovery.start()
+            follower = self._discovery
+        if not follower.wait_for(store.last_change(), DISCOVERY_WAIT):
+            log.warning("the change stream lags behind the change log")
+        return store
 
     def index(self) -> Index:
         """This process's RDF index, loaded on first use and brought up to date with the store, so
@@ -65,7 +101,7 @@ class Service:
         try:
             if self._index is None:
                 self._index = indexing.load(self.config, self.store())
-                self._follower = indexing.Follower(self._index, self.store())
+                self._follower = FollowerThread(self.store(), self._index, interval=indexing.FOLLOW_SECONDS)
                 self._follower.start()
             index = self._index
         finally:
@@ -100,7 +136,13 @@ class Service:
             self._pusher.wake()
 
     def close(self) -> None:
-        """Stop the pusher and the index follower, close the index and the Store's connections."""
+        """Stop the job queue's worker, the pusher and the followers, close the index and the store."""
+        if self._queue is not None:
+            self._queue.stop()
+            self._queue = None
+        if self._discovery is not None:
+            self._discovery.stop()
+            self._discovery = None
         if self._pusher is not None:
             self._pusher.close()
             self._pusher = None

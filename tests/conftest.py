@@ -26,6 +26,7 @@ from enricher.config import DEFAULT_CONFORMANCE_DIR, DEMO_WEIGHTS, Config, load_
 from enricher.detect import Detector
 from enricher.fetch import Fetcher
 from enricher.imageserver import serve_images, write_static_tree
+from enricher.store import BACKENDS
 
 # identifier -> (width, height, black mark x, y, w, h or None)
 TEST_IMAGES = {"gradient": (1000, 700, (600, 200, 80, 60)), "portrait": (360, 900, None)}
@@ -269,3 +270,15 @@ def chromium(node_modules):
         browser = launch(playwright)
         yield browser
         browser.close()
+
+
+# how a fresh store of each registered backend is made; the contract suite runs on every one
+FRESH_STORES = {"sqlite": lambda tmp_path: f"sqlite:///{tmp_path}/db/enricher.sqlite3"}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def store_url(request, tmp_path) -> str:
+    """The URL of a fresh, empty store of each backend in enricher.store.BACKENDS."""
+    if request.param not in FRESH_STORES:
+        pytest.fail(f"the {request.param} backend has no FRESH_STORES entry in tests/conftest.py")
+    return FRESH_STORES[request.param](tmp_path)

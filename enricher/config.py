@@ -91,6 +91,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_body", 1024 * 1024, "Largest request body accepted, in bytes", int),
     Setting("job_worker", True, "Run the background job worker in this process", _bool),
     Setting("job_queue", "thread", "Job queue: thread (a runner thread in one process of those on the database)"),
+    Setting("index", "embedded", "RDF index behind /sparql, the dumps and VoID: embedded (Oxigraph in each process)"),
     Setting("index_path", "", "On-disk RDF index (an Oxigraph folder) each process loads its in-memory copy from; empty: next to the database (x.sqlite3 -> x.oxigraph)"),
     Setting("sparql_timeout", 30.0, "Seconds a SPARQL query may run before the endpoint answers 503", float),
     Setting("activity_page_size", 100, "Activities per page of the IIIF Change Discovery stream (pages are numbered by it: keep it fixed)", int),

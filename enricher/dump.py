@@ -16,7 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO
 
 import pyoxigraph as ox
@@ -25,7 +25,8 @@ from . import rdf
 from .annotate import public_base
 from .config import Config
 from .errors import InputError
-from .index import VOID, Index
+from .index import VOID
+from .indexes import RDFIndex
 from .store import Store
 
 FORMATS = {"nquads": "nq", "ntriples": "nt"}  # line-based: written as they come, never all in memory
@@ -34,7 +35,6 @@ QUEUE = 8  # chunks waiting at most: the memory a dump holds is about QUEUE * CH
 GZIP_LEVEL = 1  # a dump is written per request: level 6 costs three times the CPU for a third less size
 GZIP = 31  # zlib window bits for a gzip container
 TITLE = "Annotations of IIIF images by the enricher"
-UNION = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }"  # every graph merged (with use_default_graph_as_union)
 
 
 def void_url(base: str) -> str:
@@ -69,7 +69,7 @@ def header(base: str, licence: str, format: str = "nquads") -> list[ox.Quad]:
 
 
 def dump(
-    index: Index, store: Store, config: Config, *, format: str = "nquads", compress: bool = True
+    index: RDFIndex, store: Store, config: Config, *, format: str = "nquads", compress: bool = True
 ) -> Iterator[bytes]:
     """Bring INDEX up to date with STORE, then yield the dump in FORMAT (nquads or ntriples), gzip-
     compressed unless COMPRESS is false. N-Triples merges the graphs: a triple in several (a concept
@@ -81,14 +81,7 @@ def dump(
         raise InputError(f"a dump is N-Quads or N-Triples ({', '.join(FORMATS)}), not {format!r}", where=format)
     index.refresh(store)
     opening = ox.serialize(header(public_base(config.base_url), config.licence, format), format=ox.RdfFormat.N_QUADS)
-    if format == "nquads":
-        def produce(output: IO[bytes]) -> None:
-            index.store.dump(output, format=ox.RdfFormat.N_QUADS)
-    else:
-        def produce(output: IO[bytes]) -> None:
-            # a snapshot too: the query reads the store as it was when it started
-            index.store.query(UNION, use_default_graph_as_union=True).serialize(output, format=ox.RdfFormat.N_TRIPLES)
-    return _encode(_chain(opening, produce), compress)
+    return _encode(_chain(opening, lambda output: index.write_dump(output, format)), compress)
 
 
 def _chain(first: bytes, produce: Callable[[IO[bytes]], None]) -> Iterator[bytes]:
@@ -173,10 +166,50 @@ def _produced(produce: Callable[[IO[bytes]], None]) -> Iterator[bytes]:
         thread.join()
 
 
-def void(index: Index, store: Store, config: Config) -> list[ox.Quad]:
+def void(index: RDFIndex, store: Store, config: Config) -> list[ox.Quad]:
     """Bring INDEX up to date with STORE and describe the dataset in VoID: size, annotations, distinct
     concepts, licence, SPARQL endpoint and both dumps. Serialize with rdf.choose(...).serialize(quads)."""
     index.refresh(store)
     base = public_base(config.base_url)
     dumps = {rdf.get(name).media_type: dump_url(base, name) for name in FORMATS}
-    return index.void(dataset_url(base), sparql=f"{base}sparql", dumps=dumps, licence=config.licence, title=TITLE)
+    return void_quads(index.statistics(), dataset_url(base), sparql=f"{base}sparql", dumps=dumps,
+                      licence=config.licence, title=TITLE)
+
+
+def void_quads(
+    counts: Mapping[str, int], dataset: str, *, sparql: str | None = None, dumps: Mapping[str, str] | None = None,
+    licence: str | None = None, title: str = TITLE,
+) -> list[ox.Quad]:
+    """Describe the dataset in VoID from an index's COUNTS (quads, annotations, concepts): size,
+    annotations, distinct concepts, licence, SPARQL endpoint and the dumps (media type -> URL).
+    Serialize with rdf.choose(...).serialize(quads)."""
+    node = ox.NamedNode(dataset)
+    concepts, annotations = ox.BlankNode(), ox.BlankNode()
+
+    def quad(subject, predicate: str, obj) -> ox.Quad:
+        return ox.Quad(subject, ox.NamedNode(predicate), obj)
+
+    def count(value: int) -> ox.Literal:
+        return ox.Literal(str(value), datatype=ox.NamedNode(rdf.XSD + "integer"))
+
+    quads = [
+        quad(node, rdf.RDF + "type", ox.NamedNode(VOID + "Dataset")),
+        quad(node, rdf.DCTERMS + "title", ox.Literal(title, language="en")),
+        quad(node, VOID + "triples", count(counts["quads"])),
+        quad(node, VOID + "entities", count(counts["annotations"])),
+        quad(node, VOID + "classPartition", annotations),
+        quad(annotations, VOID + "class", ox.NamedNode(rdf.OA + "Annotation")),
+        quad(annotations, VOID + "entities", count(counts["annotations"])),
+        quad(node, VOID + "propertyPartition", concepts),
+        quad(concepts, VOID + "property", ox.NamedNode(rdf.DCTERMS + "subject")),
+        quad(concepts, VOID + "distinctObjects", count(counts["concepts"])),
+        *(quad(node, VOID + "vocabulary", ox.NamedNode(v)) for v in (rdf.OA, rdf.ENRICHER_NS, rdf.SKOS)),
+    ]
+    if licence:
+        quads.append(quad(node, rdf.DCTERMS + "license", ox.NamedNode(licence)))
+    if sparql:
+        quads.append(quad(node, VOID + "sparqlEndpoint", ox.NamedNode(sparql)))
+    for media_type, url in (dumps or {}).items():
+        quads.append(quad(node, VOID + "dataDump", ox.NamedNode(url)))
+        quads.append(quad(ox.NamedNode(url), "http://www.w3.org/ns/dcat#mediaType", ox.Literal(media_type)))
+    return quads

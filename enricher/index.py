@@ -39,7 +39,7 @@ import pyoxigraph as ox
 
 from . import rdf
 from .errors import EnricherError, InputError
-from .follow import follow
+from .follow import FollowerThread, follow
 from .jsonld import CONTEXTS_DIR
 from .quality import METRICS_VOCABULARY
 from .review import VERDICT_VOCABULARY
@@ -398,7 +398,19 @@ class Index:
             raise QueryError(f"the query failed: {exc}", where=where) from None
         return Answer(kind, chosen.content_type, body)
 
-    # ---- the dataset description ----------------------------------------------------------
+    # ---- the dataset ----------------------------------------------------------------------
+
+    def write_dump(self, output, format: str) -> None:
+        """Write every quad to OUTPUT (a binary file) from one snapshot: ``nquads`` with one graph per
+        annotation, or ``ntriples`` with the graphs merged."""
+        if format == "nquads":
+            self.store.dump(output, format=ox.RdfFormat.N_QUADS)
+        else:  # a snapshot too: the query reads the store as it was when it started
+            self.store.query(UNION, use_default_graph_as_union=True).serialize(output, format=ox.RdfFormat.N_TRIPLES)
+
+    def follower(self, store: Store, interval: float) -> FollowerThread:
+        """The thread that applies STORE's change log to this index every INTERVAL seconds between reads."""
+        return FollowerThread(store, self, interval=interval)
 
     def statistics(self) -> dict[str, int]:
         """Count quads, annotations, distinct concepts and distinct canvases (cached until the next write)."""
@@ -411,45 +423,8 @@ class Index:
         self._statistics = (version, counts)
         return counts
 
-    def void(
-        self, dataset: str, *, sparql: str | None = None, dumps: Mapping[str, str] | None = None, licence: str | None = None,
-        title: str = "Annotations of IIIF images by the enricher",
-    ) -> list[ox.Quad]:
-        """Describe the dataset in VoID: size, annotations, distinct concepts, licence, SPARQL endpoint
-        and the dumps (media type -> URL). Serialize with rdf.choose(...).serialize(quads)."""
-        counts = self.statistics()
-        node = ox.NamedNode(dataset)
-        concepts, annotations = ox.BlankNode(), ox.BlankNode()
 
-        def quad(subject, predicate: str, obj) -> ox.Quad:
-            return ox.Quad(subject, ox.NamedNode(predicate), obj)
-
-        def count(value: int) -> ox.Literal:
-            return ox.Literal(str(value), datatype=ox.NamedNode(rdf.XSD + "integer"))
-
-        quads = [
-            quad(node, rdf.RDF + "type", ox.NamedNode(VOID + "Dataset")),
-            quad(node, rdf.DCTERMS + "title", ox.Literal(title, language="en")),
-            quad(node, VOID + "triples", count(counts["quads"])),
-            quad(node, VOID + "entities", count(counts["annotations"])),
-            quad(node, VOID + "classPartition", annotations),
-            quad(annotations, VOID + "class", ox.NamedNode(rdf.OA + "Annotation")),
-            quad(annotations, VOID + "entities", count(counts["annotations"])),
-            quad(node, VOID + "propertyPartition", concepts),
-            quad(concepts, VOID + "property", ox.NamedNode(rdf.DCTERMS + "subject")),
-            quad(concepts, VOID + "distinctObjects", count(counts["concepts"])),
-            *(quad(node, VOID + "vocabulary", ox.NamedNode(v)) for v in (rdf.OA, rdf.ENRICHER_NS, rdf.SKOS)),
-        ]
-        if licence:
-            quads.append(quad(node, rdf.DCTERMS + "license", ox.NamedNode(licence)))
-        if sparql:
-            quads.append(quad(node, VOID + "sparqlEndpoint", ox.NamedNode(sparql)))
-        for media_type, url in (dumps or {}).items():
-            quads.append(quad(node, VOID + "dataDump", ox.NamedNode(url)))
-            quads.append(quad(ox.NamedNode(url), "http://www.w3.org/ns/dcat#mediaType", ox.Literal(media_type)))
-        return quads
-
-
+UNION = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }"  # every graph merged (with use_default_graph_as_union)
 STATISTICS = f"""
 PREFIX oa: <{rdf.OA}>
 PREFIX dcterms: <{rdf.DCTERMS}>

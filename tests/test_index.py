@@ -26,7 +26,7 @@ from real_annotations import (
     manifest,
 )
 
-from enricher import rdf
+from enricher import dump, rdf
 from enricher.config import PROJECT_ROOT
 from enricher.errors import NotAcceptable
 from enricher.index import (
@@ -498,8 +498,8 @@ def test_an_index_of_another_database_is_rebuilt(tmp_path, filled, machine):
 
 def test_void_counts_what_was_inserted(index, held):
     concepts = {s for a in held for s in subjects(a)}
-    quads = index.void(
-        "https://enricher.example.org/dataset", sparql="https://enricher.example.org/sparql",
+    quads = dump.void_quads(
+        index.statistics(), "https://enricher.example.org/dataset", sparql="https://enricher.example.org/sparql",
         dumps={"application/n-quads": "https://enricher.example.org/dump.nq.gz"},
         licence="http://creativecommons.org/publicdomain/zero/1.0/",
     )

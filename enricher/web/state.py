@@ -14,7 +14,8 @@ from ..annotate import list_url, manifest_url, page_url, public_base
 from ..config import Config
 from ..discovery import ChangeDiscovery
 from ..follow import FollowerThread
-from ..index import Index, QueryTimeout
+from ..index import QueryTimeout
+from ..indexes import RDFIndex, open_index
 from ..jobs import JobQueue, open_queue
 from ..manifest import Manifest, parse_manifest
 from ..push import Pusher
@@ -36,7 +37,7 @@ class Service:
     writers: dict[str, str] = field(default_factory=dict)
     _store: Store | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _index: Index | None = field(default=None, repr=False)
+    _index: RDFIndex | None = field(default=None, repr=False)
     _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _follower: FollowerThread | None = field(default=None, repr=False)
     _discovery: FollowerThread | None = field(default=None, repr=False)
@@ -86,7 +87,7 @@ class Service:
             log.warning("the change stream lags behind the change log")
         return store
 
-    def index(self) -> Index:
+    def index(self) -> RDFIndex:
         """This process's RDF index, loaded on first use and brought up to date with the store, so
         it holds every committed write.
 
@@ -100,9 +101,10 @@ class Service:
             raise QueryTimeout("the RDF index is still loading; try again in a minute", where=loading)
         try:
             if self._index is None:
-                self._index = indexing.load(self.config, self.store())
-                self._follower = FollowerThread(self.store(), self._index, interval=indexing.FOLLOW_SECONDS)
-                self._follower.start()
+                self._index = open_index(self.config, self.store())
+                self._follower = self._index.follower(self.store(), indexing.FOLLOW_SECONDS)
+                if self._follower is not None:
+                    self._follower.start()
             index = self._index
         finally:
             self._index_lock.release()

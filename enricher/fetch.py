@@ -1,6 +1,7 @@
 """The only code that opens URLs. It refuses private addresses (checked on the address each connection
 goes to, so also on every redirect hop), limits time, size and pixels, retries what may pass (429, 5xx,
-refused or broken connections, timeouts) and checks what comes back.
+refused or broken connections, timeouts), stops contacting a host that keeps failing (a circuit breaker)
+and checks what comes back.
 
 Every error names the URL (``where``) and says what went wrong.
 """
@@ -19,6 +20,7 @@ import httpx
 from PIL import Image
 
 from .addresses import AddressGuard, GuardedTransport, literal_addresses
+from .breaker import CircuitBreaker
 from .config import Config
 from .errors import (
     BlockedAddressError,
@@ -84,6 +86,7 @@ class Fetcher:
         """TRANSPORT replaces the network (tests); by default every connection is checked by a GuardedTransport."""
         self.config = config
         self._guard = AddressGuard(config)
+        self._breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
         self._client = httpx.Client(
             transport=transport or GuardedTransport(self._guard),
             timeout=config.timeout,
@@ -160,9 +163,11 @@ class Fetcher:
         attempt = 0
         host = self._check(url, where)
         while True:
+            self._breaker.allow(host, where)
             last = attempt >= self.config.retries
             try:
                 with self._client.stream("GET", url, headers={"Accept": accept}) as response:
+                    self._breaker.succeeded(host)
                     status = response.status_code
                     if (status == 429 or status >= 500) and not last:
                         time.sleep(retry_delay(response.headers, attempt, self.config.backoff))
@@ -180,7 +185,8 @@ class Fetcher:
                 failure = f"no answer within {self.config.timeout} s from {host}"
             except httpx.TransportError as exc:
                 failure = f"cannot connect to {host}: {exc or type(exc).__name__}"
-            if last:
+            self._breaker.failed(host, failure)
+            if last or self._breaker.is_down(host):
                 raise FetchError(failure, where=where)
             time.sleep(retry_delay(httpx.Headers(), attempt, self.config.backoff))
             attempt += 1

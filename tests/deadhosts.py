@@ -6,9 +6,6 @@ from __future__ import annotations
 import socket
 import threading
 from collections import Counter
-from collections.abc import Iterator
-
-import pytest
 
 
 class SilentServer:
@@ -41,14 +38,6 @@ class SilentServer:
         self._thread.join()
         for connection in [*self._held, self._socket]:
             connection.close()
-
-
-@pytest.fixture
-def silent_server() -> Iterator[SilentServer]:
-    """A server on loopback that accepts connections and never answers them."""
-    server = SilentServer()
-    yield server
-    server.close()
 
 
 class Names:

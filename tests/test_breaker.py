@@ -4,10 +4,11 @@ against real dead hosts on loopback: a closed port (refused) and a server that n
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from deadhosts import SilentServer, silent_server  # noqa: F401 (a fixture)
+from deadhosts import SilentServer
 from factories import make_manifest
 from sampledata import SCENES, TRUTH, recall, specs
 
@@ -20,6 +21,14 @@ from enricher.pipeline import FETCH_WORKERS, Enricher
 
 HOST = "images.example.org:80"
 DEAD_CANVASES = 24
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    """A server on loopback that accepts connections and never answers them."""
+    server = SilentServer()
+    yield server
+    server.close()
 
 
 def fail(breaker: CircuitBreaker, times: int) -> None:
@@ -120,7 +129,7 @@ def test_threads_sharing_a_fetcher_share_its_breaker(config, silent_server):
 
 
 @pytest.fixture(params=["refused", "silent"])
-def dead_host(request, closed_port) -> tuple[str, SilentServer | None]:
+def dead_host(request, closed_port) -> Iterator[tuple[str, SilentServer | None]]:
     """The base URL of an image host that is down: a closed port, or a server that never answers."""
     if request.param == "refused":
         yield f"http://127.0.0.1:{closed_port}/iiif/3", None

@@ -68,7 +68,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tile_threshold", 2.0, "Auto tiling starts when the image's long side exceeds imgsz times this", float),
     # network edge
     Setting("timeout", 20.0, "Seconds before a request to a remote server gives up", float),
-    Setting("retries", 3, "Retries on 429 and 5xx, with exponential backoff honouring Retry-After", int),
+    Setting("retries", 3, "Retries on 429, 5xx, refused or broken connections and timeouts, with exponential backoff honouring Retry-After", int),
     Setting("backoff", 0.5, "First backoff delay in seconds", float),
     Setting("max_bytes", 64 * 1024 * 1024, "Largest response accepted, in bytes", int),
     Setting("max_pixels", 178_956_970, "Largest image decoded, in pixels (Pillow's decompression-bomb limit)", int),
@@ -100,6 +100,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("push_url", "", "Graph Store Protocol or SPARQL Update endpoint every change is pushed to (empty: none)"),
     Setting("push_protocol", "gsp", "How changes are pushed: gsp (Graph Store Protocol) or update (SPARQL 1.1 Update)"),
     Setting("push_interval", 5.0, "Seconds between pushes of the backlog (doubling after each failure, up to 5 minutes)", float),
+    # network edge: circuit breaker per image host
+    Setting("breaker_failures", 5, "Connection failures in a row after which a host is taken as down and not contacted for a cool-down (0: never)", int),
+    Setting("breaker_cooldown", 30.0, "Seconds a host taken as down is left alone before one request may try it again", float),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

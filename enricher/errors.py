@@ -8,7 +8,8 @@
     ├── FetchError                502  a remote resource could not be fetched
     │   ├── BlockedAddressError   403  private, loopback or link-local address not allowed
     │   ├── TooLargeError         413  the response is larger than the configured maximum
-    │   └── ContentTypeError      415  the response has the wrong content type
+    │   ├── ContentTypeError      415  the response has the wrong content type
+    │   └── HostDownError         503  the host failed several connections in a row; not tried for now
     ├── ImageError                422  an image that cannot be decoded, or is too large to decode
     ├── ModelError                500  weights that cannot be loaded
     └── HTTPProblem                    errors of the HTTP surface
@@ -106,6 +107,12 @@ class ContentTypeError(FetchError):
     status = 415
     slug = "wrong-content-type"
     title = "Wrong content type"
+
+
+class HostDownError(FetchError):
+    status = 503
+    slug = "host-down"
+    title = "Remote host is down"
 
 
 class ImageError(EnricherError):

@@ -1,5 +1,7 @@
-"""The only code that opens URLs. It refuses private addresses (on every redirect hop), limits time, size
-and pixels, retries what may pass (429, 5xx, broken connections) and checks what comes back.
+"""The only code that opens URLs. It refuses private addresses (checked on the address each connection
+goes to, so also on every redirect hop), limits time, size and pixels, retries what may pass (429, 5xx,
+refused or broken connections, timeouts), stops contacting a host that keeps failing (a circuit breaker)
+and checks what comes back.
 
 Every error names the URL (``where``) and says what went wrong.
 """
@@ -7,18 +9,18 @@ Every error names the URL (``where``) and says what went wrong.
 from __future__ import annotations
 
 import io
-import ipaddress
 import json
-import socket
+import re
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import httpx
 from PIL import Image
 
+from .addresses import AddressGuard, GuardedTransport, literal_addresses
+from .breaker import CircuitBreaker
 from .config import Config
 from .errors import (
     BlockedAddressError,
@@ -36,18 +38,7 @@ REDIRECTS = {301, 302, 303, 307, 308}
 JSON_ACCEPT = "application/ld+json, application/json;q=0.9, */*;q=0.1"
 IMAGE_ACCEPT = "image/jpeg, image/png;q=0.9, image/*;q=0.8"
 NOT_IMAGE_TYPES = ("text/", "json", "xml", "html")  # content types that are never image bytes
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def address_kind(address: IPAddress) -> str | None:
-    """Return why an address may not be fetched (``loopback``, ``private`` ...), or None for a public one."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    for kind in ("loopback", "link_local", "multicast", "unspecified", "reserved", "private"):  # most telling first
-        if getattr(address, f"is_{kind}"):
-            return kind.replace("_", "-")
-    return None if address.is_global else "non-global"
+URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")  # two letters at least, so C:\\ stays a path
 
 
 def retry_delay(headers: httpx.Headers, attempt: int, backoff: float) -> float:
@@ -85,23 +76,19 @@ def decode_image(data: bytes, where: str, max_pixels: int) -> Image.Image:
 
 
 def _is_url(text: str) -> bool:
-    return "://" in text and not text.lower().startswith("file://")
-
-
-def _local_path(text: str) -> Path:
-    if text.lower().startswith("file://"):
-        return Path(unquote(urlparse(text).path))
-    return Path(text)
+    return URL_SCHEME.match(text) is not None
 
 
 class Fetcher:
     """Fetch JSON, bytes and images over HTTP(S) safely. One instance may be shared by threads."""
 
     def __init__(self, config: Config, transport: httpx.BaseTransport | None = None):
+        """TRANSPORT replaces the network (tests); by default every connection is checked by a GuardedTransport."""
         self.config = config
-        self._allowed_hosts = {host.lower() for host in config.allowed_hosts}
+        self._guard = AddressGuard(config)
+        self._breaker = CircuitBreaker(config.breaker_failures, config.breaker_cooldown)
         self._client = httpx.Client(
-            transport=transport,
+            transport=transport or GuardedTransport(self._guard),
             timeout=config.timeout,
             follow_redirects=False,  # followed by hand, so every hop is checked
             headers={"User-Agent": config.user_agent},
@@ -118,11 +105,11 @@ class Fetcher:
         self._client.close()
 
     def get_json(self, url_or_path: str) -> dict:
-        """Return the JSON object at a URL, a local path or a file:// URL; ManifestError if it is not one."""
+        """Return the JSON object at an http(s) URL or a local path; ManifestError if it is not one."""
         if _is_url(url_or_path):
             body, content_type = self._fetch(url_or_path, JSON_ACCEPT)
         else:
-            body, content_type = self._read_file(_local_path(url_or_path)), ""
+            body, content_type = self._read_file(Path(url_or_path)), ""
         try:
             document = json.loads(body)
         except (UnicodeDecodeError, ValueError) as exc:
@@ -158,26 +145,29 @@ class Fetcher:
             current = httpx.URL(url)
         except httpx.InvalidURL as exc:
             raise FetchError(f"not a valid URL: {exc}", where=url) from None
+        where = url  # as given, then each hop's
         for _ in range(MAX_REDIRECTS + 1):
-            status, headers, body = self._get(current, accept)
+            status, headers, body = self._get(current, accept, where)
             if status not in REDIRECTS:
                 return body, headers.get("Content-Type", "").lower()
             location = headers.get("Location")
             try:
                 current = current.join(location)
             except (TypeError, httpx.InvalidURL):
-                raise FetchError(f"HTTP {status} redirect to a bad Location {location!r}", where=str(current)) from None
+                raise FetchError(f"HTTP {status} redirect to a bad Location {location!r}", where=where) from None
+            where = str(current)
         raise FetchError(f"more than {MAX_REDIRECTS} redirects", where=url)
 
-    def _get(self, url: httpx.URL, accept: str) -> tuple[int, httpx.Headers, bytes]:
-        """GET one URL with retries; return status, headers and body (empty for redirects)."""
-        where, attempt = str(url), 0
+    def _get(self, url: httpx.URL, accept: str, where: str) -> tuple[int, httpx.Headers, bytes]:
+        """GET one URL (WHERE in errors) with retries; return status, headers and body (empty for redirects)."""
+        attempt = 0
+        host = self._check(url, where)
         while True:
-            target, headers = self._route(url)
-            headers["Accept"] = accept
+            self._breaker.allow(host, where)
             last = attempt >= self.config.retries
             try:
-                with self._client.stream("GET", target, headers=headers) as response:
+                with self._client.stream("GET", url, headers={"Accept": accept}) as response:
+                    self._breaker.succeeded(host)
                     status = response.status_code
                     if (status == 429 or status >= 500) and not last:
                         time.sleep(retry_delay(response.headers, attempt, self.config.backoff))
@@ -188,11 +178,15 @@ class Fetcher:
                     if status >= 400:
                         raise FetchError(f"HTTP {status} {response.reason_phrase}".rstrip(), where=where)
                     return status, response.headers, self._read(response, where)
+            except BlockedAddressError as exc:  # raised by the transport at connect time
+                exc.where = where
+                raise
             except httpx.TimeoutException:
-                failure = f"no answer within {self.config.timeout} s"
+                failure = f"no answer within {self.config.timeout} s from {host}"
             except httpx.TransportError as exc:
-                failure = f"cannot connect: {exc or type(exc).__name__}"
-            if last:
+                failure = f"cannot connect to {host}: {exc or type(exc).__name__}"
+            self._breaker.failed(host, failure)
+            if last or self._breaker.is_down(host):
                 raise FetchError(failure, where=where)
             time.sleep(retry_delay(httpx.Headers(), attempt, self.config.backoff))
             attempt += 1
@@ -210,33 +204,15 @@ class Fetcher:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _route(self, url: httpx.URL) -> tuple[httpx.URL, dict[str, str]]:
-        """Check where URL points; return the URL to send and extra headers.
+    def _check(self, url: httpx.URL, where: str) -> str:
+        """Refuse a URL that is not http(s), or whose host is a forbidden address written out; return its host.
 
-        Plain-HTTP requests go to the very address that was checked (with the Host header kept), so a DNS
-        answer that changes between check and connect cannot lead to a private address. HTTPS is left to
-        certificate verification, which a private service cannot pass for someone else's host name.
+        Host names are checked when a connection is opened (see enricher.addresses), on the address the
+        connection goes to; an address written in the URL is refused here already, whatever the transport.
         """
-        where = str(url)
         if url.scheme not in ("http", "https"):
             raise FetchError(f"unsupported URL scheme {url.scheme!r}", where=where)
-        host = url.host
-        if not host:
+        if not url.host:
             raise FetchError("URL without a host", where=where)
-        if self.config.allow_private or host.lower() in self._allowed_hosts:
-            return url, {}
-        try:
-            infos = socket.getaddrinfo(host, url.port or (443 if url.scheme == "https" else 80), type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise FetchError(f"cannot resolve host {host}: {exc}", where=where) from None
-        addresses = sorted({ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}, key=lambda a: a.version)
-        for address in addresses:
-            kind = address_kind(address)
-            if kind:
-                raise BlockedAddressError(
-                    f"host {host} resolves to {address}, a {kind} address; allow it with allow_private or allowed_hosts",
-                    where=where,
-                )
-        if url.scheme == "https":
-            return url, {}
-        return url.copy_with(host=str(addresses[0])), {"Host": url.netloc.decode("ascii")}
+        self._guard.check(url.host, literal_addresses(url.host), where=where)
+        return url.netloc.decode("ascii")

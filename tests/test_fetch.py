@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import ipaddress
 import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -23,7 +22,7 @@ from enricher.errors import (
     ManifestError,
     TooLargeError,
 )
-from enricher.fetch import MAX_REDIRECTS, MAX_RETRY_DELAY, Fetcher, address_kind, retry_delay
+from enricher.fetch import MAX_REDIRECTS, MAX_RETRY_DELAY, Fetcher, retry_delay
 from factories import gradient_image, png_header
 
 JSON = {"Content-Type": "application/json"}
@@ -36,13 +35,12 @@ def jpeg(width: int = 64, height: int = 48) -> bytes:
     return buffer.getvalue()
 
 
-def test_json_from_url_file_path_and_file_url(fetcher, stub, tmp_path):
+def test_json_from_url_and_file_path(fetcher, stub, tmp_path):
     url = stub.json("/doc.json", '{"a": 1}')
     path = tmp_path / "doc.json"
     path.write_text('{"b": 2}')
     assert fetcher.get_json(url) == {"a": 1}
     assert fetcher.get_json(str(path)) == {"b": 2}
-    assert fetcher.get_json(path.as_uri()) == {"b": 2}
 
 
 @pytest.mark.parametrize("body", ["<html><body>hello</body></html>", "{not json", "[1, 2]", ""])
@@ -238,7 +236,7 @@ def test_relative_redirects_are_followed_and_loops_stop(fetcher, stub):
         fetcher.get_json(loop)
 
 
-def test_public_addresses_pass_and_plain_http_is_pinned_to_the_checked_address(config):
+def test_a_public_address_is_fetched_as_written(config):
     seen = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -251,41 +249,10 @@ def test_public_addresses_pass_and_plain_http_is_pinned_to_the_checked_address(c
     assert seen == [("http://93.184.216.34:8080/m.json", "93.184.216.34:8080")]
 
 
-def test_redirect_from_a_public_host_to_metadata_address_is_refused(config):
-    def answer(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
-
-    with Fetcher(config(allow_private=False), transport=httpx.MockTransport(answer)) as fetcher:
-        with pytest.raises(BlockedAddressError, match="link-local"):
-            fetcher.get_json("http://93.184.216.34/m.json")
-
-
 @pytest.mark.parametrize("url", ["ftp://example.org/m.json", "http:///nohost", "http://exa mple.org/"])
 def test_unusable_urls_are_fetch_errors(fetcher, url):
     with pytest.raises(FetchError):
         fetcher.get_json(url)
-
-
-@pytest.mark.parametrize(
-    "address, kind",
-    [
-        ("8.8.8.8", None),
-        ("2606:4700::1111", None),
-        ("127.0.0.5", "loopback"),
-        ("::1", "loopback"),
-        ("::ffff:127.0.0.1", "loopback"),
-        ("10.0.0.1", "private"),
-        ("172.16.5.4", "private"),
-        ("fd00::1", "private"),
-        ("169.254.1.1", "link-local"),
-        ("fe80::1", "link-local"),
-        ("239.1.1.1", "multicast"),
-        ("240.0.0.1", "reserved"),
-        ("100.64.0.1", "non-global"),
-    ],
-)
-def test_address_kinds(address, kind):
-    assert address_kind(ipaddress.ip_address(address)) == kind
 
 
 def test_one_fetcher_serves_many_threads(fetcher, stub):

@@ -27,12 +27,12 @@ from collections.abc import Mapping, Sequence
 import httpx
 
 from . import rdf
-from .annotate import public_base
 from .background import Daemon, ProcessLock
 from .config import Config
 from .errors import FetchError, InputError
 from .review import Calibrations
 from .store import Store, now
+from .urls import public_base
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from .annotate import textual_body
 from .config import PROJECT_ROOT
 from .errors import HTTPProblem, InputError
 from .jsonld import as_list
+from .urls import calibration_url
 
 if TYPE_CHECKING:
     from .store import Store, StoredAnnotation, StoredCalibration
@@ -267,7 +268,7 @@ class Calibrations:
         from .calibrate import apply  # numpy: loaded only once a calibration exists
 
         value = round(apply(calibration.params, label, score), CALIBRATED_DIGITS)
-        return {"calibratedConfidence": value, "calibration": f"{self.base}calibrations/{calibration.id}"}
+        return {"calibratedConfidence": value, "calibration": calibration_url(self.base, calibration.id)}
 
     def document(self, stored: StoredAnnotation) -> dict:
         """STORED's document as served."""

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
+from .. import urls
 from ..errors import InputError, NotFound, RegionError
 from ..store import StoredJob
 from .auth import require_writer
@@ -73,8 +74,9 @@ def find_job(job_id: str) -> StoredJob:
 
 def describe(job: StoredJob) -> dict:
     """The public description of a job: state, progress, errors and links to what it produced."""
+    base = service().base
     return {
-        "id": service().job(job.id),
+        "id": urls.job_url(base, job.id),
         "state": job.state,
         "params": job.params,
         "progress": {"done": job.done, "total": job.total},
@@ -84,7 +86,8 @@ def describe(job: StoredJob) -> dict:
         "started": job.started,
         "finished": job.finished,
         "results": [
-            {"manifest": service().manifest(key), "annotations": service().container(key)} for key in job.manifests
+            {"manifest": urls.manifest_url(base, key), "annotations": urls.container_url(base, key)}
+            for key in job.manifests
         ],
     }
 
@@ -102,7 +105,7 @@ def create() -> Response:
     runner = current_app.extensions.get("enricher.jobs")
     if runner is not None:
         runner.wake()
-    return _send(describe(job), 202, {"Location": service().job(job.id)})
+    return _send(describe(job), 202, {"Location": urls.job_url(service().base, job.id)})
 
 
 @bp.get("/jobs")

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
 
 from .errors import EnricherError, RegionError
+from .geometry import Box
 from .jsonld import ANNO_CONTEXT, ENRICHER_CONTEXT, IIIF2_CONTEXT, IIIF3_CONTEXT
 from .urls import container_url, public_base
 
 if TYPE_CHECKING:  # only for hints: building annotations needs none of these modules loaded
     from .config import Config
-    from .detect import Box, Detection
+    from .detect import Detection
     from .manifest import Canvas, Manifest
     from .vocab import ClassMapping, Concept
 

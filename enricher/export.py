@@ -34,7 +34,8 @@ from PIL import Image
 from . import groundtruth
 from .config import Config
 from .errors import ConfigError, EnricherError, InputError, ManifestError
-from .groundtruth import Box, TruthCanvas
+from .geometry import Box
+from .groundtruth import TruthCanvas
 from .imageapi import canvas_to_image, load_request, plan_whole, read_info
 from .manifest import _text as label_text  # the package's one flattening of IIIF labels
 from .rights import ai_use, canvas_document, rights_statement

@@ -26,6 +26,7 @@ from .annotate import manifest_key
 from .background import Daemon, ProcessLock
 from .config import Config, load_config
 from .errors import EnricherError, RegionError
+from .geometry import parse_region
 from .store import Store, StoredJob
 
 log = logging.getLogger(__name__)
@@ -163,7 +164,6 @@ class JobRunner:
     def _work(self, job: StoredJob) -> tuple[str, str | None]:
         """Enrich every manifest of the job; return its final state and error (failed: every canvas did)."""
         from .manifest import read_manifests
-        from .pipeline import parse_region
 
         params, store = job.params, self.store
         source = params.get("manifest")

@@ -4,7 +4,6 @@ each finished canvas to the caller's writer on another thread."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -17,9 +16,10 @@ from PIL import Image
 from . import __version__
 from .annotate import Generator, build_annotation
 from .config import Config
-from .detect import Box, Detection, Detector, merge
+from .detect import Detection, Detector, merge
 from .errors import EnricherError, RegionError
 from .fetch import Fetcher
+from .geometry import Box
 from .imageapi import (
     ImageRequest,
     canvas_to_image,
@@ -69,17 +69,6 @@ class _Plan:
     tiled: bool
     local: Image.Image | None = None  # the decoded plain image when the canvas has no image service
     found: list[list[Detection]] = field(default_factory=list)
-
-
-def parse_region(text: str) -> Box:
-    """Parse ``xywh=x,y,w,h`` (or ``x,y,w,h``) in canvas coordinates."""
-    match = re.fullmatch(r"(?:xywh=)?(\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)", text.strip())
-    if not match:
-        raise RegionError(f"region {text!r} is not xywh=x,y,w,h with non-negative numbers")
-    x, y, w, h = (float(v) for v in match.groups())
-    if w <= 0 or h <= 0:
-        raise RegionError(f"region {text!r} has no area")
-    return x, y, w, h
 
 
 def _clip(box: Box, bounds: Box) -> Box | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING
 from .annotate import textual_body
 from .config import PROJECT_ROOT
 from .errors import HTTPProblem, InputError
+from .geometry import Box, iou, parse_xywh  # noqa: F401 -- iou: store.py imports it from here for now
 from .jsonld import as_list
 from .urls import calibration_url
 
@@ -43,9 +43,6 @@ REASONS = ("not-present", "wrong-concept", "duplicate", "bad-box")
 HIDDEN = ("rejected", "corrected")  # states that take a machine annotation off the public view
 MATCH_IOU = 0.5
 CALIBRATED_DIGITS = 4
-_XYWH = re.compile(r"xywh=(?:pixel:)?(-?[\d.]+),(-?[\d.]+),([\d.]+),([\d.]+)$")
-
-Box = tuple[float, float, float, float]
 
 
 class StaleVersion(HTTPProblem):
@@ -196,8 +193,7 @@ def box_of(annotation: Mapping) -> Box | None:
         if isinstance(selector, list):
             selector = selector[0] if selector else None
         value = selector.get("value") if isinstance(selector, dict) else None
-    found = _XYWH.match(value or "")
-    return tuple(float(v) for v in found.groups()) if found else None
+    return parse_xywh(value, negative_origin=True) if isinstance(value, str) else None
 
 
 @lru_cache(maxsize=1)
@@ -227,16 +223,6 @@ def class_of(annotation: Mapping) -> str | None:
             names = _class_names()
             return names.get((body.get("language"), text)) or names.get((None, text)) or text
     return None
-
-
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 class Calibrations:

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, request
 
 from .. import urls
 from ..errors import InputError, NotFound, RegionError
+from ..geometry import parse_region
 from ..store import StoredJob
 from .auth import require_writer
 from .media import JSON, dumps, read_json, send
@@ -47,8 +48,6 @@ def job_params(body: Any) -> dict:
         if isinstance(canvas, bool) or not isinstance(canvas, (str, int)) or (isinstance(canvas, int) and canvas < 0):
             raise InvalidField("a canvas is its id or its 0-based index", pointer=f"/canvases/{index}")
     if "region" in body:
-        from ..pipeline import parse_region  # the pipeline's imports (numpy, Pillow, rdflib) wait for a job
-
         try:
             parse_region(body["region"] if isinstance(body["region"], str) else repr(body["region"]))
         except RegionError as exc:

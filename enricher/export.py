@@ -25,13 +25,13 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 from PIL import Image
 
 from . import groundtruth
+from .clock import now
 from .config import Config
 from .errors import ConfigError, EnricherError, InputError, ManifestError
 from .geometry import Box
@@ -114,7 +114,7 @@ def read_splits(path: Path) -> dict[str, dict]:
 
 def assign_splits(manifests: Mapping[str, str], recorded: dict[str, dict], ratios: Sequence[float]) -> dict[str, dict]:
     """Return RECORDED plus a hashed split for each new manifest of MANIFESTS (id -> key); never moves one."""
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    stamp = now()
     merged = dict(recorded)
     for manifest_id, key in sorted(manifests.items()):
         if manifest_id not in merged:
@@ -311,7 +311,7 @@ def _title(document: dict) -> str:
 def _coco_document(categories: Sequence[str]) -> dict:
     return {
         "info": {"description": "enricher training export: exhaustively reviewed canvases",
-                 "date_created": datetime.now(UTC).isoformat(timespec="seconds")},
+                 "date_created": now()},
         "licenses": [],
         "images": [],
         "annotations": [],
@@ -376,7 +376,7 @@ def _write_data_yaml(out: Path, categories: Sequence[str], result: ExportResult)
 
 def _report(result: ExportResult) -> dict:
     return {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created": now(),
         "categories": result.categories,
         "images": dict(result.images),
         "boxes": dict(result.boxes),

@@ -20,11 +20,12 @@ from pathlib import Path
 
 from . import calibrate, groundtruth
 from .annotate import manifest_key
+from .clock import now
 from .config import Config
 from .errors import InputError
 from .evaluate import evaluate, read_coco, read_coco_results
 from .quality import make_record
-from .store import Store, now
+from .store import Store
 from .urls import calibration_url, evaluation_url, public_base, verdicts_url
 
 SHA256 = re.compile(r"[0-9a-f]{64}")

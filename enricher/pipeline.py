@@ -9,12 +9,12 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from PIL import Image
 
 from . import __version__
 from .annotate import Generator, build_annotation
+from .clock import now
 from .config import Config
 from .detect import Detection, Detector, merge
 from .errors import EnricherError, RegionError
@@ -266,7 +266,7 @@ class Enricher:
         canvas = plan.canvas
         found = merge(plan.found, self.config.iou) if plan.tiled else [d for tile in plan.found for d in tile]
         canvas_bounds = (0.0, 0.0, float(canvas.width), float(canvas.height))
-        created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        created = now()
         for det in found:
             inside = _clip(det.box, plan.region) if _centre_inside(det.box, plan.region) else None
             if inside is None:

@@ -28,10 +28,11 @@ import httpx
 
 from . import rdf
 from .background import Daemon, ProcessLock
+from .clock import now
 from .config import Config
 from .errors import FetchError, InputError
 from .review import Calibrations
-from .store import Store, now
+from .store import Store
 from .urls import public_base
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,11 @@ from flask import Blueprint, Response, request
 
 from .. import urls
 from ..annotate import ANNOTATION_CONTEXT
+from ..clock import now
 from ..errors import Gone, InputError, NotFound, PreconditionRequired
 from ..manifest import Manifest
 from ..review import Calibrations
-from ..store import StoredAnnotation, StoredManifest, now
+from ..store import StoredAnnotation, StoredManifest
 from . import incoming, ldp
 from .auth import require_writer
 from .media import (

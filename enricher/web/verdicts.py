@@ -11,7 +11,8 @@ import uuid
 from flask import Blueprint, Response, request
 
 from .. import review, urls
-from ..store import StoredAnnotation, now
+from ..clock import now
+from ..store import StoredAnnotation
 from .annotations import (
     CONTAINER_ALLOW,
     EVERYTHING_ALLOW,

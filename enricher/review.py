@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 from .annotate import textual_body
 from .config import PROJECT_ROOT
-from .errors import HTTPProblem, InputError
-from .geometry import Box, iou, parse_xywh  # noqa: F401 -- iou: store.py imports it from here for now
+from .errors import InputError, StaleVersion  # noqa: F401 -- store.py imports StaleVersion and iou from here
+from .geometry import Box, iou, parse_xywh  # noqa: F401 -- until it imports them from errors and geometry
 from .jsonld import as_list
 from .urls import calibration_url
 
@@ -43,12 +43,6 @@ REASONS = ("not-present", "wrong-concept", "duplicate", "bad-box")
 HIDDEN = ("rejected", "corrected")  # states that take a machine annotation off the public view
 MATCH_IOU = 0.5
 CALIBRATED_DIGITS = 4
-
-
-class StaleVersion(HTTPProblem):
-    status = 409
-    slug = "stale-version"
-    title = "The judged version is not the current one"
 
 
 @dataclass(frozen=True)

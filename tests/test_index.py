@@ -28,15 +28,8 @@ from real_annotations import (
 
 from enricher import rdf
 from enricher.config import PROJECT_ROOT
-from enricher.errors import NotAcceptable
-from enricher.index import (
-    TERMS_GRAPH,
-    VOCABULARY_GRAPH,
-    Index,
-    QueryError,
-    QueryTimeout,
-    UpdateRefused,
-)
+from enricher.errors import NotAcceptable, QueryError, QueryTimeout, UpdateRefused
+from enricher.index import TERMS_GRAPH, VOCABULARY_GRAPH, Index
 from enricher.store import Store
 from enricher.vocab import COCO_VOCABULARY, Vocabulary
 

@@ -19,9 +19,9 @@ from enricher.annotate import ANNOTATION_CONTEXT, manifest_key
 from enricher.config import PROJECT_ROOT
 from enricher.groundtruth import predictions, reviewed_canvases
 from enricher.review import (
-    StaleVersion, box_of, build_exhaustive, build_verdict, class_of, read_verdict, state_iri, version_of,
+    box_of, build_exhaustive, build_verdict, class_of, read_verdict, state_iri, version_of,
 )
-from enricher.errors import InputError
+from enricher.errors import InputError, StaleVersion
 from enricher.store import MIGRATIONS, Store
 from enricher.vocab import Vocabulary
 from real_annotations import SHA, machine_annotations, manifest

@@ -18,11 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..annotate import canvas_box, region_target
-from ..errors import InputError, RegionError
+from ..errors import InputError, InvalidField, RegionError
 from ..geometry import parse_xywh
 from ..jsonld import ANNO_CONTEXT, ENRICHER_CONTEXT
 from ..manifest import Canvas, Manifest
-from .problems import InvalidField
 
 ALLOWED_CONTEXTS = (ANNO_CONTEXT, ENRICHER_CONTEXT)
 

@@ -9,12 +9,11 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, request
 
 from .. import urls
-from ..errors import InputError, NotFound, RegionError
+from ..errors import InputError, InvalidField, NotFound, RegionError
 from ..geometry import parse_region
 from ..store import StoredJob
 from .auth import require_writer
 from .media import JSON, dumps, read_json, send
-from .problems import InvalidField
 from .state import service
 
 bp = Blueprint("jobs", __name__)

@@ -17,8 +17,7 @@ from flask import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 
 from .. import rdf, urls
-from ..errors import InputError, UnsupportedMediaType
-from ..index import UpdateRefused
+from ..errors import InputError, UnsupportedMediaType, UpdateRefused
 from .media import VARY, choose_format, etag_of, read_body, send, send_graph
 from .state import service
 

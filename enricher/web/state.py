@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from flask import current_app
 
 from ..config import Config
-from ..index import Index, QueryTimeout
+from ..errors import QueryTimeout
+from ..index import Index
 from ..manifest import Manifest, parse_manifest
 from ..push import Pusher
 from ..store import Store, StoredManifest

@@ -18,7 +18,6 @@
     └── HTTPProblem               500  errors of the HTTP surface
         ├── Unauthorized          401  missing or wrong bearer token
         ├── NotFound              404  no such resource
-        ├── MethodNotAllowed      405  method not supported on the resource
         ├── NotAcceptable         406  no representation in the requested media type
         ├── StaleVersion          409  a verdict on a version of its target that is no longer current
         ├── Gone                  410  the resource was deleted
@@ -162,12 +161,6 @@ class NotFound(HTTPProblem):
     status = 404
     slug = "not-found"
     title = "Not found"
-
-
-class MethodNotAllowed(HTTPProblem):
-    status = 405
-    slug = "method-not-allowed"
-    title = "Method not allowed"
 
 
 class NotAcceptable(HTTPProblem):

@@ -110,11 +110,6 @@ class Index:
         self._version = 0  # counts writes: statistics are cached per version
         self._statistics: tuple[int, dict[str, int]] | None = None
 
-    @classmethod
-    def beside(cls, database: str | Path, **options) -> Index:
-        """Open the on-disk index next to a SQLite file (``x.sqlite3`` -> ``x.oxigraph``)."""
-        return cls(Path(database).with_suffix(".oxigraph"), **options)
-
     def close(self) -> None:
         """Refuse further queries and flush an on-disk index."""
         self._closed = True

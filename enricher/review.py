@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 VERDICT_VOCABULARY = PROJECT_ROOT / "vocab" / "verdicts.ttl"
 VERDICTS = "https://w3id.org/enricher/verdicts/"
-SCHEME = "https://w3id.org/enricher/verdicts"
 COCO = "https://w3id.org/enricher/coco/"
 STATES = ("pending", "accepted", "rejected", "corrected")  # what reviewState may say
 JUDGEMENTS = ("accepted", "rejected", "corrected")  # verdicts on an annotation

@@ -15,17 +15,22 @@ Box = tuple[float, float, float, float]  # x, y, w, h
 _NUMBER = r"\d+(?:\.\d+)?"
 
 
+def _xywh_pattern(negative_origin: bool, bare: bool) -> re.Pattern:
+    prefix = r"(?:xywh=(?:pixel:)?)" + ("?" if bare else "")
+    sign = "-?" if negative_origin else ""  # a box may reach over the top or left edge
+    return re.compile(rf"{prefix}({sign}{_NUMBER}),({sign}{_NUMBER}),({_NUMBER}),({_NUMBER})")
+
+
+# compiled once: the store parses the target of every annotation it writes
+_XYWH = {(negative, bare): _xywh_pattern(negative, bare) for negative in (False, True) for bare in (False, True)}
+
+
 def parse_xywh(text: str, *, negative_origin: bool = False, bare: bool = False) -> Box | None:
     """Parse the media fragment ``xywh=x,y,w,h`` (``xywh=pixel:`` too) into a box; None when TEXT is
     not one (``percent:`` included). NEGATIVE_ORIGIN accepts an x or y below 0; BARE accepts plain
     ``x,y,w,h`` too."""
-    prefix = r"(?:xywh=(?:pixel:)?)" + ("?" if bare else "")
-    sign = "-?" if negative_origin else ""  # a box may reach over the top or left edge
-    found = re.fullmatch(rf"{prefix}({sign}{_NUMBER}),({sign}{_NUMBER}),({_NUMBER}),({_NUMBER})", text)
-    if found is None:
-        return None
-    x, y, w, h = (float(v) for v in found.groups())
-    return x, y, w, h
+    found = _XYWH[negative_origin, bare].fullmatch(text)
+    return None if found is None else tuple(map(float, found.groups()))
 
 
 def parse_region(text: str) -> Box:

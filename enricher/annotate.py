@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import urlsplit
 
 from .errors import EnricherError, RegionError
+from .geometry import Box
 from .jsonld import ANNO_CONTEXT, ENRICHER_CONTEXT, IIIF2_CONTEXT, IIIF3_CONTEXT
+from .urls import container_url, public_base
 
 if TYPE_CHECKING:  # only for hints: building annotations needs none of these modules loaded
     from .config import Config
-    from .detect import Box, Detection
+    from .detect import Detection
     from .manifest import Canvas, Manifest
     from .vocab import ClassMapping, Concept
 
@@ -64,34 +66,9 @@ def canvas_box(box: Box, canvas: Canvas) -> tuple[int, int, int, int]:
     return left, top, math.ceil(x1) - left, math.ceil(y1) - top
 
 
-def public_base(base_url: str) -> str:
-    """The configured public base URL, ending in one slash."""
-    return base_url.rstrip("/") + "/"
-
-
 def manifest_key(manifest_id: str) -> str:
     """The short, stable path segment under which a source manifest's results are published."""
     return hashlib.sha256(manifest_id.encode("utf-8")).hexdigest()[:16]
-
-
-def manifest_url(base: str, key: str) -> str:
-    """The URL of enriched manifest KEY under the public BASE."""
-    return f"{base}{key}/manifest.json"
-
-
-def page_url(base: str, key: str, index: int) -> str:
-    """The URL of the Presentation 3 AnnotationPage of canvas INDEX of manifest KEY."""
-    return f"{base}{key}/pages/{index}.json"
-
-
-def list_url(base: str, key: str, index: int) -> str:
-    """The URL of the Presentation 2.1 AnnotationList of canvas INDEX of manifest KEY."""
-    return f"{base}{key}/lists/{index}.json"
-
-
-def container_url(base_url: str, manifest_id: str) -> str:
-    """The URL of the annotation container of a source manifest."""
-    return f"{public_base(base_url)}{manifest_key(manifest_id)}/annotations/"
 
 
 def annotation_id(container: str, canvas_id: str, model_sha256: str, label: str, box: Box) -> str:
@@ -159,7 +136,8 @@ def build_annotation(
     return {
         "@context": ANNOTATION_CONTEXT,
         "id": annotation_id(
-            container_url(config.base_url, manifest.id), canvas.id, generator.model_sha256, detection.label, box
+            container_url(public_base(config.base_url), manifest_key(manifest.id)),
+            canvas.id, generator.model_sha256, detection.label, box,
         ),
         "type": "Annotation",
         "motivation": "tagging",

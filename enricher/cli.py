@@ -12,6 +12,7 @@ import click
 
 from .config import DEMO_WEIGHTS, PROJECT_ROOT, Config, load_config
 from .errors import EnricherError
+from .geometry import parse_region
 
 DEMO_PORT = 8182
 DEMO_SOURCE = PROJECT_ROOT / "samples" / "manifests" / "collection.json"
@@ -105,7 +106,7 @@ def run_enrich(source: str, out_dir: Path, config: Config, *, region: str | None
     """Enrich every manifest of SOURCE into OUT with a progress bar and a summary; return failed canvases."""
     from .fetch import Fetcher
     from .manifest import read_manifests
-    from .pipeline import Enricher, parse_region
+    from .pipeline import Enricher
     from .publish import publish_canvas, publish_manifest
 
     box = parse_region(region) if region else None

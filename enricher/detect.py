@@ -14,10 +14,9 @@ from PIL import Image
 
 from .config import Config
 from .errors import ConfigError, ModelError
+from .geometry import Box
 
 log = logging.getLogger(__name__)
-
-Box = tuple[float, float, float, float]  # x, y, w, h
 
 # A box mostly inside a stronger box of the same class is the same object cut by a tile border.
 CONTAINED = 0.7

@@ -29,12 +29,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .annotate import manifest_url
-from .annotate import page_url as annotation_page_url
 from .errors import EnricherError, NotFound
-from .manifest import parse_manifest
 from .follow import StoredPosition, follow
+from .manifest import parse_manifest
 from .store import Change, Store
+from .urls import activity_collection_url, activity_page_url, manifest_url, page_url
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +49,6 @@ class _Event:
     object_id: str
     object_type: str
     time: str
-
-
-def collection_url(base: str) -> str:
-    """The URL of the OrderedCollection of every change (BASE ends in a slash)."""
-    return f"{base}activity/all-changes"
-
-
-def page_url(base: str, n: int) -> str:
-    """The URL of page N (0-based) of the collection."""
-    return f"{base}activity/page-{n}"
 
 
 def _ref(url: str, kind: str) -> dict:
@@ -113,7 +102,7 @@ def _events(store: Store, base: str, changes: Sequence[Change]) -> list[tuple[st
     for (key, canvas_id), (seq, time) in pages.items():
         live = store.discovery_page_live(key, canvas_id)
         for index in (indexes[key] or {}).get(canvas_id, ()):
-            url = annotation_page_url(base, key, index)
+            url = page_url(base, key, index)
             kind = _transition(store, url, live)
             if kind:
                 events.append(_Event(seq, 0, kind, url, "AnnotationPage", time))
@@ -172,11 +161,12 @@ def collection(store: Store, base: str, page_size: int, *, rights: str | None = 
     """
     _check(page_size)
     count = total(store)
-    document = {"@context": CONTEXT, "id": collection_url(base), "type": "OrderedCollection", "totalItems": count}
+    document = {"@context": CONTEXT, "id": activity_collection_url(base), "type": "OrderedCollection",
+                "totalItems": count}
     if rights:
         document["rights"] = rights
-    document["first"] = _ref(page_url(base, 0), "OrderedCollectionPage")
-    document["last"] = _ref(page_url(base, _last_page(count, page_size)), "OrderedCollectionPage")
+    document["first"] = _ref(activity_page_url(base, 0), "OrderedCollectionPage")
+    document["last"] = _ref(activity_page_url(base, _last_page(count, page_size)), "OrderedCollectionPage")
     return document
 
 
@@ -187,7 +177,7 @@ def page(store: Store, base: str, n: int, page_size: int) -> dict:
     Raises NotFound for a page past the last one.
     """
     _check(page_size)
-    missing = NotFound(f"the change stream has no page {n}", where=page_url(base, n))
+    missing = NotFound(f"the change stream has no page {n}", where=activity_page_url(base, n))
     if n < 0:
         raise missing
     start = n * page_size
@@ -197,15 +187,15 @@ def page(store: Store, base: str, n: int, page_size: int) -> dict:
         raise missing
     document = {
         "@context": CONTEXT,
-        "id": page_url(base, n),
+        "id": activity_page_url(base, n),
         "type": "OrderedCollectionPage",
-        "partOf": _ref(collection_url(base), "OrderedCollection"),
+        "partOf": _ref(activity_collection_url(base), "OrderedCollection"),
         "startIndex": start,
     }
     if n > 0:
-        document["prev"] = _ref(page_url(base, n - 1), "OrderedCollectionPage")
+        document["prev"] = _ref(activity_page_url(base, n - 1), "OrderedCollectionPage")
     if len(rows) > page_size:
-        document["next"] = _ref(page_url(base, n + 1), "OrderedCollectionPage")
+        document["next"] = _ref(activity_page_url(base, n + 1), "OrderedCollectionPage")
     document["orderedItems"] = [
         {"type": row.type, "object": _ref(row.object_id, row.object_type), "endTime": row.end_time}
         for row in rows[:page_size]

@@ -22,12 +22,12 @@ from typing import IO
 import pyoxigraph as ox
 
 from . import rdf
-from .annotate import public_base
 from .config import Config
 from .errors import InputError
 from .index import VOID
 from .indexes import RDFIndex
 from .store import Store
+from .urls import dataset_url, dump_url, public_base, sparql_url, void_url
 
 FORMATS = {"nquads": "nq", "ntriples": "nt"}  # line-based: written as they come, never all in memory
 CHUNK = 256 * 1024  # bytes handed from the producer thread at a time
@@ -35,21 +35,6 @@ QUEUE = 8  # chunks waiting at most: the memory a dump holds is about QUEUE * CH
 GZIP_LEVEL = 1  # a dump is written per request: level 6 costs three times the CPU for a third less size
 GZIP = 31  # zlib window bits for a gzip container
 TITLE = "Annotations of IIIF images by the enricher"
-
-
-def void_url(base: str) -> str:
-    """The URL of the dataset's VoID description (BASE ends in a slash)."""
-    return f"{base}void"
-
-
-def dataset_url(base: str) -> str:
-    """The IRI of the dataset the VoID description describes."""
-    return f"{void_url(base)}#dataset"
-
-
-def dump_url(base: str, format: str = "nquads") -> str:
-    """The URL of the gzip dump in FORMAT (nquads or ntriples)."""
-    return f"{base}dump.{FORMATS[format]}.gz"
 
 
 def header(base: str, licence: str, format: str = "nquads") -> list[ox.Quad]:
@@ -63,7 +48,7 @@ def header(base: str, licence: str, format: str = "nquads") -> list[ox.Quad]:
         quad(rdf.RDF + "type", ox.NamedNode(VOID + "Dataset")),
         quad(rdf.DCTERMS + "title", ox.Literal(TITLE, language="en")),
         quad(rdf.DCTERMS + "license", ox.NamedNode(licence)),
-        quad(VOID + "dataDump", ox.NamedNode(dump_url(base, format))),
+        quad(VOID + "dataDump", ox.NamedNode(dump_url(base, FORMATS[format]))),
         quad(rdf.RDFS + "seeAlso", ox.NamedNode(void_url(base))),
     ]
 
@@ -171,8 +156,8 @@ def void(index: RDFIndex, store: Store, config: Config) -> list[ox.Quad]:
     concepts, licence, SPARQL endpoint and both dumps. Serialize with rdf.choose(...).serialize(quads)."""
     index.refresh(store)
     base = public_base(config.base_url)
-    dumps = {rdf.get(name).media_type: dump_url(base, name) for name in FORMATS}
-    return void_quads(index.statistics(), dataset_url(base), sparql=f"{base}sparql", dumps=dumps,
+    dumps = {rdf.get(name).media_type: dump_url(base, extension) for name, extension in FORMATS.items()}
+    return void_quads(index.statistics(), dataset_url(base), sparql=sparql_url(base), dumps=dumps,
                       licence=config.licence, title=TITLE)
 
 

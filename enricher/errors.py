@@ -4,7 +4,10 @@
     ├── InputError                400  the caller gave us something we cannot use
     │   ├── ManifestError         422  not JSON, not a IIIF manifest/collection, unknown version
     │   ├── RegionError           400  an xywh region that is malformed or outside the canvas
-    │   └── ConfigError           400  a setting with a bad value
+    │   ├── ConfigError           400  a setting with a bad value
+    │   ├── InvalidField          422  a request body field we cannot use; ``pointer`` names it
+    │   ├── QueryError            400  a malformed SPARQL query (with the parser's message), or SERVICE
+    │   └── UpdateRefused         400  SPARQL Update sent to the read-only index
     ├── FetchError                502  a remote resource could not be fetched
     │   ├── BlockedAddressError   403  private, loopback or link-local address not allowed
     │   ├── TooLargeError         413  the response is larger than the configured maximum
@@ -12,11 +15,12 @@
     │   └── HostDownError         503  the host failed several connections in a row; not tried for now
     ├── ImageError                422  an image that cannot be decoded, or is too large to decode
     ├── ModelError                500  weights that cannot be loaded
-    └── HTTPProblem                    errors of the HTTP surface
+    ├── QueryTimeout              503  a query ran past its time, too many are running, or the index is loading
+    └── HTTPProblem               500  errors of the HTTP surface
         ├── Unauthorized          401  missing or wrong bearer token
         ├── NotFound              404  no such resource
-        ├── MethodNotAllowed      405  method not supported on the resource
         ├── NotAcceptable         406  no representation in the requested media type
+        ├── StaleVersion          409  a verdict on a version of its target that is no longer current
         ├── Gone                  410  the resource was deleted
         ├── PreconditionFailed    412  If-Match does not match the current ETag
         ├── PreconditionRequired  428  a write without If-Match
@@ -24,7 +28,8 @@
         └── UnsupportedMediaType  415  request body of the wrong type
 
 Each class carries an HTTP ``status`` and a problem ``type`` slug so one handler can render
-problem+json (RFC 9457) and the CLI can print one line.
+problem+json (RFC 9457) and the CLI can print one line. Every class lives here, and
+tests/test_errors.py holds this drawing to the classes: a new one needs its line.
 """
 
 from __future__ import annotations
@@ -85,6 +90,22 @@ class ConfigError(InputError):
     title = "Bad setting"
 
 
+class InvalidField(InputError):
+    status = 422
+    slug = "invalid-field"
+    title = "Invalid field"
+
+
+class QueryError(InputError):
+    slug = "bad-query"
+    title = "Malformed SPARQL query"
+
+
+class UpdateRefused(InputError):
+    slug = "read-only"
+    title = "SPARQL Update is not accepted"
+
+
 class FetchError(EnricherError):
     status = 502
     slug = "fetch-failed"
@@ -126,6 +147,12 @@ class ModelError(EnricherError):
     title = "Model cannot be loaded"
 
 
+class QueryTimeout(EnricherError):
+    status = 503
+    slug = "query-timeout"
+    title = "Query timeout"
+
+
 class HTTPProblem(EnricherError):
     slug = "http"
     title = "HTTP error"
@@ -143,16 +170,16 @@ class NotFound(HTTPProblem):
     title = "Not found"
 
 
-class MethodNotAllowed(HTTPProblem):
-    status = 405
-    slug = "method-not-allowed"
-    title = "Method not allowed"
-
-
 class NotAcceptable(HTTPProblem):
     status = 406
     slug = "not-acceptable"
     title = "Not acceptable"
+
+
+class StaleVersion(HTTPProblem):
+    status = 409
+    slug = "stale-version"
+    title = "The judged version is not the current one"
 
 
 class Gone(HTTPProblem):

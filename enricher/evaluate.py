@@ -27,6 +27,7 @@ import numpy as np
 from . import calibrate
 from .annotate import manifest_key
 from .errors import InputError
+from .geometry import Box
 from .groundtruth import Prediction, TruthBox, TruthCanvas
 
 IOU = 0.5
@@ -41,7 +42,7 @@ class ErrorLink:
     annotation_id: str
     canvas_id: str
     label: str
-    box: tuple[float, float, float, float]
+    box: Box
     score: float | None = None
 
 
@@ -307,7 +308,7 @@ def _images(coco, path) -> dict:
     return images
 
 
-def _canvas_box(bbox, image: dict) -> tuple[float, float, float, float]:
+def _canvas_box(bbox, image: dict) -> Box:
     """A COCO bbox in IMAGE's pixels, in canvas units (scaled when the image gives its canvas's size)."""
     sx = image.get("canvas_width", image["width"]) / image["width"]
     sy = image.get("canvas_height", image["height"]) / image["height"]

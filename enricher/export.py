@@ -25,16 +25,17 @@ from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 from PIL import Image
 
 from . import groundtruth
+from .clock import now
 from .config import Config
 from .errors import ConfigError, EnricherError, InputError, ManifestError
-from .groundtruth import Box, TruthCanvas
+from .geometry import Box
+from .groundtruth import TruthCanvas
 from .imageapi import canvas_to_image, load_request, plan_whole, read_info
 from .manifest import _text as label_text  # the package's one flattening of IIIF labels
 from .rights import ai_use, canvas_document, rights_statement
@@ -113,7 +114,7 @@ def read_splits(path: Path) -> dict[str, dict]:
 
 def assign_splits(manifests: Mapping[str, str], recorded: dict[str, dict], ratios: Sequence[float]) -> dict[str, dict]:
     """Return RECORDED plus a hashed split for each new manifest of MANIFESTS (id -> key); never moves one."""
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    stamp = now()
     merged = dict(recorded)
     for manifest_id, key in sorted(manifests.items()):
         if manifest_id not in merged:
@@ -310,7 +311,7 @@ def _title(document: dict) -> str:
 def _coco_document(categories: Sequence[str]) -> dict:
     return {
         "info": {"description": "enricher training export: exhaustively reviewed canvases",
-                 "date_created": datetime.now(UTC).isoformat(timespec="seconds")},
+                 "date_created": now()},
         "licenses": [],
         "images": [],
         "annotations": [],
@@ -375,7 +376,7 @@ def _write_data_yaml(out: Path, categories: Sequence[str], result: ExportResult)
 
 def _report(result: ExportResult) -> dict:
     return {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created": now(),
         "categories": result.categories,
         "images": dict(result.images),
         "boxes": dict(result.boxes),

@@ -10,13 +10,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from .errors import EnricherError
+from .geometry import Box
 from .manifest import Manifest, parse_manifest
 from .rights import rights_statement
 from .store import Store
 
 log = logging.getLogger(__name__)
-
-Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from typing import Any
 from PIL import Image
 
 from .errors import ConfigError, ImageError, RegionError
+from .geometry import Box
 from .jsonld import as_list
 
-Box = tuple[float, float, float, float]  # x, y, w, h
 Region = tuple[int, int, int, int]
 
 QUALITY_FORMAT = "0/default.jpg"  # no rotation, default quality, JPEG: required at every level

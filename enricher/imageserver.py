@@ -25,8 +25,8 @@ from typing import Iterator
 
 import iiif
 from flask import Flask, g, request, send_from_directory
-from iiif.flask_utils import Config as IIIFConfig
 from iiif.error import IIIFError
+from iiif.flask_utils import Config as IIIFConfig
 from iiif.flask_utils import add_handler
 from iiif.manipulator_pil import IIIFManipulatorPIL
 from iiif.static import IIIFStatic

@@ -17,10 +17,7 @@ call (one SQLite query when nothing did), so every query sees every committed wr
 (``Index()``) each process keeps its own; on disk (``Index(path)``) RocksDB allows one process,
 and the change-log position is kept next to it (``{path}.seq``).
 
-Errors:
-    QueryError(InputError)     400  malformed query (with the parser's message), or SERVICE
-    UpdateRefused(InputError)  400  SPARQL Update sent to this read-only index
-    QueryTimeout(EnricherError) 503  the query ran past its time, or too many are running
+Errors (enricher.errors): QueryError and UpdateRefused (400), QueryTimeout (503).
 """
 
 from __future__ import annotations
@@ -38,7 +35,7 @@ from typing import TYPE_CHECKING, Self
 import pyoxigraph as ox
 
 from . import rdf
-from .errors import EnricherError, InputError
+from .errors import EnricherError, InputError, QueryError, QueryTimeout, UpdateRefused
 from .follow import FollowerThread, follow
 from .jsonld import CONTEXTS_DIR
 from .quality import METRICS_VOCABULARY
@@ -69,22 +66,6 @@ _STRIP = re.compile(
 _PROLOGUE = r"(?:\s*(?:PREFIX\s+[^\s:]*:\s*<>|BASE\s*<>))*\s*"
 _UPDATE = re.compile(_PROLOGUE + r"(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD|WITH)\b", re.IGNORECASE)
 _SERVICE = re.compile(r"(?<![\w:?$])SERVICE(?![\w:-])", re.IGNORECASE)
-
-
-class QueryError(InputError):
-    slug = "bad-query"
-    title = "Malformed SPARQL query"
-
-
-class UpdateRefused(InputError):
-    slug = "read-only"
-    title = "SPARQL Update is not accepted"
-
-
-class QueryTimeout(EnricherError):
-    status = 503
-    slug = "query-timeout"
-    title = "Query timeout"
 
 
 @dataclass(frozen=True)
@@ -130,11 +111,6 @@ class Index:
         self._counter = threading.Lock()  # not _lock: counting must not wait for a sync
         self._version = 0  # counts writes: statistics are cached per version
         self._statistics: tuple[int, dict[str, int]] | None = None
-
-    @classmethod
-    def beside(cls, database: str | Path, **options) -> Index:
-        """Open the on-disk index next to a SQLite file (``x.sqlite3`` -> ``x.oxigraph``)."""
-        return cls(Path(database).with_suffix(".oxigraph"), **options)
 
     def close(self) -> None:
         """Refuse further queries and flush an on-disk index."""

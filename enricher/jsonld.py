@@ -109,11 +109,6 @@ def _run(operation: str, document: dict | list, conformance_dir: str | Path | No
         raise InputError(f"invalid JSON-LD: {exc}", where=where) from None
 
 
-def expand(document: dict | list, conformance_dir: str | Path | None) -> list:
-    """Expand a JSON-LD document offline."""
-    return _run("expand", document, conformance_dir)
-
-
 def to_nquads(document: dict | list, conformance_dir: str | Path | None) -> str:
     """Convert a JSON-LD document to N-Quads offline."""
     return _run("to_rdf", document, conformance_dir, format="application/n-quads")

@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import calibrate, groundtruth
-from .annotate import manifest_key, public_base
+from .annotate import manifest_key
+from .clock import now
 from .config import Config
 from .errors import InputError
 from .evaluate import evaluate, read_coco, read_coco_results
 from .quality import make_record
-from .store import Store, now
+from .store import Store
+from .urls import calibration_url, evaluation_url, public_base, verdicts_url
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 KEY = re.compile(r"[0-9a-f]{16}")
@@ -121,12 +123,12 @@ def run(
     eid = uuid.uuid4().hex
     seen = sorted({c.manifest_key for c in truth if c.manifest_key})
     key = seen[0] if len(seen) == 1 and not coco else None
-    url = f"{base}{key}/evaluations/{eid}" if key else f"{base}evaluations/{eid}"
-    sources = [Path(coco).resolve().as_uri()] if coco else [f"{base}{k}/verdicts/" for k in seen]
+    url = evaluation_url(base, eid, key)
+    sources = [Path(coco).resolve().as_uri()] if coco else [verdicts_url(base, k) for k in seen]
     calibration = None
     if evaluation.pairs and not results:  # a calibration applies to the annotations served from the store
         params = calibrate.fit(evaluation.pairs, method)
-        calibration = {"id": f"{base}calibrations/{eid}", "method": method, "params": params}
+        calibration = {"id": calibration_url(base, eid), "method": method, "params": params}
     created = now()
     record = make_record(evaluation, url=url, created=created, model_sha256=model.sha256, model_name=model.name,
                          truth=sources, calibration=calibration)
@@ -144,5 +146,5 @@ def calibration_record(store: Store, calibration_id: str, base: str) -> dict | N
     found = store.calibration_by_id(calibration_id)
     if found is None:
         return None
-    return {"id": f"{base}calibrations/{found.id}", "modelSha256": found.model_sha256, "manifest": found.key,
+    return {"id": calibration_url(base, found.id), "modelSha256": found.model_sha256, "manifest": found.key,
             "method": found.method, "params": found.params, "created": found.created}

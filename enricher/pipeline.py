@@ -4,22 +4,22 @@ each finished canvas to the caller's writer on another thread."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from PIL import Image
 
 from . import __version__
 from .annotate import Generator, build_annotation
+from .clock import now
 from .config import Config
-from .detect import Box, Detection, Detector, merge
+from .detect import Detection, Detector, merge
 from .errors import EnricherError, RegionError
 from .fetch import Fetcher
+from .geometry import Box
 from .imageapi import (
     ImageRequest,
     canvas_to_image,
@@ -69,17 +69,6 @@ class _Plan:
     tiled: bool
     local: Image.Image | None = None  # the decoded plain image when the canvas has no image service
     found: list[list[Detection]] = field(default_factory=list)
-
-
-def parse_region(text: str) -> Box:
-    """Parse ``xywh=x,y,w,h`` (or ``x,y,w,h``) in canvas coordinates."""
-    match = re.fullmatch(r"(?:xywh=)?(\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)", text.strip())
-    if not match:
-        raise RegionError(f"region {text!r} is not xywh=x,y,w,h with non-negative numbers")
-    x, y, w, h = (float(v) for v in match.groups())
-    if w <= 0 or h <= 0:
-        raise RegionError(f"region {text!r} has no area")
-    return x, y, w, h
 
 
 def _clip(box: Box, bounds: Box) -> Box | None:
@@ -277,7 +266,7 @@ class Enricher:
         canvas = plan.canvas
         found = merge(plan.found, self.config.iou) if plan.tiled else [d for tile in plan.found for d in tile]
         canvas_bounds = (0.0, 0.0, float(canvas.width), float(canvas.height))
-        created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        created = now()
         for det in found:
             inside = _clip(det.box, plan.region) if _centre_inside(det.box, plan.region) else None
             if inside is None:

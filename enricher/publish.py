@@ -7,19 +7,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from .annotate import (
-    annotation_list,
-    annotation_page,
-    enriched_manifest,
-    list_url,
-    manifest_key,
-    manifest_url,
-    page_url,
-    public_base,
-)
+from .annotate import annotation_list, annotation_page, enriched_manifest, manifest_key
 from .config import Config
 from .manifest import Manifest
 from .pipeline import CanvasResult, ManifestResult
+from .urls import list_url, manifest_url, page_url, path_under, public_base
 
 
 def write_json(path: Path, document: dict) -> None:
@@ -43,10 +35,11 @@ def publish_canvas(item: CanvasResult, manifest: Manifest, out_dir: Path, config
     base = public_base(config.base_url)
     key = manifest_key(manifest.id)
     canvas, n = item.canvas, item.canvas.index
-    write_json(out_dir / key / "pages" / f"{n}.json", annotation_page(canvas, item.annotations, page_url(base, key, n)))
-    write_json(out_dir / key / "lists" / f"{n}.json", annotation_list(canvas, item.annotations, list_url(base, key, n)))
+    page, listed = page_url(base, key, n), list_url(base, key, n)
+    write_json(out_dir / path_under(base, page), annotation_page(canvas, item.annotations, page))
+    write_json(out_dir / path_under(base, listed), annotation_list(canvas, item.annotations, listed))
     for annotation in item.annotations:
-        write_json(out_dir / annotation["id"][len(base):], annotation)
+        write_json(out_dir / path_under(base, annotation["id"]), annotation)
 
 
 def publish_manifest(result: ManifestResult, out_dir: Path, config: Config) -> Path:
@@ -57,6 +50,7 @@ def publish_manifest(result: ManifestResult, out_dir: Path, config: Config) -> P
         item.canvas.id: (page_url(base, key, item.canvas.index), list_url(base, key, item.canvas.index))
         for item in result.canvases
     }
-    manifest_path = out_dir / key / "manifest.json"
-    write_json(manifest_path, enriched_manifest(result.manifest, links, manifest_url(base, key)))
+    url = manifest_url(base, key)
+    manifest_path = out_dir / path_under(base, url)
+    write_json(manifest_path, enriched_manifest(result.manifest, links, url))
     return manifest_path

@@ -27,12 +27,12 @@ from collections.abc import Mapping, Sequence
 import httpx
 
 from . import rdf
-from .annotate import public_base
 from .config import Config
 from .errors import FetchError, InputError
 from .follow import FollowerThread, StoredPosition, follow
 from .served import Calibrations
 from .store import Change, Store
+from .urls import public_base
 
 log = logging.getLogger(__name__)
 

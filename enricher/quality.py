@@ -21,7 +21,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from .config import PROJECT_ROOT
-from .evaluate import ALL, ClassMetrics, Evaluation, IOU
+from .evaluate import ALL, IOU, ClassMetrics, Evaluation
 from .jsonld import ENRICHER_CONTEXT, ENRICHER_NS, to_graph
 from .review import class_iri
 

@@ -73,7 +73,6 @@ PROPERTIES: dict[str, tuple[str, str]] = {
 }
 # Our context scopes ``partOf`` on Canvas and Manifest nodes to dcterms:isPartOf, as IIIF's does.
 SCOPED = {IIIF3 + "Canvas", IIIF3 + "Manifest"}
-PART_OF = DCTERMS + "isPartOf"
 # Prefixes the W3C context and ours define: "oa:tagging" is a compact IRI, not an absolute one.
 CONTEXT_PREFIXES = frozenset(
     ("oa", "dc", "dcterms", "dctypes", "foaf", "rdf", "rdfs", "skos", "xsd", "iana", "owl", "as", "schema",

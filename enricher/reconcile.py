@@ -17,12 +17,12 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .review import MATCH_IOU, box_of, class_of, iou, state_iri
+from .geometry import Box, iou
+from .review import MATCH_IOU, box_of, class_of, state_iri
 
 # A re-run stamps new times and knows no review state; an annotation that differs only there is unchanged.
 VOLATILE = ("created", "modified", "reviewState")
 PENDING = state_iri("pending")
-Box = tuple[float, float, float, float]
 
 
 @dataclass

@@ -15,19 +15,18 @@ of the target that is no longer current.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from .annotate import textual_body
 from .config import PROJECT_ROOT
-from .errors import HTTPProblem, InputError
+from .errors import InputError
+from .geometry import Box, parse_xywh
 from .jsonld import as_list
 
 VERDICT_VOCABULARY = PROJECT_ROOT / "vocab" / "verdicts.ttl"
 VERDICTS = "https://w3id.org/enricher/verdicts/"
-SCHEME = "https://w3id.org/enricher/verdicts"
 COCO = "https://w3id.org/enricher/coco/"
 STATES = ("pending", "accepted", "rejected", "corrected")  # what reviewState may say
 JUDGEMENTS = ("accepted", "rejected", "corrected")  # verdicts on an annotation
@@ -35,15 +34,6 @@ EXHAUSTIVE = "exhaustive"  # the verdict on a canvas
 REASONS = ("not-present", "wrong-concept", "duplicate", "bad-box")
 HIDDEN = ("rejected", "corrected")  # states that take a machine annotation off the public view
 MATCH_IOU = 0.5
-_XYWH = re.compile(r"xywh=(?:pixel:)?(-?[\d.]+),(-?[\d.]+),([\d.]+),([\d.]+)$")
-
-Box = tuple[float, float, float, float]
-
-
-class StaleVersion(HTTPProblem):
-    status = 409
-    slug = "stale-version"
-    title = "The judged version is not the current one"
 
 
 @dataclass(frozen=True)
@@ -188,8 +178,7 @@ def box_of(annotation: Mapping) -> Box | None:
         if isinstance(selector, list):
             selector = selector[0] if selector else None
         value = selector.get("value") if isinstance(selector, dict) else None
-    found = _XYWH.match(value or "")
-    return tuple(float(v) for v in found.groups()) if found else None
+    return parse_xywh(value, negative_origin=True) if isinstance(value, str) else None
 
 
 @lru_cache(maxsize=1)
@@ -221,11 +210,3 @@ def class_of(annotation: Mapping) -> str | None:
     return None
 
 
-def iou(a: Box, b: Box) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    width = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    height = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)

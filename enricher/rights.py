@@ -49,7 +49,6 @@ class AIUse:
     allowed: bool
     reason: str = ""
     attribution: str | None = None
-    consent_required: bool = False
 
 
 def _texts(value: Any) -> Iterator[str]:
@@ -154,7 +153,7 @@ def ai_use(*resources: dict | None, consented: bool = False, credit: str = "") -
             if kind == "forbid":
                 return AIUse(False, reason)
             if kind == "consent" and not consented:
-                return AIUse(False, f"{reason}; no consent recorded", consent_required=True)
+                return AIUse(False, f"{reason}; no consent recorded")
             if kind in ("consent", "attribution"):
                 attribution = credit or reason
     return AIUse(True, attribution=attribution)

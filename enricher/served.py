@@ -9,6 +9,7 @@ import json
 
 from .review import class_of
 from .store import Store, StoredAnnotation, StoredCalibration
+from .urls import calibration_url
 
 CALIBRATED_DIGITS = 4
 
@@ -42,7 +43,7 @@ class Calibrations:
         from .calibrate import apply  # numpy: loaded only once a calibration exists
 
         value = round(apply(calibration.params, label, score), CALIBRATED_DIGITS)
-        return {"calibratedConfidence": value, "calibration": f"{self.base}calibrations/{calibration.id}"}
+        return {"calibratedConfidence": value, "calibration": calibration_url(self.base, calibration.id)}
 
     def document(self, stored: StoredAnnotation) -> dict:
         """STORED's document as served."""

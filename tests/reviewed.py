@@ -10,7 +10,7 @@ from enricher.annotate import Generator, build_annotation, manifest_key
 from enricher.detect import Detection
 from enricher.manifest import parse_manifest
 from enricher.review import build_exhaustive, build_verdict, class_iri, version_of
-from enricher.store import Store, open_store
+from enricher.store import Store
 from enricher.vocab import Vocabulary
 
 SHA = "5" * 64

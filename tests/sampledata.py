@@ -7,17 +7,11 @@ import json
 from PIL import Image
 
 from enricher.config import PROJECT_ROOT
+from enricher.geometry import iou
 
 SAMPLES = PROJECT_ROOT / "samples" / "images"
 TRUTH = json.loads((SAMPLES / "truth.json").read_text())
 SCENES = sorted(name for name in TRUTH if name.startswith("scene-"))
-
-
-def iou(a, b) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def recall(found, truth, scale: float = 1.0) -> float:

@@ -12,17 +12,18 @@ from enricher import __version__
 from enricher.annotate import (
     Generator,
     annotation_id,
-    container_url,
     annotation_list,
     annotation_page,
     build_annotation,
     concept_value,
     enriched_manifest,
+    manifest_key,
 )
 from enricher.detect import Detection
 from enricher.errors import EnricherError, FetchError, RegionError
 from enricher.jsonld import to_graph
 from enricher.manifest import parse_manifest
+from enricher.urls import container_url
 from enricher.vocab import Concept, Vocabulary
 
 from conformance import (
@@ -158,15 +159,15 @@ def test_ids_are_stable_across_runs(manifest3, vocabulary, settings):
     first = annotate(manifest3, vocabulary, settings)
     again = annotate(manifest3, vocabulary, settings, score=0.5)  # another run: other score, same detection
     assert first["id"] == again["id"]
-    assert first["id"].startswith(container_url(BASE, manifest3.id))
+    assert first["id"].startswith(container_url(BASE, manifest_key(manifest3.id)))
     assert annotate(manifest3, vocabulary, settings, box=(101.0, 50.0, 200.0, 120.0))["id"] != first["id"]
     assert annotate(manifest3, vocabulary, settings, label="cat")["id"] != first["id"]
     assert annotate(manifest3, vocabulary, settings, canvas=1, box=(1, 1, 5, 5))["id"] != annotate(
         manifest3, vocabulary, settings, canvas=0, box=(1, 1, 5, 5))["id"]
     canvas_id = manifest3.canvases[0].id
-    assert annotation_id(container_url(BASE, manifest3.id), canvas_id, SHA, "dog", (100, 50, 201, 121)) == first["id"]
-    assert annotation_id(container_url(BASE, manifest3.id), canvas_id, SHA, "dog", (100.2, 49.8, 201.0, 121.4)) == first["id"]
-    assert annotation_id(container_url(BASE, manifest3.id), canvas_id, "f" * 64, "dog", (100, 50, 201, 121)) != first["id"]
+    assert annotation_id(container_url(BASE, manifest_key(manifest3.id)), canvas_id, SHA, "dog", (100, 50, 201, 121)) == first["id"]
+    assert annotation_id(container_url(BASE, manifest_key(manifest3.id)), canvas_id, SHA, "dog", (100.2, 49.8, 201.0, 121.4)) == first["id"]
+    assert annotation_id(container_url(BASE, manifest_key(manifest3.id)), canvas_id, "f" * 64, "dog", (100, 50, 201, 121)) != first["id"]
 
 
 def test_page_passes_iiif3(manifest3, vocabulary, settings, conformance_dir):

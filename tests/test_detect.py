@@ -11,7 +11,8 @@ from PIL import Image
 from enricher.config import DEMO_WEIGHTS
 from enricher.detect import Detection, Detector, choose_device, merge, weights_sha256
 from enricher.errors import ConfigError, ModelError
-from sampledata import SAMPLES, SCENES, TRUTH, iou, recall
+from enricher.geometry import iou
+from sampledata import SAMPLES, SCENES, TRUTH, recall
 
 
 def test_predict_finds_the_generated_objects(demo_detector):

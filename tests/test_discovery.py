@@ -26,6 +26,7 @@ from enricher.annotate import manifest_key
 from enricher.errors import NotFound
 from enricher.jsonld import document_loader
 from enricher.store import Store, open_store
+from enricher.urls import activity_page_url
 from enricher.vocab import Vocabulary
 
 BASE = "https://enricher.example.org/"
@@ -178,8 +179,8 @@ def test_pages_link_up_and_times_never_go_back(store, annotations, v3):
     discovery.sync(store, BASE)
     top = discovery.collection(store, BASE, SIZE, rights="http://creativecommons.org/publicdomain/zero/1.0/")
     assert top["totalItems"] == 10  # 4 creates and the manifest's, 4 deletes and its update
-    assert top["first"] == {"id": discovery.page_url(BASE, 0), "type": "OrderedCollectionPage"}
-    assert top["last"] == {"id": discovery.page_url(BASE, 3), "type": "OrderedCollectionPage"}
+    assert top["first"] == {"id": activity_page_url(BASE, 0), "type": "OrderedCollectionPage"}
+    assert top["last"] == {"id": activity_page_url(BASE, 3), "type": "OrderedCollectionPage"}
     times = []
     for n in range(4):
         document = discovery.page(store, BASE, n, SIZE)
@@ -187,13 +188,13 @@ def test_pages_link_up_and_times_never_go_back(store, annotations, v3):
         assert document["partOf"] == {"id": top["id"], "type": "OrderedCollection"}
         assert ("prev" in document) == (n > 0) and ("next" in document) == (n < 3)
         if n > 0:
-            assert document["prev"]["id"] == discovery.page_url(BASE, n - 1)
+            assert document["prev"]["id"] == activity_page_url(BASE, n - 1)
         times += [activity["endTime"] for activity in document["orderedItems"]]
     assert len(times) == 10 and times == sorted(times)
     assert all(t.endswith("Z") for t in times)
     with pytest.raises(NotFound) as caught:
         discovery.page(store, BASE, 4, SIZE)
-    assert caught.value.where == discovery.page_url(BASE, 4)
+    assert caught.value.where == activity_page_url(BASE, 4)
     with pytest.raises(NotFound):
         discovery.page(store, BASE, -1, SIZE)
 
@@ -201,7 +202,7 @@ def test_pages_link_up_and_times_never_go_back(store, annotations, v3):
 def test_an_empty_stream_has_one_empty_page(store):
     discovery.sync(store, BASE)
     top = discovery.collection(store, BASE, SIZE)
-    assert top["totalItems"] == 0 and top["last"]["id"] == discovery.page_url(BASE, 0)
+    assert top["totalItems"] == 0 and top["last"]["id"] == activity_page_url(BASE, 0)
     document = discovery.page(store, BASE, 0, SIZE)
     assert document["orderedItems"] == [] and "next" not in document and "prev" not in document
 
@@ -302,8 +303,8 @@ def test_collection_and_pages_mean_what_the_discovery_context_says(store, annota
     node = ox.NamedNode(top["id"])
     assert one(graph, node, RDF_TYPE.value) == ox.NamedNode(AS + "OrderedCollection")
     assert one(graph, node, AS + "totalItems") == ox.Literal("7", datatype=ox.NamedNode(XSD + "nonNegativeInteger"))
-    assert one(graph, node, AS + "first") == ox.NamedNode(discovery.page_url(BASE, 0))
-    assert one(graph, node, AS + "last") == ox.NamedNode(discovery.page_url(BASE, 2))
+    assert one(graph, node, AS + "first") == ox.NamedNode(activity_page_url(BASE, 0))
+    assert one(graph, node, AS + "last") == ox.NamedNode(activity_page_url(BASE, 2))
     assert one(graph, node, "http://purl.org/dc/terms/rights") == ox.NamedNode(licence)
 
     kinds = {"AnnotationPage": AS + "OrderedCollectionPage", "Manifest": "http://iiif.io/api/presentation/3#Manifest"}

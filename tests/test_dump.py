@@ -21,6 +21,7 @@ from enricher.index import TERMS_FILE, TERMS_GRAPH, VOCABULARY_GRAPH, VOID, Inde
 from enricher.quality import METRICS_VOCABULARY
 from enricher.review import VERDICT_VOCABULARY
 from enricher.store import Store, open_store
+from enricher.urls import dataset_url
 from enricher.vocab import COCO_VOCABULARY, Vocabulary
 
 BASE = "https://enricher.example.org/"
@@ -111,7 +112,7 @@ def test_the_nquads_dump_holds_exactly_the_live_annotations_the_vocabulary_and_t
             graphs.setdefault(quad.graph_name.value, []).append(quad)
     # the licence statement first, in the default graph
     assert quads[: len(opening)] == opening == dump.header(BASE, LICENCE)
-    dataset = ox.NamedNode(dump.dataset_url(BASE))
+    dataset = ox.NamedNode(dataset_url(BASE))
     assert ox.Quad(dataset, ox.NamedNode(rdf.DCTERMS + "license"), ox.NamedNode(LICENCE)) in opening
     assert ox.Quad(dataset, ox.NamedNode(VOID + "dataDump"), ox.NamedNode(f"{BASE}dump.nq.gz")) in opening
     # the vocabulary and our terms, as the files say
@@ -161,7 +162,7 @@ def test_the_dump_follows_writes_made_after_the_index_was_built(store, index, se
 def test_void_counts_what_the_dump_holds(store, index, settings):
     quads = list(ox.parse(gzip.decompress(b"".join(dump.dump(index, store, settings))), format=ox.RdfFormat.N_QUADS))
     description = dump.void(index, store, settings)
-    node = ox.NamedNode(dump.dataset_url(BASE))
+    node = ox.NamedNode(dataset_url(BASE))
 
     def objects(predicate: str, subject=node) -> list:
         return [q.object for q in description if q.subject == subject and q.predicate.value == predicate]

@@ -105,6 +105,7 @@ def test_only_exhaustively_reviewed_canvases_are_exported(sample_server, fetcher
     assert skipped.canvas_id == partial.canvas_id and "not reviewed exhaustively for bird, book" in skipped.reason
     report = json.loads((tmp_path / "export.json").read_text())
     assert report["skipped"][0]["canvas_id"] == partial.canvas_id
+    assert report["created"].endswith("Z")  # the package's one timestamp format (enricher.clock)
 
 
 @pytest.mark.parametrize(

@@ -28,15 +28,8 @@ from real_annotations import (
 
 from enricher import dump, rdf
 from enricher.config import PROJECT_ROOT
-from enricher.errors import NotAcceptable
-from enricher.index import (
-    TERMS_GRAPH,
-    VOCABULARY_GRAPH,
-    Index,
-    QueryError,
-    QueryTimeout,
-    UpdateRefused,
-)
+from enricher.errors import NotAcceptable, QueryError, QueryTimeout, UpdateRefused
+from enricher.index import TERMS_GRAPH, VOCABULARY_GRAPH, Index
 from enricher.store import Store, open_store
 from enricher.vocab import COCO_VOCABULARY, Vocabulary
 
@@ -462,8 +455,7 @@ def test_an_annotation_that_is_not_rdf_is_left_out_with_a_warning(machine, caplo
 def test_an_index_on_disk_resumes_where_it_stopped(tmp_path, filled, machine):
     store, _ = filled
     path = tmp_path / "enricher.oxigraph"
-    index = Index.beside(tmp_path / "enricher.sqlite3")
-    assert index.path == path
+    index = Index(path)
     index.refresh(store)
     seq = index.seq
     assert seq > 0 and Path(str(path) + ".seq").read_text() == str(seq)

@@ -18,12 +18,13 @@ from typing import Iterator
 
 import pytest
 
-from enricher.annotate import container_url, manifest_key
+from enricher.annotate import manifest_key
 from enricher.config import DEMO_WEIGHTS, PROJECT_ROOT
 from enricher.imageserver import write_static_tree
 from enricher.jobs.thread import ThreadQueue
 from enricher.pipeline import Enricher
 from enricher.store import Store, open_store
+from enricher.urls import container_url
 from factories import make_manifest
 from sampledata import SAMPLES, SCENES, TRUTH, specs
 
@@ -161,7 +162,7 @@ def test_a_job_stores_every_canvas_and_reports_progress(runner_for, sample_manif
     assert store.manifest(key).label == "Test manifest"
     stored = store.page(key, 0, 1000)
     assert len(stored) >= 4 and {a.origin for a in stored} == {"machine"}
-    assert all(a.id.startswith(container_url(BASE_URL, "https://example.org/scenes/manifest.json")) for a in stored)
+    assert all(a.id.startswith(container_url(BASE_URL, manifest_key("https://example.org/scenes/manifest.json"))) for a in stored)
     assert {a.canvas_id for a in stored} == {f"https://example.org/scenes/manifest/canvas/{n}" for n in (0, 1)}
     assert {c.kind for c in store.changes(0, 1000)} == {"Create"}
 

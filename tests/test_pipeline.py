@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from conformance import assert_iiif3, assert_w3c_annotation
 from factories import make_manifest
-from sampledata import SAMPLES, SCENES, TRUTH, iou, recall, specs
+from sampledata import SAMPLES, SCENES, TRUTH, recall, specs
 
 from enricher.annotate import annotation_page
 from enricher.config import DEMO_WEIGHTS
@@ -14,7 +14,8 @@ from enricher.errors import RegionError
 from enricher.fetch import Fetcher
 from enricher.imageserver import write_static_tree
 from enricher.manifest import parse_manifest
-from enricher.pipeline import Enricher, parse_region
+from enricher.geometry import iou, parse_region
+from enricher.pipeline import Enricher
 
 
 @pytest.fixture

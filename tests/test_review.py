@@ -19,9 +19,9 @@ from enricher.annotate import ANNOTATION_CONTEXT, manifest_key
 from enricher.config import PROJECT_ROOT
 from enricher.groundtruth import predictions, reviewed_canvases
 from enricher.review import (
-    StaleVersion, box_of, build_exhaustive, build_verdict, class_of, iou, read_verdict, state_iri, version_of,
+    box_of, build_exhaustive, build_verdict, class_of, read_verdict, state_iri, version_of,
 )
-from enricher.errors import InputError
+from enricher.errors import InputError, StaleVersion
 from enricher.store import Store, open_store
 from enricher.store.sqlite.schema import MIGRATIONS
 from enricher.vocab import Vocabulary
@@ -151,10 +151,11 @@ def test_read_verdict_says_what_is_judged_and_refuses_what_is_not_a_verdict(pars
 def test_helpers_read_boxes_and_classes():
     assert box_of({"target": "https://c.example/1#xywh=1,2,3,4"}) == (1.0, 2.0, 3.0, 4.0)
     assert box_of({"target": {"selector": {"value": "xywh=percent:1,2,3,4"}}}) is None
+    assert box_of({"target": [{"selector": [{"value": "xywh=pixel:-2,-1.5,3,4"}]}]}) == (-2.0, -1.5, 3.0, 4.0)
+    assert box_of({"target": "https://c.example/1"}) is None
+    assert box_of({"target": "https://c.example/1#xywh=1..2,2,3,4"}) is None  # was a ValueError
     assert class_of({"body": [{"purpose": "tagging", "value": "Hund", "language": "de"}]}) == "dog"
     assert class_of({"body": [{"value": "x"}, {"subject": "https://w3id.org/enricher/coco/traffic_light"}]}) == "traffic light"
-    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
-    assert iou((0, 0, 10, 10), (20, 0, 10, 10)) == 0.0
 
 
 # the store

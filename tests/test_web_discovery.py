@@ -20,6 +20,7 @@ from webclient import Client, live_server
 from enricher import dump, rdf
 from enricher.discovery import CONTEXT
 from enricher.index import TERMS_GRAPH, VOCABULARY_GRAPH, VOID
+from enricher.urls import dump_url
 
 LICENCE = "https://creativecommons.org/licenses/by/4.0/"
 PAGE_SIZE = 3
@@ -134,7 +135,7 @@ def test_void_counts_the_dataset_and_names_its_endpoint_dumps_and_licence(client
         (dataset, rdf.DCTERMS + "license", LICENCE),
         (dataset, VOID + "sparqlEndpoint", f"{server.url}sparql"),
         (dataset, VOID + "entities", str(annotations)),
-        *((dataset, VOID + "dataDump", dump.dump_url(server.url, name)) for name in dump.FORMATS),
+        *((dataset, VOID + "dataDump", dump_url(server.url, extension)) for extension in dump.FORMATS.values()),
     } <= triples
     dumped = len(_quads(client.get("dump.nq.gz"), ox.RdfFormat.N_QUADS))
     size = next(int(o) for s, p, o in triples if s == dataset and p == VOID + "triples")
@@ -145,7 +146,7 @@ def test_the_service_root_links_the_linked_data_and_every_link_answers(client, s
     links = client.get("").json()["links"]
     assert links["void"] == f"{server.url}void" and links["sparql"] == f"{server.url}sparql"
     assert links["changes"] == f"{server.url}activity/all-changes"
-    assert links["dumps"] == [dump.dump_url(server.url, name) for name in dump.FORMATS]
+    assert links["dumps"] == [dump_url(server.url, extension) for extension in dump.FORMATS.values()]
     for link in [value for values in links.values() for value in (values if isinstance(values, list) else [values])]:
         assert client.get(link.removeprefix(server.url)).status_code == 200, link
 

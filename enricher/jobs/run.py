@@ -11,6 +11,7 @@ from typing import Any
 from ..annotate import manifest_key
 from ..config import Config
 from ..errors import EnricherError, RegionError
+from ..geometry import parse_region
 from ..store import Store, StoredJob
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,6 @@ def run_job(job: StoredJob, store: Store, config: Config, enricher, stopping: Ca
 def _work(job: StoredJob, store: Store, config: Config, enricher, stopping) -> tuple[str, str | None]:
     """Enrich every manifest of the job; return its final state and error (failed: every canvas did)."""
     from ..manifest import read_manifests
-    from ..pipeline import parse_region
 
     params = job.params
     source = params.get("manifest")

@@ -26,7 +26,9 @@ LOCK_RETRY_SECONDS = 5.0  # how often a runner without the lock tries to take it
 
 
 def _default_factory(config: Config):
-    from ..pipeline import Enricher  # loads torch and ultralytics: only when a job needs them
+    from ..pipeline import (
+        Enricher,  # loads torch and ultralytics: only when a job needs them
+    )
 
     return Enricher(config)
 

@@ -13,8 +13,16 @@ from pathlib import Path
 from ..errors import ConfigError
 from .interface import Leadership, Store
 from .records import (
-    Activity, Change, Cursor, StoredAnnotation, StoredCalibration, StoredEvaluation, StoredJob, StoredManifest,
-    etag_matches, now, target_canvas,
+    Activity,
+    Change,
+    Cursor,
+    StoredAnnotation,
+    StoredCalibration,
+    StoredEvaluation,
+    StoredJob,
+    StoredManifest,
+    etag_matches,
+    target_canvas,
 )
 
 # URL scheme -> "module:class"; the class has open(location) for the rest of the URL
@@ -22,7 +30,7 @@ BACKENDS = {"sqlite": "enricher.store.sqlite:SQLiteStore"}
 
 __all__ = [
     "BACKENDS", "Activity", "Change", "Cursor", "Leadership", "Store", "StoredAnnotation", "StoredCalibration",
-    "StoredEvaluation", "StoredJob", "StoredManifest", "etag_matches", "now", "open_store", "split_url",
+    "StoredEvaluation", "StoredJob", "StoredManifest", "etag_matches", "open_store", "split_url",
     "target_canvas",
 ]
 

@@ -16,7 +16,14 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from .records import (
-    Activity, Change, Cursor, StoredAnnotation, StoredCalibration, StoredEvaluation, StoredJob, StoredManifest,
+    Activity,
+    Change,
+    Cursor,
+    StoredAnnotation,
+    StoredCalibration,
+    StoredEvaluation,
+    StoredJob,
+    StoredManifest,
 )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cached_property
 
 from ..errors import InputError
@@ -106,11 +105,6 @@ class Activity:
     object_id: str
     object_type: str  # Manifest | AnnotationPage
     end_time: str
-
-
-def now() -> str:
-    """Return the current UTC time as ISO 8601 with seconds and a Z."""
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def canonical(document: dict) -> str:

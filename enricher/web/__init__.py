@@ -16,7 +16,19 @@ from flask import Flask, Response, request
 from werkzeug.routing import BaseConverter
 
 from ..config import load_config
-from . import activity, annotations, dataset, evaluations, iiif, jobs, openapi, problems, review, sparql, verdicts
+from . import (
+    activity,
+    annotations,
+    dataset,
+    evaluations,
+    iiif,
+    jobs,
+    openapi,
+    problems,
+    review,
+    sparql,
+    verdicts,
+)
 from .state import Service
 
 EXPOSED = "Allow, Content-Location, ETag, Link, Location, Vary, Accept-Post, Preference-Applied, WWW-Authenticate"

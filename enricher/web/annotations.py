@@ -14,11 +14,13 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, request
 
+from .. import urls
 from ..annotate import ANNOTATION_CONTEXT
+from ..clock import now
 from ..errors import Gone, InputError, NotFound, PreconditionRequired
 from ..manifest import Manifest
 from ..served import Calibrations
-from ..store import StoredAnnotation, StoredManifest, now
+from ..store import StoredAnnotation, StoredManifest
 from . import incoming, ldp
 from .auth import require_writer
 from .media import (
@@ -79,9 +81,10 @@ def find_container(key: str | None) -> Container:
     Raises NotFound for an unknown manifest.
     """
     if key is None:
-        return Container(None, service().container(None), "Every annotation of this service", EVERYTHING_ALLOW)
+        everything = urls.container_url(service().base, None)
+        return Container(None, everything, "Every annotation of this service", EVERYTHING_ALLOW)
     label = find_stored(key).label
-    return Container(key, service().container(key), f"Annotations of {label}", CONTAINER_ALLOW)
+    return Container(key, urls.container_url(service().base, key), f"Annotations of {label}", CONTAINER_ALLOW)
 
 
 def find_member(url: str, key: str, role: str, missing: str, gone: str) -> StoredAnnotation:
@@ -102,7 +105,7 @@ def find_annotation(key: str, aid: str) -> StoredAnnotation:
 
     Raises NotFound (never existed here) and Gone (deleted).
     """
-    return find_member(service().container(key) + aid, key, "annotation",
+    return find_member(urls.container_url(service().base, key) + aid, key, "annotation",
                        f"no annotation {aid} in this container", f"annotation {aid} was deleted")
 
 
@@ -268,7 +271,8 @@ def create(key: str) -> Response:
     creator = require_writer(service().writers)
     manifest = find_manifest(key)
     annotation = incoming.for_create(read_json(service().config.max_body), manifest)
-    annotation.update(id=service().container(key) + uuid.uuid4().hex, creator=person(creator), modified=now())
+    iri = urls.container_url(service().base, key) + uuid.uuid4().hex
+    annotation.update(id=iri, creator=person(creator), modified=now())
     stored = service().store().create(key, annotation, creator)
     service().changed()
     return send_member(stored, ANNOTATION_ALLOW, 201, {"Location": stored.id})

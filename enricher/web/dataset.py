@@ -13,7 +13,7 @@ from pathlib import Path
 import pyoxigraph as ox
 from flask import Blueprint, Response
 
-from .. import dump
+from .. import dump, urls
 from ..errors import EnricherError
 from ..index import TERMS_FILE
 from ..quality import METRICS_VOCABULARY
@@ -75,7 +75,7 @@ def _dump(name: str) -> Response:
     """
     here = service()
     chunks = dump.dump(here.index(), here.store(), here.config, format=name)
-    filename = dump.dump_url(here.base, name).rsplit("/", 1)[1]
+    filename = urls.dump_url(here.base, dump.FORMATS[name]).rsplit("/", 1)[1]
     headers = {
         "Allow": "GET, HEAD, OPTIONS",
         "Content-Disposition": f'attachment; filename="{filename}"',

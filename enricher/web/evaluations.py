@@ -9,12 +9,11 @@ from flask import Blueprint, Response, request
 
 from .. import measure
 from ..calibrate import METHODS
-from ..errors import NotFound
+from ..errors import InvalidField, NotFound
 from ..store import StoredEvaluation
-from .auth import require_writer
 from .annotations import represent
+from .auth import require_writer
 from .media import JSON, VARY, dumps, etag_of, read_json, send
-from .problems import InvalidField
 from .state import service
 
 bp = Blueprint("evaluations", __name__)

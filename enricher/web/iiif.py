@@ -6,12 +6,23 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
+from .. import urls
 from ..annotate import annotation_list, annotation_page, enriched_manifest
 from ..errors import NotFound
 from ..manifest import Canvas, Manifest
 from ..served import Calibrations
 from .annotations import find_manifest
-from .media import IIIF2_JSONLD, IIIF3_JSONLD, JSON_TYPES, VARY, choose_format, dumps, etag_of, send, send_graph
+from .media import (
+    IIIF2_JSONLD,
+    IIIF3_JSONLD,
+    JSON_TYPES,
+    VARY,
+    choose_format,
+    dumps,
+    etag_of,
+    send,
+    send_graph,
+)
 from .state import service
 from .turtle import to_quads
 
@@ -60,8 +71,9 @@ def _represent(document: dict, mimetype: str) -> Response:
 def manifest(key: str) -> Response:
     """The source manifest with every canvas linked to its page (v3) or list (v2) here."""
     found = find_manifest(key)
-    links = {c.id: (service().page(key, c.index), service().list(key, c.index)) for c in found.canvases}
-    document = enriched_manifest(found, links, service().manifest(key))
+    base = service().base
+    links = {c.id: (urls.page_url(base, key, c.index), urls.list_url(base, key, c.index)) for c in found.canvases}
+    document = enriched_manifest(found, links, urls.manifest_url(base, key))
     return _send(document, IIIF3_JSONLD if found.version == 3 else IIIF2_JSONLD)
 
 
@@ -69,11 +81,13 @@ def manifest(key: str) -> Response:
 def page(key: str, index: int) -> Response:
     """The annotations of canvas INDEX as a Presentation 3 AnnotationPage."""
     _, canvas = find_canvas(key, index)
-    return _represent(annotation_page(canvas, _live(key, canvas), service().page(key, index)), IIIF3_JSONLD)
+    page_id = urls.page_url(service().base, key, index)
+    return _represent(annotation_page(canvas, _live(key, canvas), page_id), IIIF3_JSONLD)
 
 
 @bp.get("/<key:key>/lists/<int:index>.json")
 def listing(key: str, index: int) -> Response:
     """The annotations of canvas INDEX as a Presentation 2.1 AnnotationList."""
     _, canvas = find_canvas(key, index)
-    return _represent(annotation_list(canvas, _live(key, canvas), service().list(key, index)), IIIF2_JSONLD)
+    list_id = urls.list_url(service().base, key, index)
+    return _represent(annotation_list(canvas, _live(key, canvas), list_id), IIIF2_JSONLD)

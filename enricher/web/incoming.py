@@ -15,17 +15,15 @@ A client-chosen ``id`` on POST moves to ``via``, as the protocol asks.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ..annotate import canvas_box, region_target
-from ..errors import InputError, RegionError
+from ..errors import InputError, InvalidField, RegionError
+from ..geometry import parse_xywh
 from ..jsonld import ANNO_CONTEXT, ENRICHER_CONTEXT
 from ..manifest import Canvas, Manifest
-from .problems import InvalidField
 
 ALLOWED_CONTEXTS = (ANNO_CONTEXT, ENRICHER_CONTEXT)
-_XYWH = re.compile(r"xywh=(?:pixel:)?(\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)")
 
 
 def _context(document: dict) -> None:
@@ -64,12 +62,11 @@ def _bodies(document: dict) -> list[dict] | None:
 def _region(fragment: str, canvas: Canvas, pointer: str) -> tuple[int, int, int, int]:
     if not fragment:
         return 0, 0, canvas.width, canvas.height
-    match = _XYWH.fullmatch(fragment)
-    if not match:
+    box = parse_xywh(fragment)
+    if box is None:
         raise InvalidField(f"region {fragment!r} is not xywh=x,y,w,h in canvas pixels", pointer=pointer)
-    x, y, w, h = (float(v) for v in match.groups())
     try:
-        return canvas_box((x, y, w, h), canvas)
+        return canvas_box(box, canvas)
     except RegionError as exc:
         raise InvalidField(exc.detail, pointer=pointer) from None
 

@@ -29,11 +29,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from ..annotate import public_base
 from ..config import Config
 from ..errors import EnricherError
 from ..index import Index
 from ..store import Store, split_url
+from ..urls import public_base
 
 log = logging.getLogger(__name__)
 

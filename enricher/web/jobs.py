@@ -8,11 +8,12 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, request
 
-from ..errors import InputError, NotFound, RegionError
+from .. import urls
+from ..errors import InputError, InvalidField, NotFound, RegionError
+from ..geometry import parse_region
 from ..store import StoredJob
 from .auth import require_writer
 from .media import JSON, dumps, read_json, send
-from .problems import InvalidField
 from .state import service
 
 bp = Blueprint("jobs", __name__)
@@ -46,8 +47,6 @@ def job_params(body: Any) -> dict:
         if isinstance(canvas, bool) or not isinstance(canvas, (str, int)) or (isinstance(canvas, int) and canvas < 0):
             raise InvalidField("a canvas is its id or its 0-based index", pointer=f"/canvases/{index}")
     if "region" in body:
-        from ..pipeline import parse_region  # the pipeline's imports (numpy, Pillow, rdflib) wait for a job
-
         try:
             parse_region(body["region"] if isinstance(body["region"], str) else repr(body["region"]))
         except RegionError as exc:
@@ -73,8 +72,9 @@ def find_job(job_id: str) -> StoredJob:
 
 def describe(job: StoredJob) -> dict:
     """The public description of a job: state, progress, errors and links to what it produced."""
+    base = service().base
     return {
-        "id": service().job(job.id),
+        "id": urls.job_url(base, job.id),
         "state": job.state,
         "params": job.params,
         "progress": {"done": job.done, "total": job.total},
@@ -84,7 +84,8 @@ def describe(job: StoredJob) -> dict:
         "started": job.started,
         "finished": job.finished,
         "results": [
-            {"manifest": service().manifest(key), "annotations": service().container(key)} for key in job.manifests
+            {"manifest": urls.manifest_url(base, key), "annotations": urls.container_url(base, key)}
+            for key in job.manifests
         ],
     }
 
@@ -99,7 +100,7 @@ def create() -> Response:
     require_writer(service().writers)
     params = job_params(read_json(service().config.max_body))
     job = service().queue().submit(params)
-    return _send(describe(job), 202, {"Location": service().job(job.id)})
+    return _send(describe(job), 202, {"Location": urls.job_url(service().base, job.id)})
 
 
 @bp.get("/jobs")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from flask import Blueprint, Response
 
-from .. import __version__, discovery, dump
-from ..jsonld import OWN_CONTEXTS, ENRICHER_CONTEXT
+from .. import __version__, dump, urls
+from ..jsonld import ENRICHER_CONTEXT, OWN_CONTEXTS
 from .media import JSON, dumps, etag_of, file_bytes, send
 from .state import service
 
@@ -34,24 +34,24 @@ def description() -> dict:
         "name": "enricher",
         "version": __version__,
         "links": {
-            "openapi": f"{here.base}openapi.json",
-            "annotations": here.container(None),
-            "jobs": f"{here.base}jobs",
-            "context": f"{here.base}context.jsonld",
-            "terms": f"{here.base}ns",
-            "vocabulary": f"{here.base}vocab",
-            "sparql": f"{here.base}sparql",
-            "void": dump.void_url(here.base),
-            "dumps": [dump.dump_url(here.base, name) for name in dump.FORMATS],
-            "changes": discovery.collection_url(here.base),
+            "openapi": urls.openapi_url(here.base),
+            "annotations": urls.container_url(here.base, None),
+            "jobs": urls.jobs_url(here.base),
+            "context": urls.context_url(here.base),
+            "terms": urls.terms_url(here.base),
+            "vocabulary": urls.vocabulary_url(here.base),
+            "sparql": urls.sparql_url(here.base),
+            "void": urls.void_url(here.base),
+            "dumps": [urls.dump_url(here.base, extension) for extension in dump.FORMATS.values()],
+            "changes": urls.activity_collection_url(here.base),
         },
         "manifests": [
             {
                 "key": m.key,
                 "label": m.label,
                 "source": m.url,
-                "manifest": here.manifest(m.key),
-                "annotations": here.container(m.key),
+                "manifest": urls.manifest_url(here.base, m.key),
+                "annotations": urls.container_url(here.base, m.key),
             }
             for m in here.store().manifests()
         ],

@@ -14,21 +14,18 @@ import uuid
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import PROBLEM_BASE, EnricherError, InputError, PayloadTooLarge, Unauthorized
-from ..index import QueryTimeout
+from ..errors import (
+    PROBLEM_BASE,
+    EnricherError,
+    PayloadTooLarge,
+    QueryTimeout,
+    Unauthorized,
+)
 from .media import PROBLEM, dumps
 
 log = logging.getLogger(__name__)
 REALM = "enricher"
 RETRY_AFTER = "5"  # seconds a client waits before sending a query that ran out of time again
-
-
-class InvalidField(InputError):
-    """A request body field with a value we cannot use; ``pointer`` names it."""
-
-    status = 422
-    slug = "invalid-field"
-    title = "Invalid field"
 
 
 def problem_response(problem: dict, status: int, headers: dict[str, str] | None = None) -> Response:

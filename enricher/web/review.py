@@ -13,6 +13,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, request, send_from_directory
 
+from .. import urls
 from ..annotate import class_bodies
 from ..errors import InputError
 from ..manifest import Canvas
@@ -115,7 +116,7 @@ def build_queue(key: str, lang: str) -> dict:
     complete = {s.canvas_id for s in store.exhaustive_statements([key])}
     return {
         "manifest": {"id": manifest.id, "label": stored_manifest.label, "key": key,
-                     "url": service().manifest(key), "canvases": len(manifest.canvases)},
+                     "url": urls.manifest_url(service().base, key), "canvases": len(manifest.canvases)},
         "language": lang,
         "progress": {"reviewed": sum(item["reviewState"] != "pending" for item in items), "total": len(items)},
         "exhaustive": [c.index for c in manifest.canvases if c.id in complete],

@@ -16,10 +16,8 @@ import pyoxigraph as ox
 from flask import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 
-from .. import rdf
-from ..dump import dataset_url
-from ..errors import InputError, UnsupportedMediaType
-from ..index import UpdateRefused
+from .. import rdf, urls
+from ..errors import InputError, UnsupportedMediaType, UpdateRefused
 from .media import VARY, choose_format, etag_of, read_body, send, send_graph
 from .state import service
 
@@ -85,7 +83,7 @@ def description() -> list[ox.Quad]:
     """The SPARQL 1.1 Service Description of this endpoint: read-only SPARQL 1.1 Query over the
     dataset the VoID description describes, every graph in the default graph."""
     here = service()
-    endpoint = ox.NamedNode(f"{here.base}sparql")
+    endpoint = ox.NamedNode(urls.sparql_url(here.base))
 
     def quad(predicate: str, obj) -> ox.Quad:
         return ox.Quad(endpoint, ox.NamedNode(predicate), obj)
@@ -95,7 +93,7 @@ def description() -> list[ox.Quad]:
         quad(SD + "endpoint", endpoint),
         quad(SD + "supportedLanguage", ox.NamedNode(SD + "SPARQL11Query")),
         quad(SD + "feature", ox.NamedNode(SD + "UnionDefaultGraph")),
-        quad(SD + "defaultDataset", ox.NamedNode(dataset_url(here.base))),
+        quad(SD + "defaultDataset", ox.NamedNode(urls.dataset_url(here.base))),
         quad(rdf.DCTERMS + "license", ox.NamedNode(here.config.licence)),
     ]
 

@@ -1,6 +1,6 @@
-"""What every view shares: the settings, the public URLs built on the base URL, the store, the job
-queue, this process's RDF index (see indexing), and the change-log followers: the index's, Change
-Discovery's and the pusher to an external triplestore."""
+"""What every view shares: the settings, the public base URL (enricher.urls builds on it), the store,
+the job queue, this process's RDF index (see indexing), and the change-log followers: the index's,
+Change Discovery's and the pusher to an external triplestore."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from ..annotate import list_url, manifest_url, page_url, public_base
 from ..config import Config
 from ..discovery import ChangeDiscovery
+from ..errors import QueryTimeout
 from ..follow import FollowerThread
-from ..index import QueryTimeout
 from ..indexes import RDFIndex, open_index
 from ..jobs import JobQueue, open_queue
 from ..manifest import Manifest, parse_manifest
 from ..push import Pusher
 from ..store import Store, StoredManifest, open_store
+from ..urls import public_base
 from . import indexing
 from .auth import token_names
 
@@ -169,22 +169,6 @@ class Service:
             while len(self._manifests) > MANIFEST_CACHE:
                 self._manifests.pop(next(iter(self._manifests)))
         return cached[1]
-
-    def container(self, key: str | None) -> str:
-        """The URL of a manifest's container, or of the container of everything (KEY None)."""
-        return f"{self.base}{key}/annotations/" if key else f"{self.base}annotations/"
-
-    def manifest(self, key: str) -> str:
-        return manifest_url(self.base, key)
-
-    def page(self, key: str, index: int) -> str:
-        return page_url(self.base, key, index)
-
-    def list(self, key: str, index: int) -> str:
-        return list_url(self.base, key, index)
-
-    def job(self, job_id: str) -> str:
-        return f"{self.base}jobs/{job_id}"
 
 
 def service() -> Service:

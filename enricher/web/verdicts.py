@@ -10,8 +10,9 @@ import uuid
 
 from flask import Blueprint, Response, request
 
-from .. import review
-from ..store import StoredAnnotation, now
+from .. import review, urls
+from ..clock import now
+from ..store import StoredAnnotation
 from .annotations import (
     CONTAINER_ALLOW,
     EVERYTHING_ALLOW,
@@ -35,11 +36,6 @@ bp = Blueprint("verdicts", __name__)
 VERDICT_ALLOW = ", ".join((*READ, "DELETE"))
 
 
-def verdicts_url(key: str | None) -> str:
-    """The URL of a manifest's verdict container, or of every verdict (KEY None)."""
-    return f"{service().base}{key}/verdicts/" if key else f"{service().base}verdicts/"
-
-
 def find_container(key: str | None) -> Container:
     """Return the verdict container of manifest KEY, or of every verdict when KEY is None.
 
@@ -47,9 +43,9 @@ def find_container(key: str | None) -> Container:
     """
     if key is None:
         everyone = "Every verdict of this service's curators"
-        return Container(None, verdicts_url(None), everyone, EVERYTHING_ALLOW, "verdict")
-    label = find_stored(key).label
-    return Container(key, verdicts_url(key), f"Verdicts on the annotations of {label}", CONTAINER_ALLOW, "verdict")
+        return Container(None, urls.verdicts_url(service().base, None), everyone, EVERYTHING_ALLOW, "verdict")
+    label = f"Verdicts on the annotations of {find_stored(key).label}"
+    return Container(key, urls.verdicts_url(service().base, key), label, CONTAINER_ALLOW, "verdict")
 
 
 def find_verdict(key: str, vid: str) -> StoredAnnotation:
@@ -57,7 +53,7 @@ def find_verdict(key: str, vid: str) -> StoredAnnotation:
 
     Raises NotFound (never existed here) and Gone (retracted).
     """
-    return find_member(verdicts_url(key) + vid, key, "verdict",
+    return find_member(urls.verdicts_url(service().base, key) + vid, key, "verdict",
                        f"no verdict {vid} on this manifest", f"verdict {vid} was retracted")
 
 
@@ -88,7 +84,8 @@ def create(key: str) -> Response:
     document = read_json(service().config.max_body)
     checked = review.read_verdict(document, (c.id for c in manifest.canvases), where=request.url)
     verdict = {k: v for k, v in document.items() if k != "@context"}
-    verdict.update(id=verdicts_url(key) + uuid.uuid4().hex, creator=person(creator), created=now())
+    iri = urls.verdicts_url(service().base, key) + uuid.uuid4().hex
+    verdict.update(id=iri, creator=person(creator), created=now())
     stored = service().store().add_verdict(
         key, verdict, creator, target=checked.target, canvas_id=checked.canvas_id or None,
         judgement=checked.verdict, version=checked.version,

@@ -15,7 +15,15 @@ from functools import cached_property
 from ...errors import Gone, InputError, NotFound, PreconditionFailed
 from ...review import HIDDEN, class_of
 from ..records import (
-    ROLES, StoredAnnotation, StoredManifest, container_etag, etag_matches, make_etag, now, plain, target_canvas,
+    ROLES,
+    StoredAnnotation,
+    StoredManifest,
+    container_etag,
+    etag_matches,
+    make_etag,
+    now,
+    plain,
+    target_canvas,
 )
 from .schema import classes_column, region_columns
 

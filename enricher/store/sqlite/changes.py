@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from ..records import Activity, Change, Cursor, now
+from ...clock import now
+from ..records import Activity, Change, Cursor
 
 
 class ChangeLog:

@@ -8,9 +8,10 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 
 from ... import reconcile
-from ...errors import EnricherError, InputError, NotFound
-from ...review import HIDDEN, STATES, StaleVersion, class_of, state_iri, version_of
-from ..records import StoredAnnotation, now, plain, target_canvas
+from ...clock import now
+from ...errors import EnricherError, InputError, NotFound, StaleVersion
+from ...review import HIDDEN, STATES, class_of, state_iri, version_of
+from ..records import StoredAnnotation, plain, target_canvas
 from .annotations import ANNOTATION_COLUMNS, annotation_record
 
 

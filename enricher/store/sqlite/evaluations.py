@@ -7,7 +7,8 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from ..records import StoredCalibration, StoredEvaluation, now
+from ...clock import now
+from ..records import StoredCalibration, StoredEvaluation
 
 
 class Evaluations:

@@ -7,8 +7,9 @@ import json
 import uuid
 from typing import Any
 
+from ...clock import now
 from ...errors import InputError
-from ..records import FINISHED_STATES, JOB_FIELDS, JOB_STATES, StoredJob, now
+from ..records import FINISHED_STATES, JOB_FIELDS, JOB_STATES, StoredJob
 
 
 class Jobs:

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from functools import cached_property
 
+from ...clock import now
 from ...errors import Gone, InputError, NotFound, PreconditionFailed
 from ...review import HIDDEN, class_of
 from ..records import (
@@ -21,7 +22,6 @@ from ..records import (
     container_etag,
     etag_matches,
     make_etag,
-    now,
     plain,
     target_canvas,
 )

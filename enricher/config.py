@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .datafiles import PROJECT_ROOT
 from .errors import ConfigError
 
 ENV_PREFIX = "ENRICHER_"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEIGHTS = "yolo11n.pt"
-DEMO_WEIGHTS = PROJECT_ROOT / "samples" / "demo" / "demo-yolo.pt"
 DEFAULT_CONFORMANCE_DIR = PROJECT_ROOT.parent / "shared" / "conformance"
 
 

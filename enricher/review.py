@@ -24,14 +24,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .annotate import textual_body
-from .config import PROJECT_ROOT
 from .errors import HTTPProblem, InputError
 from .jsonld import as_list
 
 if TYPE_CHECKING:
     from .store import Store, StoredAnnotation, StoredCalibration
 
-VERDICT_VOCABULARY = PROJECT_ROOT / "vocab" / "verdicts.ttl"
 VERDICTS = "https://w3id.org/enricher/verdicts/"
 SCHEME = "https://w3id.org/enricher/verdicts"
 COCO = "https://w3id.org/enricher/coco/"

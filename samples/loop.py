@@ -40,7 +40,8 @@ from PIL import Image
 from werkzeug.serving import make_server
 
 from enricher.annotate import ANNOTATION_CONTEXT, manifest_key, region_target
-from enricher.config import DEMO_WEIGHTS, load_config
+from enricher.config import load_config
+from enricher.datafiles import DEMO_WEIGHTS
 from enricher.evaluate import evaluate
 from enricher.export import export_store, parse_ratios
 from enricher.fetch import Fetcher

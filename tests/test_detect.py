@@ -8,7 +8,7 @@ import shutil
 import pytest
 from PIL import Image
 
-from enricher.config import DEMO_WEIGHTS
+from enricher.datafiles import DEMO_WEIGHTS
 from enricher.detect import Detection, Detector, choose_device, merge, weights_sha256
 from enricher.errors import ConfigError, ModelError
 from sampledata import SAMPLES, SCENES, TRUTH, iou, recall

@@ -10,6 +10,7 @@ from rdflib import Literal, Namespace, URIRef
 from rdflib.namespace import RDF, XSD
 
 from enricher import calibrate, quality, report
+from enricher.datafiles import METRICS_VOCABULARY
 from enricher.errors import InputError
 from enricher.evaluate import ALL, evaluate, read_coco, read_coco_results
 from enricher.groundtruth import Prediction, TruthBox, TruthCanvas
@@ -227,11 +228,9 @@ def test_dqv_output_parses_into_the_expected_triples():
 
 
 def test_every_metric_is_defined_in_the_metrics_vocabulary():
-    from pathlib import Path
-
     from rdflib import Graph
 
-    vocab = Graph().parse(Path(quality.__file__).parent.parent / "vocab" / "metrics.ttl")
+    vocab = Graph().parse(METRICS_VOCABULARY)
     assert {ENR[m] for m in quality.METRICS} <= set(vocab.subjects(RDF.type, DQV.Metric))
 
 
@@ -258,7 +257,7 @@ def test_agrees_with_ultralytics_validation(tmp_path, monkeypatch, config):
     import ultralytics.data.utils
     from ultralytics import YOLO
 
-    from enricher.config import DEMO_WEIGHTS, PROJECT_ROOT
+    from enricher.datafiles import DEMO_WEIGHTS, PROJECT_ROOT
     from enricher.detect import Detector
 
     monkeypatch.setenv("YOLO_OFFLINE", "1")

@@ -11,7 +11,7 @@ from factories import make_manifest
 from pycocotools.coco import COCO
 from sampledata import TRUTH
 
-from enricher.config import DEMO_WEIGHTS
+from enricher.datafiles import DEMO_WEIGHTS
 from enricher.errors import ConfigError
 from enricher.export import export, hashed_split, parse_ratios
 from enricher.groundtruth import TruthBox, TruthCanvas

@@ -27,7 +27,7 @@ from real_annotations import (
 )
 
 from enricher import rdf
-from enricher.config import PROJECT_ROOT
+from enricher.datafiles import COCO_VOCABULARY, PROJECT_ROOT
 from enricher.errors import NotAcceptable
 from enricher.index import (
     TERMS_GRAPH,
@@ -38,7 +38,7 @@ from enricher.index import (
     UpdateRefused,
 )
 from enricher.store import Store
-from enricher.vocab import COCO_VOCABULARY, Vocabulary
+from enricher.vocab import Vocabulary
 
 DOCS = PROJECT_ROOT / "docs" / "queries.md"
 WIKIDATA = "http://www.wikidata.org/entity/"

@@ -11,6 +11,7 @@ import uuid
 from flask import Blueprint, Response, request
 
 from .. import review
+from ..datafiles import VERDICT_VOCABULARY
 from ..store import StoredAnnotation, now
 from .annotations import (
     CONTAINER_ALLOW,
@@ -64,7 +65,7 @@ def find_verdict(key: str, vid: str) -> StoredAnnotation:
 @bp.get("/verdicts")
 def scheme() -> Response:
     """The verdict scheme (SKOS): verdicts, review states and reasons, labelled in en, de, fr, nl."""
-    return send_turtle_file(review.VERDICT_VOCABULARY)
+    return send_turtle_file(VERDICT_VOCABULARY)
 
 
 @bp.route("/verdicts/", methods=["GET", "OPTIONS"])

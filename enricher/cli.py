@@ -30,7 +30,7 @@ def detection_options(func):
     """The options that override detection and network settings."""
     options = [
         config_option,
-        click.option("--weights", help="YOLO weights: local path or a name ultralytics resolves."),
+        click.option("--weights", help="YOLO weights: a local path or a file name in ultralytics' weights folder."),
         click.option("--vocab", multiple=True, help="Extra SKOS mapping file for a custom model (repeatable)."),
         click.option("--conf", type=float, help="Minimum confidence."),
         click.option("--iou", type=float, help="NMS IoU threshold."),

@@ -1,6 +1,7 @@
 """Nothing leaves the machine: a demo run and a service job look up no host name and connect to nothing but
 the IIIF image server they name (ultralytics' online check, update check, analytics and settings sync are
-off wherever enricher loads a model). Each runs in a subprocess watched by an audit hook."""
+off wherever enricher loads a model; weights named but not present are refused, not downloaded). The
+runs are subprocesses watched by an audit hook."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
+import pytest
+
 from netguard import network_use, watched
 from served import serving
 from webclient import SECRET, WRITER, Client, run_job
 
 from enricher.datafiles import DEMO_COLLECTION, DEMO_WEIGHTS
 from enricher.demo import serve_demo
+from enricher.detect import Detector
+from enricher.errors import ModelError
 
 ENRICHER = "from enricher.cli import main; main()"
 LOOPBACK = "127.0.0.1"
@@ -54,3 +59,9 @@ def test_a_service_job_connects_only_to_the_image_server_it_names(tmp_path):
         assert job["state"] == "done" and job["errors"] == [], job
         assert job["progress"] == {"done": 3, "total": 3}
     assert_only_loopback(log, urlsplit(manifest).port)
+
+
+def test_weights_given_by_a_name_that_is_not_a_local_file_are_refused_not_downloaded(config, tmp_path):
+    with pytest.raises(ModelError) as raised:
+        Detector(config(weights="yolo-nowhere-11n.pt"))
+    assert "downloads nothing" in str(raised.value) and "yolo-nowhere-11n.pt" in str(raised.value)

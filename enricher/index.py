@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Self
 import pyoxigraph as ox
 
 from . import rdf
-from .errors import EnricherError, InputError
 from .datafiles import COCO_VOCABULARY, METRICS_VOCABULARY, TERMS_FILE, VERDICT_VOCABULARY
+from .errors import EnricherError, InputError
 from .review import Calibrations
 
 if TYPE_CHECKING:

@@ -18,7 +18,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from enricher.config import DEMO_WEIGHTS, load_config
+from enricher.config import load_config
+from enricher.datafiles import DEMO_WEIGHTS
 from enricher.detect import Detector
 from enricher.fetch import Fetcher
 from enricher.manifest import parse_manifest

@@ -30,7 +30,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from enricher.config import DEMO_WEIGHTS, PROJECT_ROOT, load_config
+from enricher.config import load_config
+from enricher.datafiles import DEMO_IMAGES, DEMO_WEIGHTS
 from enricher.detect import Detector
 from enricher.fetch import Fetcher
 from enricher.imageapi import load_request, parse_info, plan_whole, read_info
@@ -39,7 +40,7 @@ from enricher.manifest import parse_manifest
 from enricher.pipeline import Enricher
 from enricher.publish import publish_canvas, publish_manifest
 
-IMAGES = PROJECT_ROOT / "samples" / "images"
+IMAGES = DEMO_IMAGES
 SERVING = re.compile(r"port (\d+)")
 
 

@@ -10,14 +10,11 @@ from pathlib import Path
 
 import click
 
-from .config import DEMO_WEIGHTS, PROJECT_ROOT, Config, load_config
+from .config import Config, load_config
+from .datafiles import DEMO_WEIGHTS
+from .demo import DEMO_PORT
 from .errors import EnricherError
 from .geometry import parse_region
-
-DEMO_PORT = 8182
-DEMO_SOURCE = PROJECT_ROOT / "samples" / "manifests" / "collection.json"
-DEMO_IMAGES = PROJECT_ROOT / "samples" / "images"
-DEMO_MANIFESTS = PROJECT_ROOT / "samples" / "manifests"
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -34,7 +31,7 @@ def detection_options(func):
     """The options that override detection and network settings."""
     options = [
         config_option,
-        click.option("--weights", help="YOLO weights: local path or a name ultralytics resolves."),
+        click.option("--weights", help="YOLO weights: a local path or a file name in ultralytics' weights folder."),
         click.option("--vocab", multiple=True, help="Extra SKOS mapping file for a custom model (repeatable)."),
         click.option("--conf", type=float, help="Minimum confidence."),
         click.option("--iou", type=float, help="NMS IoU threshold."),
@@ -74,36 +71,40 @@ def enrich(source: str, out_dir: Path, region: str | None, canvases: tuple[str, 
     """Enrich SOURCE, a IIIF manifest or collection (URL or file), into OUT."""
     try:
         config = _config(config_file, **overrides)
-        failed = run_enrich(source, out_dir, config, region=region, canvases=canvases)
+        totals = run_enrich(source, out_dir, config, region=region, canvases=canvases)
     except EnricherError as exc:
         _fail(str(exc))
-    if failed:
+    if totals["failed"]:
         sys.exit(3)
 
 
 @main.command()
 @click.option("--out", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--port", default=DEMO_PORT, show_default=True, help="Loopback port of the sample image server.")
+@click.option("--port", default=DEMO_PORT, show_default=True, type=int,
+              help="Loopback port of the sample image server (0: any free port).")
 @detection_options
 def demo(out_dir: Path, port: int, config_file, **overrides) -> None:
     """Serve the bundled sample images over IIIF on loopback and enrich the sample collection, offline."""
-    from .imageserver import serve_images
+    from .demo import serve_demo
 
     overrides["weights"] = overrides["weights"] or str(DEMO_WEIGHTS)
     try:
         config = _config(config_file, **overrides)
         config = config.replace(allowed_hosts=[*config.allowed_hosts, "127.0.0.1"])
-        with serve_images(DEMO_IMAGES, port=port, documents=DEMO_MANIFESTS) as base:
-            click.echo(f"Serving the sample images at {base}")
-            failed = run_enrich(str(DEMO_SOURCE), out_dir, config)
+        with serve_demo(port) as collection:
+            click.echo(f"Serving the sample images and manifests on loopback: enriching {collection}")
+            totals = run_enrich(collection, out_dir, config)
     except (EnricherError, OSError) as exc:
         _fail(str(exc))
-    if failed:
+    if not totals["canvases"]:
+        _fail(f"the demo enriched no canvas: no manifest of {collection} could be read (see the warnings above)")
+    if totals["failed"]:
         sys.exit(3)
 
 
-def run_enrich(source: str, out_dir: Path, config: Config, *, region: str | None = None, canvases=()) -> int:
-    """Enrich every manifest of SOURCE into OUT with a progress bar and a summary; return failed canvases."""
+def run_enrich(source: str, out_dir: Path, config: Config, *, region: str | None = None, canvases=()) -> Counter[str]:
+    """Enrich every manifest of SOURCE into OUT with a progress bar and a summary; return the counts of
+    manifests, canvases, failed canvases and detections."""
     from .fetch import Fetcher
     from .manifest import read_manifests
     from .pipeline import Enricher
@@ -114,7 +115,7 @@ def run_enrich(source: str, out_dir: Path, config: Config, *, region: str | None
     fetcher = Fetcher(config)
     enricher = Enricher(config, fetcher=fetcher)
     concepts: Counter[str] = Counter()
-    totals = Counter()
+    totals: Counter[str] = Counter()
     for manifest in read_manifests(source, fetcher, config):
         with click.progressbar(length=len(canvases) or len(manifest.canvases), label=manifest.label[:40], file=sys.stderr) as bar:
 
@@ -143,7 +144,7 @@ def run_enrich(source: str, out_dir: Path, config: Config, *, region: str | None
     )
     for name, count in concepts.most_common():
         click.echo(f"  {count:5d}  {name}")
-    return totals["failed"]
+    return totals
 
 
 def _concept_name(enricher, label: str) -> str:

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from .datafiles import PROJECT_ROOT
 from .errors import ConfigError
 
 ENV_PREFIX = "ENRICHER_"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WEIGHTS = "yolo11n.pt"
-DEMO_WEIGHTS = PROJECT_ROOT / "samples" / "demo" / "demo-yolo.pt"
 DEFAULT_CONFORMANCE_DIR = PROJECT_ROOT.parent / "shared" / "conformance"
 
 
@@ -53,7 +52,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     # detection
-    Setting("weights", DEFAULT_WEIGHTS, "YOLO weights: a local path (.pt, .onnx, OpenVINO dir) or a name ultralytics resolves"),
+    Setting("weights", DEFAULT_WEIGHTS, "YOLO weights: a local path (.pt, .onnx, OpenVINO dir) or a file name in ultralytics' weights folder; never downloaded"),
     Setting("vocab", "", "Extra SKOS mapping files (Turtle), comma-separated, for a custom model's classes", _list),
     Setting("device", "auto", "Inference device: auto (CUDA when present, else CPU), cpu, cuda, cuda:0 ..."),
     Setting("conf", 0.25, "Minimum confidence of a published detection", float),

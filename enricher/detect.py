@@ -15,6 +15,7 @@ from PIL import Image
 from .config import Config
 from .errors import ConfigError, ModelError
 from .geometry import Box
+from .yolo import load_yolo
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,12 @@ class Detector:
     """A YOLO model loaded once, with the thresholds of one configuration."""
 
     def __init__(self, config: Config):
-        from ultralytics import YOLO
-
         self.config = config
         self.device = choose_device(config.device)
         try:
-            self.model = YOLO(config.weights, task="detect")
+            self.model = load_yolo(config.weights)
+        except ModelError:
+            raise
         except Exception as exc:  # ultralytics raises many kinds; the cause goes in the message
             raise ModelError(
                 f"cannot load weights: {exc}. Give a local file with --weights or ENRICHER_WEIGHTS",

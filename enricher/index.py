@@ -35,13 +35,10 @@ from typing import TYPE_CHECKING, Self
 import pyoxigraph as ox
 
 from . import rdf
+from .datafiles import COCO_VOCABULARY, METRICS_VOCABULARY, TERMS_FILE, VERDICT_VOCABULARY
 from .errors import EnricherError, InputError, QueryError, QueryTimeout, UpdateRefused
 from .follow import FollowerThread, follow
-from .jsonld import CONTEXTS_DIR
-from .quality import METRICS_VOCABULARY
-from .review import VERDICT_VOCABULARY
 from .served import Calibrations
-from .vocab import COCO_VOCABULARY
 
 if TYPE_CHECKING:
     from .store import Change, Store, StoredAnnotation
@@ -50,7 +47,6 @@ log = logging.getLogger(__name__)
 
 VOCABULARY_GRAPH = "https://w3id.org/enricher/vocabulary"
 TERMS_GRAPH = "https://w3id.org/enricher/ns"
-TERMS_FILE = CONTEXTS_DIR / "ns.ttl"
 VOID = "http://rdfs.org/ns/void#"
 BATCH = 1000  # annotations per bulk load and per change-log read
 OVERLAP = 50  # rows each page of a build re-reads, in case writers deleted some meanwhile

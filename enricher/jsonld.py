@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
+from .datafiles import CONTEXTS_DIR
 from .errors import FetchError, InputError
 
 ANNO_CONTEXT = "http://www.w3.org/ns/anno.jsonld"
@@ -19,7 +20,6 @@ IIIF2_CONTEXT = "http://iiif.io/api/presentation/2/context.json"
 ENRICHER_CONTEXT = "https://w3id.org/enricher/context.jsonld"
 ENRICHER_NS = "https://w3id.org/enricher/ns#"
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
-CONTEXTS_DIR = Path(__file__).parent / "contexts"
 # Ours, plus the IIIF contexts that the Presentation 3 context names in scoped definitions but the
 # shared conformance folder lacks (pyld resolves scoped contexts eagerly, so all must be there).
 OWN_CONTEXTS = {

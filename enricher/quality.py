@@ -20,12 +20,10 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from .config import PROJECT_ROOT
 from .evaluate import ALL, IOU, ClassMetrics, Evaluation
 from .jsonld import ENRICHER_CONTEXT, ENRICHER_NS, to_graph
 from .review import class_iri
 
-METRICS_VOCABULARY = PROJECT_ROOT / "vocab" / "metrics.ttl"  # served at /metrics, in the RDF index
 DIGITS = 6  # rdflib writes doubles in Turtle with 7 significant digits: 6 decimals survive the trip
 # metric -> (ClassMetrics field, XSD datatype); the IRIs are enricher:{metric}
 METRICS = {

@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from .annotate import textual_body
-from .config import PROJECT_ROOT
 from .errors import InputError
 from .geometry import Box, parse_xywh
 from .jsonld import as_list
 
-VERDICT_VOCABULARY = PROJECT_ROOT / "vocab" / "verdicts.ttl"
 VERDICTS = "https://w3id.org/enricher/verdicts/"
 COCO = "https://w3id.org/enricher/coco/"
 STATES = ("pending", "accepted", "rejected", "corrected")  # what reviewState may say

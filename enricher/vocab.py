@@ -2,8 +2,7 @@
 
 ``vocab/coco.ttl`` is always loaded; a custom model brings its own file (setting ``vocab``),
 loaded after it, so its classes replace COCO classes of the same name. The file sits in the
-project's top-level ``vocab/`` folder, found through ``PROJECT_ROOT``: install the project
-editable (``pip install -e .``).
+project's top-level ``vocab/`` folder and ships in the wheel (see ``enricher.datafiles``).
 
 In a file, every ``skos:Concept`` with a ``skos:notation`` outside the Wikidata and Iconclass
 namespaces names a model class (the notation is the class name). Its ``skos:prefLabel``s are
@@ -25,12 +24,11 @@ from urllib.parse import unquote
 from rdflib import Graph, Literal, URIRef
 from rdflib.namespace import RDF, SKOS
 
-from .config import PROJECT_ROOT
+from .datafiles import COCO_VOCABULARY
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-COCO_VOCABULARY = PROJECT_ROOT / "vocab" / "coco.ttl"
 DEFAULT_LANGUAGE = "en"
 WIKIDATA_PREFIXES = ("http://www.wikidata.org/entity/", "https://www.wikidata.org/entity/")
 # Published Iconclass data mixes http and https; both name the same concepts.

@@ -29,9 +29,6 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-# Set before ultralytics is imported, which reads it once: no hub events, no online checks.
-os.environ.setdefault("YOLO_OFFLINE", "1")
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
@@ -40,7 +37,8 @@ from PIL import Image
 from werkzeug.serving import make_server
 
 from enricher.annotate import ANNOTATION_CONTEXT, manifest_key, region_target
-from enricher.config import DEMO_WEIGHTS, load_config
+from enricher.config import load_config
+from enricher.datafiles import DEMO_WEIGHTS
 from enricher.evaluate import evaluate
 from enricher.export import export_store, parse_ratios
 from enricher.fetch import Fetcher
@@ -64,8 +62,9 @@ from enricher.review import (
     iou,
     text_body,
 )
-from enricher.store import open_store
+from enricher.store import Store, open_store
 from enricher.web import create_app
+from enricher.yolo import load_yolo
 
 PORT = 8182  # the sample manifests name this port
 IMAGES = HERE / "images"
@@ -223,13 +222,12 @@ def measure(truth, exact, held_out, found, threshold: float) -> dict:
 
 def retrain(data: Path, out: Path, args) -> tuple[Path, float]:
     """Fine-tune the demo weights on DATA; return the weights of the last epoch and the seconds it took."""
+    model = load_yolo(DEMO_WEIGHTS)  # first: it imports ultralytics offline
     import ultralytics.data.utils
-    from ultralytics import YOLO
 
     # The dataset check fetches Arial.ttf for plot labels; with plots off no font is needed.
     ultralytics.data.utils.check_font = lambda *a, **k: None
     started = time.perf_counter()
-    model = YOLO(str(DEMO_WEIGHTS))
     model.train(data=str(data), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch, device="cpu", workers=0,
                 optimizer="AdamW", lr0=args.lr0, warmup_epochs=0, seed=0, deterministic=True, amp=False, plots=False,
                 val=False, project=str(out), name="finetune", exist_ok=True, verbose=False)

@@ -17,13 +17,12 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
-# Set before ultralytics is imported, which reads it once: no hub events, no online checks.
-os.environ.setdefault("YOLO_OFFLINE", "1")
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))  # run from a checkout without installing
 
 import synth  # noqa: E402  (the generator sits next to this script)
+from enricher.yolo import load_yolo, offline_ultralytics  # noqa: E402
 
 SPLITS = ("train", "val", "test")
 # Seed offsets keep the splits disjoint: no page of the held-out test split is ever trained on.
@@ -92,9 +91,8 @@ def check_samples(weights: Path, images: Path, tile: int = 640, overlap: int = 8
     downscaled whole (its small objects are lost), as the one full-resolution tile holding the most
     objects, and cut into overlapping full-resolution tiles (each object lies whole in some tile)."""
     from PIL import Image
-    from ultralytics import YOLO
 
-    model = YOLO(str(weights))
+    model = load_yolo(weights)
     truth = json.loads((images / "truth.json").read_text())
     report = {name: _score(_boxes(model, [Image.open(images / name)], [(0, 0)]), objects)
               for name, objects in truth.items() if name != "large.jpg"}
@@ -148,6 +146,7 @@ def main() -> None:
     data = write_dataset(args.build / "dataset", counts, args.imgsz, args.seed, (2, 6), (24, 160))
     generated = time.time()
 
+    offline_ultralytics()  # before ultralytics' first import
     import ultralytics
     import ultralytics.data.utils
     from ultralytics import YOLO
@@ -163,7 +162,7 @@ def main() -> None:
     trained = time.time()
     best = Path(model.trainer.best)
 
-    held_out = YOLO(str(best)).val(data=str(data), split="test", imgsz=args.imgsz, batch=args.batch,
+    held_out = load_yolo(best).val(data=str(data), split="test", imgsz=args.imgsz, batch=args.batch,
                                    device="cpu", plots=False, project=str(args.build / "runs"), name="test",
                                    exist_ok=True)
     box = held_out.box

@@ -22,7 +22,8 @@ import pytest
 from factories import gradient_image
 from sampledata import SAMPLES
 
-from enricher.config import DEFAULT_CONFORMANCE_DIR, DEMO_WEIGHTS, Config, load_config
+from enricher.config import DEFAULT_CONFORMANCE_DIR, Config, load_config
+from enricher.datafiles import DEMO_WEIGHTS
 from enricher.detect import Detector
 from enricher.fetch import Fetcher
 from enricher.imageserver import serve_images, write_static_tree

@@ -6,10 +6,9 @@ import json
 
 from PIL import Image
 
-from enricher.config import PROJECT_ROOT
+from enricher.datafiles import DEMO_IMAGES as SAMPLES
 from enricher.geometry import iou
 
-SAMPLES = PROJECT_ROOT / "samples" / "images"
 TRUTH = json.loads((SAMPLES / "truth.json").read_text())
 SCENES = sorted(name for name in TRUTH if name.startswith("scene-"))
 

@@ -13,7 +13,7 @@ from factories import make_manifest
 from sampledata import SCENES, TRUTH, recall, specs
 
 from enricher.breaker import CircuitBreaker
-from enricher.config import DEMO_WEIGHTS
+from enricher.datafiles import DEMO_WEIGHTS
 from enricher.errors import FetchError, HostDownError
 from enricher.fetch import Fetcher
 from enricher.manifest import parse_manifest

@@ -11,7 +11,7 @@ from sampledata import SCENES, specs
 
 from enricher.annotate import manifest_key
 from enricher.cli import main
-from enricher.config import DEMO_WEIGHTS
+from enricher.datafiles import DEMO_WEIGHTS
 
 LOOPBACK = ["--allow-private", "--weights", str(DEMO_WEIGHTS)]
 

@@ -6,7 +6,8 @@ import pytest
 from real_annotations import machine_annotations, manifest
 
 from enricher.annotate import annotation_page
-from enricher.jsonld import CONTEXTS_DIR, SHARED_CONTEXTS, to_graph
+from enricher.datafiles import CONTEXTS_DIR
+from enricher.jsonld import SHARED_CONTEXTS, to_graph
 from enricher.vocab import Vocabulary
 
 

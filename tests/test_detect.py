@@ -8,10 +8,11 @@ import shutil
 import pytest
 from PIL import Image
 
-from enricher.config import DEMO_WEIGHTS
+from enricher.datafiles import DEMO_WEIGHTS
 from enricher.detect import Detection, Detector, choose_device, merge, weights_sha256
 from enricher.errors import ConfigError, ModelError
 from enricher.geometry import iou
+from enricher.yolo import load_yolo
 from sampledata import SAMPLES, SCENES, TRUTH, recall
 
 
@@ -68,9 +69,7 @@ def matched(found: list[Detection], expected: list[Detection]) -> bool:
 def test_exported_model_gives_the_same_objects(config, demo_detector, tmp_path, fmt, suffix):
     weights = tmp_path / DEMO_WEIGHTS.name
     shutil.copy(DEMO_WEIGHTS, weights)
-    from ultralytics import YOLO
-
-    exported = YOLO(str(weights)).export(format=fmt, imgsz=config.imgsz, dynamic=True)
+    exported = load_yolo(weights).export(format=fmt, imgsz=config.imgsz, dynamic=True)
     detector = Detector(config(weights=exported))
     assert detector.name.endswith(suffix) and detector.sha256 == weights_sha256(exported)
     assert detector.classes == demo_detector.classes

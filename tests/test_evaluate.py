@@ -10,6 +10,7 @@ from rdflib import Literal, Namespace, URIRef
 from rdflib.namespace import RDF, XSD
 
 from enricher import calibrate, quality, report
+from enricher.datafiles import METRICS_VOCABULARY
 from enricher.errors import InputError
 from enricher.evaluate import ALL, evaluate, read_coco, read_coco_results
 from enricher.groundtruth import Prediction, TruthBox, TruthCanvas
@@ -227,11 +228,9 @@ def test_dqv_output_parses_into_the_expected_triples():
 
 
 def test_every_metric_is_defined_in_the_metrics_vocabulary():
-    from pathlib import Path
-
     from rdflib import Graph
 
-    vocab = Graph().parse(Path(quality.__file__).parent.parent / "vocab" / "metrics.ttl")
+    vocab = Graph().parse(METRICS_VOCABULARY)
     assert {ENR[m] for m in quality.METRICS} <= set(vocab.subjects(RDF.type, DQV.Metric))
 
 
@@ -255,13 +254,13 @@ def test_agrees_with_ultralytics_validation(tmp_path, monkeypatch, config):
     moves the figures by far more."""
     import sys
 
-    import ultralytics.data.utils
-    from ultralytics import YOLO
-
-    from enricher.config import DEMO_WEIGHTS, PROJECT_ROOT
+    from enricher.datafiles import DEMO_WEIGHTS, PROJECT_ROOT
     from enricher.detect import Detector
+    from enricher.yolo import load_yolo
 
-    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    model = load_yolo(DEMO_WEIGHTS)  # first: it imports ultralytics offline
+    import ultralytics.data.utils
+
     monkeypatch.setattr(ultralytics.data.utils, "check_font", lambda *a, **k: None)  # plots off: no font needed
     monkeypatch.syspath_prepend(str(PROJECT_ROOT / "samples"))
     import synth
@@ -283,9 +282,8 @@ def test_agrees_with_ultralytics_validation(tmp_path, monkeypatch, config):
     (tmp_path / "data.yaml").write_text(f"path: {tmp_path}\ntrain: images/val\nval: images/val\nnames:\n{names}")
     sys.modules.pop("synth", None)
 
-    theirs = YOLO(str(DEMO_WEIGHTS)).val(data=str(tmp_path / "data.yaml"), imgsz=size, batch=pages, device="cpu",
-                                         conf=0.001, iou=0.7, max_det=300, plots=False, verbose=False,
-                                         project=str(tmp_path / "runs"))
+    theirs = model.val(data=str(tmp_path / "data.yaml"), imgsz=size, batch=pages, device="cpu",
+                       conf=0.001, iou=0.7, max_det=300, plots=False, verbose=False, project=str(tmp_path / "runs"))
     # the same NMS settings as ultralytics' validation, through our own detector
     detector = Detector(config(weights=str(DEMO_WEIGHTS), conf=0.001, iou=0.7, max_det=300, imgsz=size,
                                batch=pages, device="cpu"))

@@ -11,7 +11,7 @@ from factories import make_manifest
 from pycocotools.coco import COCO
 from sampledata import TRUTH
 
-from enricher.config import DEMO_WEIGHTS
+from enricher.datafiles import DEMO_WEIGHTS
 from enricher.errors import ConfigError
 from enricher.export import export, hashed_split, parse_ratios
 from enricher.groundtruth import TruthBox, TruthCanvas
@@ -203,20 +203,20 @@ def test_rights_of_the_cookbook_recipe_examples():
 
 def test_the_exported_yolo_set_trains(sample_server, fetcher, config, tmp_path, monkeypatch):
     pytest.importorskip("ultralytics")
-    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    from enricher.yolo import load_yolo
+
+    model = load_yolo(DEMO_WEIGHTS)  # first: it imports ultralytics offline
     import ultralytics.data.utils
-    from ultralytics import YOLO
 
     monkeypatch.setattr(ultralytics.data.utils, "check_font", lambda *a, **k: None)  # plots off: no font needed
     documents = [manifest(sample_server, "t", ["scene-1", "scene-3"])]
     result = run(documents, tmp_path / "data", fetcher, config, ratios=(1, 0, 0), long_side=320)
     data = next(p for p in result.files if p.name == "data.yaml")
-    model = YOLO(str(DEMO_WEIGHTS))
     model.train(data=str(data), epochs=1, imgsz=64, batch=2, device="cpu", workers=0, plots=False, amp=False,
                 val=False, project=str(tmp_path / "runs"), name="t", exist_ok=True, verbose=False)
     weights = Path(model.trainer.last)
     assert weights.is_file() and weights.stat().st_size > 1_000_000
-    assert YOLO(str(weights)).names == dict(enumerate(CLASSES))
+    assert load_yolo(weights).names == dict(enumerate(CLASSES))
 
 
 def test_cli_names_an_unknown_manifest_in_one_line(tmp_path):

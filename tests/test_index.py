@@ -27,11 +27,11 @@ from real_annotations import (
 )
 
 from enricher import dump, rdf
-from enricher.config import PROJECT_ROOT
+from enricher.datafiles import COCO_VOCABULARY, PROJECT_ROOT
 from enricher.errors import NotAcceptable, QueryError, QueryTimeout, UpdateRefused
 from enricher.index import TERMS_GRAPH, VOCABULARY_GRAPH, Index
 from enricher.store import Store, open_store
-from enricher.vocab import COCO_VOCABULARY, Vocabulary
+from enricher.vocab import Vocabulary
 
 DOCS = PROJECT_ROOT / "docs" / "queries.md"
 WIKIDATA = "http://www.wikidata.org/entity/"

@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 
 from enricher.annotate import manifest_key
-from enricher.config import DEMO_WEIGHTS, PROJECT_ROOT
+from enricher.datafiles import DEMO_WEIGHTS, PROJECT_ROOT
 from enricher.imageserver import write_static_tree
 from enricher.jobs.thread import ThreadQueue
 from enricher.pipeline import Enricher

@@ -11,13 +11,13 @@ from PIL import Image
 
 from conformance import assert_iiif3
 from conftest import Reply
-from enricher.config import PROJECT_ROOT
+from enricher.datafiles import DEMO_IMAGES, DEMO_MANIFESTS
 from enricher.errors import FetchError, ManifestError
 from enricher.manifest import parse_manifest, read_manifests
 from factories import PRESENTATION, make_collection, make_manifest
 
-SAMPLES = PROJECT_ROOT / "samples" / "manifests"
-SAMPLE_IMAGES = PROJECT_ROOT / "samples" / "images"
+SAMPLES = DEMO_MANIFESTS
+SAMPLE_IMAGES = DEMO_IMAGES
 DEMO_BASE = "http://127.0.0.1:8182"
 URL = "http://example.org/manifest.json"
 IMAGES = [("a", 1000, 700), ("b", 360, 900)]

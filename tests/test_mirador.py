@@ -33,8 +33,8 @@ from enricher.annotate import (
     build_annotation,
     enriched_manifest,
 )
-from enricher.cli import DEMO_IMAGES
-from enricher.config import DEMO_WEIGHTS, load_config
+from enricher.config import load_config
+from enricher.datafiles import DEMO_IMAGES, DEMO_WEIGHTS
 from enricher.detect import Detection
 from enricher.imageserver import serve_images
 from enricher.manifest import parse_manifest

@@ -9,7 +9,7 @@ from factories import make_manifest
 from sampledata import SAMPLES, SCENES, TRUTH, recall, specs
 
 from enricher.annotate import annotation_page
-from enricher.config import DEMO_WEIGHTS
+from enricher.datafiles import DEMO_WEIGHTS
 from enricher.errors import RegionError
 from enricher.fetch import Fetcher
 from enricher.imageserver import write_static_tree

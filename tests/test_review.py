@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 from pyshacl import validate
@@ -16,7 +17,7 @@ from rdflib import Graph, URIRef
 from conformance import assert_w3c_annotation
 from enricher import rdf
 from enricher.annotate import ANNOTATION_CONTEXT, manifest_key
-from enricher.config import PROJECT_ROOT
+from enricher.datafiles import ANNOTATION_SHAPES, VERDICT_SHAPES
 from enricher.groundtruth import predictions, reviewed_canvases
 from enricher.review import (
     box_of, build_exhaustive, build_verdict, class_of, read_verdict, state_iri, version_of,
@@ -84,11 +85,11 @@ def correct(store: Store, machine: dict, box: str, label: str = "wolf") -> dict:
     return store.create(store.key, correction, "curator").document
 
 
-def shapes(name: str) -> Graph:
-    return Graph().parse(PROJECT_ROOT / "shapes" / name)
+def shapes(path: Path) -> Graph:
+    return Graph().parse(path)
 
 
-def conforms(document: dict, shapes_file: str) -> None:
+def conforms(document: dict, shapes_file: Path) -> None:
     graph = Graph().parse(data=rdf.annotation_nquads(document, None), format="nt")
     ok, _, text = validate(graph, shacl_graph=shapes(shapes_file), inference="none")
     assert ok, text
@@ -112,10 +113,10 @@ def test_verdict_correction_and_exhaustiveness_pass_the_w3c_schemas_and_our_shap
     for document in (verdict, correction, corrected, statement):
         assert_w3c_annotation(document, conformance_dir)
     for document in (verdict, corrected, statement):
-        conforms(document, "verdict.ttl")
+        conforms(document, VERDICT_SHAPES)
     reviewed = {"@context": ANNOTATION_CONTEXT, **store.get(dog).document}
-    conforms(correction, "annotation.ttl")
-    conforms(reviewed, "annotation.ttl")
+    conforms(correction, ANNOTATION_SHAPES)
+    conforms(reviewed, ANNOTATION_SHAPES)
     assert reviewed["reviewState"] == state_iri("rejected")
     # what the RDF says: the motivation is oa:assessing, not a relative IRI
     assert f"<{rdf.OA}motivatedBy> <{rdf.OA}assessing>" in rdf.annotation_nquads(verdict, None)
@@ -131,7 +132,7 @@ def test_a_broken_verdict_fails_the_shapes(store, built, change):
                             verdict="accepted", creator=CURATOR, created=NOW)
     change(verdict)
     graph = Graph().parse(data=rdf.annotation_nquads(verdict, None), format="nt")
-    assert not validate(graph, shacl_graph=shapes("verdict.ttl"), inference="none")[0]
+    assert not validate(graph, shacl_graph=shapes(VERDICT_SHAPES), inference="none")[0]
 
 
 def test_read_verdict_says_what_is_judged_and_refuses_what_is_not_a_verdict(parsed):

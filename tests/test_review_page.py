@@ -21,8 +21,7 @@ from webclient import SECRET, Client, live_server, run_job, seed
 
 from enricher import groundtruth
 from enricher.annotate import manifest_key
-from enricher.cli import DEMO_IMAGES
-from enricher.config import DEMO_WEIGHTS
+from enricher.datafiles import DEMO_IMAGES, DEMO_WEIGHTS
 from enricher.imageserver import serve_images, write_static_tree
 from enricher.vocab import Vocabulary
 

@@ -19,13 +19,13 @@ from real_annotations import (
 
 from enricher import rdf
 from enricher.annotate import annotation_page
-from enricher.config import PROJECT_ROOT
+from enricher.datafiles import ANNOTATION_SHAPES
 from enricher.jsonld import to_graph
 from enricher.vocab import Vocabulary
 
 SH = Namespace("http://www.w3.org/ns/shacl#")
 SHAPES = Namespace("https://w3id.org/enricher/shapes#")
-SHAPES_FILE = PROJECT_ROOT / "shapes" / "annotation.ttl"
+SHAPES_FILE = ANNOTATION_SHAPES
 NAMES = {rdf.OA: "oa:", rdf.AS: "as:", rdf.DCTERMS: "dcterms:", rdf.DC: "dc:", rdf.RDF: "rdf:",
          rdf.ENRICHER_NS: "enricher:", "https://schema.org/": "schema:"}
 

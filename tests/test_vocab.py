@@ -15,9 +15,9 @@ import yaml
 from rdflib import Graph, URIRef
 from rdflib.namespace import RDF, SKOS
 
-from enricher.config import PROJECT_ROOT
+from enricher.datafiles import COCO_VOCABULARY, PROJECT_ROOT
 from enricher.errors import ConfigError
-from enricher.vocab import COCO_VOCABULARY, Vocabulary
+from enricher.vocab import Vocabulary
 
 ICONCLASS_DATA = PROJECT_ROOT.parent / "shared" / "data" / "iconclass"
 LANGUAGES = ("en", "de", "fr", "nl")

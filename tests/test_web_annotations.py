@@ -12,8 +12,9 @@ import rdflib
 from rdflib.compare import isomorphic
 
 from conformance import assert_w3c_annotation, assert_w3c_collection, assert_w3c_page
+from enricher.datafiles import LDP_CONTEXT_FILE
 from enricher.jsonld import ANNO_CONTEXT, context_files
-from enricher.web.turtle import LDP_CONTEXT, LDP_FILE
+from enricher.web.turtle import LDP_CONTEXT
 from factories import make_manifest
 from webclient import ANNO, links, live_server, seed
 
@@ -267,7 +268,7 @@ def test_json_ld_is_the_default(client, annotation, accept):
 def json_ld_graph(document: dict, conformance_dir) -> rdflib.Graph:
     """Parse DOCUMENT with pyoxigraph's JSON-LD parser, an implementation independent of the pyld one the
     server uses (rdflib's own skips type-scoped contexts), its context URLs replaced by the contexts."""
-    files = {**context_files(conformance_dir), LDP_CONTEXT.split("://", 1)[1]: LDP_FILE}
+    files = {**context_files(conformance_dir), LDP_CONTEXT.split("://", 1)[1]: LDP_CONTEXT_FILE}
     contexts = document["@context"] if isinstance(document["@context"], list) else [document["@context"]]
     inlined = [json.loads(files[url.split("://", 1)[1]].read_text())["@context"] for url in contexts]
     quads = ox.parse(json.dumps({**document, "@context": inlined}).encode(), format=ox.RdfFormat.JSON_LD)

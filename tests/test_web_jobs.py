@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from enricher.cli import DEMO_IMAGES
-from enricher.config import DEMO_WEIGHTS
+from enricher.datafiles import DEMO_IMAGES, DEMO_WEIGHTS
 from enricher.imageserver import serve_images
 from conftest import unavailable
 from factories import make_manifest

@@ -16,10 +16,8 @@ from test_web_sparql import seed_real
 from webclient import live_server
 
 from enricher import quality, rdf
-from enricher.index import TERMS_FILE
-from enricher.quality import METRICS_VOCABULARY
+from enricher.datafiles import COCO_VOCABULARY, METRICS_VOCABULARY, TERMS_FILE
 from enricher.jsonld import ENRICHER_CONTEXT, OWN_CONTEXTS, to_graph
-from enricher.vocab import COCO_VOCABULARY
 from enricher.web.openapi import spec
 
 PAGE_SIZE = 4

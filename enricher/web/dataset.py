@@ -15,9 +15,7 @@ from flask import Blueprint, Response
 
 from .. import dump, urls
 from ..errors import EnricherError
-from ..index import TERMS_FILE
-from ..quality import METRICS_VOCABULARY
-from ..vocab import COCO_VOCABULARY
+from ..datafiles import COCO_VOCABULARY, METRICS_VOCABULARY, TERMS_FILE
 from .media import VARY, choose_format, etag_of, file_bytes, send
 from .state import service
 

@@ -5,17 +5,16 @@ context at ``/context.jsonld``."""
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from flask import Blueprint, Response
 
 from .. import __version__, dump, urls
+from ..datafiles import OPENAPI_FILE
 from ..jsonld import ENRICHER_CONTEXT, OWN_CONTEXTS
 from .media import JSON, dumps, etag_of, file_bytes, send
 from .state import service
 
 bp = Blueprint("openapi", __name__)
-SPEC_FILE = Path(__file__).with_name("openapi.yaml")
 HEADERS = {"Allow": "GET, HEAD, OPTIONS"}
 
 
@@ -24,7 +23,7 @@ def spec() -> dict:
     """The OpenAPI document, read once."""
     import yaml
 
-    return yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8"))
+    return yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8"))
 
 
 def description() -> dict:

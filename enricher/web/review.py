@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from pathlib import Path
 
 from flask import Blueprint, Response, request, send_from_directory
 
 from .. import urls
 from ..annotate import class_bodies
+from ..datafiles import REVIEW_STATIC_DIR
 from ..errors import InputError
 from ..manifest import Canvas
 from ..review import box_of, class_iri, class_of, version_of
@@ -25,7 +25,6 @@ from .media import JSON, dumps, etag_of, send
 from .state import service
 
 bp = Blueprint("review", __name__)
-STATIC = Path(__file__).with_name("static")
 HEADERS = {"Allow": "GET, HEAD, OPTIONS"}
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 
@@ -131,7 +130,7 @@ def page(key: str) -> Response:
     """The review page of a manifest (the page reads its queue itself)."""
     find_stored(key)
     language()
-    return send_from_directory(STATIC, "review.html", mimetype="text/html", max_age=0)
+    return send_from_directory(REVIEW_STATIC_DIR, "review.html", mimetype="text/html", max_age=0)
 
 
 @bp.get("/<key:key>/review/queue")
@@ -144,4 +143,4 @@ def queue(key: str) -> Response:
 @bp.get("/review/<any('review.js', 'review.css'):asset>")
 def static_file(asset: str) -> Response:
     """The page's script and style sheet."""
-    return send_from_directory(STATIC, asset, max_age=0)
+    return send_from_directory(REVIEW_STATIC_DIR, asset, max_age=0)

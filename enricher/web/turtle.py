@@ -13,23 +13,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from pathlib import Path
 
 import pyoxigraph as ox
 
 from .. import rdf
+from ..datafiles import LDP_CONTEXT_FILE
 from ..errors import FetchError, InputError
 from ..jsonld import Loader, document_loader
 
 LDP_CONTEXT = "http://www.w3.org/ns/ldp.jsonld"
-LDP_FILE = Path(__file__).parent / "contexts" / "ldp.jsonld"
 
 
 @lru_cache(maxsize=None)
 def loader(conformance_dir: str) -> Loader:
     """Return a pyld document loader for every context we emit, LDP's included; nothing goes online."""
     known = document_loader(conformance_dir)
-    ldp = json.loads(LDP_FILE.read_text(encoding="utf-8"))
+    ldp = json.loads(LDP_CONTEXT_FILE.read_text(encoding="utf-8"))
 
     def load(url: str, options: dict | None = None) -> dict:
         if url.split("://", 1)[-1] == LDP_CONTEXT.split("://", 1)[-1]:

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, request
 
 from .. import review, urls
 from ..clock import now
+from ..datafiles import VERDICT_VOCABULARY
 from ..store import StoredAnnotation
 from .annotations import (
     CONTAINER_ALLOW,
@@ -60,7 +61,7 @@ def find_verdict(key: str, vid: str) -> StoredAnnotation:
 @bp.get("/verdicts")
 def scheme() -> Response:
     """The verdict scheme (SKOS): verdicts, review states and reasons, labelled in en, de, fr, nl."""
-    return send_turtle_file(review.VERDICT_VOCABULARY)
+    return send_turtle_file(VERDICT_VOCABULARY)
 
 
 @bp.route("/verdicts/", methods=["GET", "OPTIONS"])

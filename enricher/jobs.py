@@ -205,7 +205,7 @@ class JobRunner:
             self._check(job_id)  # inside the write lock: a cancellation lands before or after, never between
             if result.error is None:
                 store.replace_machine_annotations(key, result.canvas.id, model_sha256, result.annotations)
-            store.mark_canvas_done(job_id, key, result.canvas.id, None if result.error is None else str(result.error))
+            store.mark_canvas_done(job_id, key, result.canvas.id, result.note)  # failed or skipped: why
 
 
 def _plan(manifests, wanted: list[str], source: str) -> list[tuple[Any, str, list[str]]]:

@@ -21,6 +21,11 @@ LABEL_LANGUAGES = ("en", "none")  # tried first in a language map, then the firs
 MAX_NESTING = 100  # levels of arrays and objects; real IIIF documents nest fewer than 20
 
 
+def _of_first_image(name: str) -> property:
+    """A read-only attribute: NAME of the canvas's first image, None when it paints none."""
+    return property(lambda canvas: getattr(canvas.images[0], name) if canvas.images else None)
+
+
 @dataclass(frozen=True)
 class Canvas:
     id: str
@@ -32,30 +37,12 @@ class Canvas:
     skip: str | None = None  # why nothing on it is looked at (sound, video, text, nothing painted)
     error: ManifestError | None = field(default=None, compare=False)  # why its image cannot be found
 
-    @property
-    def image(self) -> PaintedImage | None:
-        """The first image painted on it: the one the review page and the export show."""
-        return self.images[0] if self.images else None
-
-    @property
-    def image_url(self) -> str | None:
-        return self.image.url if self.image else None
-
-    @property
-    def service_id(self) -> str | None:
-        return self.image.service_id if self.image else None
-
-    @property
-    def service_version(self) -> int | None:
-        return self.image.service_version if self.image else None
-
-    @property
-    def image_width(self) -> int | None:
-        return self.image.width if self.image else None
-
-    @property
-    def image_height(self) -> int | None:
-        return self.image.height if self.image else None
+    # the first image stands for the canvas where one picture is shown (the review page, the export)
+    image_url = _of_first_image("url")
+    service_id = _of_first_image("service_id")
+    service_version = _of_first_image("service_version")
+    image_width = _of_first_image("width")
+    image_height = _of_first_image("height")
 
 
 @dataclass(frozen=True)

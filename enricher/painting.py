@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import ManifestError
+from .imageapi import Box
 from .jsonld import as_list
 
-Box = tuple[float, float, float, float]  # x, y, w, h
 NUMBER = r"(\d+(?:\.\d+)?)"
 XYWH = re.compile(rf"(?:xywh=)?(?:(pixel|percent):)?{NUMBER},{NUMBER},{NUMBER},{NUMBER}")
 IMAGE_API_REGION = re.compile(rf"(pct:)?{NUMBER},{NUMBER},{NUMBER},{NUMBER}")
@@ -97,11 +97,10 @@ def read_painting(canvas: dict, version: int, pointer: str) -> tuple[tuple[Paint
         return (), f"nothing is painted on it{placeholder}"
     images, other = [], []
     for body, body_pointer, target, target_pointer in paintings:
-        bodies = body if isinstance(body, list) else [body]
-        if not bodies or body is None:
+        if not as_list(body):
             raise ManifestError("its painting annotation has no body", pointer=body_pointer.rsplit("/", 1)[0])
         placed = _target(target, target_pointer)
-        for n, item in enumerate(bodies):
+        for n, item in enumerate(as_list(body)):
             found = _body(item, f"{body_pointer}/{n}" if isinstance(body, list) else body_pointer)
             if isinstance(found, PaintedImage):
                 images.append(replace(found, target=placed))

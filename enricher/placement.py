@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from PIL import Image
 
 from .errors import ManifestError
-from .imageapi import image_to_canvas
-from .painting import Box, PaintedImage
+from .imageapi import Box, image_to_canvas
+from .painting import PaintedImage
 
 # Pillow's transposes rotate counter-clockwise; IIIF rotates clockwise.
 CLOCKWISE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}

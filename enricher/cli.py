@@ -129,17 +129,21 @@ def run_enrich(source: str, out_dir: Path, config: Config, *, region: str | None
         for item in result.canvases:
             if item.error is not None:
                 click.echo(f"enricher: canvas {item.canvas.index} failed: {item.error}", err=True)
+            elif item.skipped:
+                click.echo(f"enricher: canvas {item.canvas.index} ({item.canvas.id}) skipped: {item.skipped}", err=True)
             concepts.update(_concept_name(enricher, d.label) for d in item.detections)
         totals.update(
             manifests=1,
             canvases=len(result.canvases),
             failed=sum(1 for c in result.canvases if c.error is not None),
+            skipped=sum(1 for c in result.canvases if c.skipped),
             detections=result.annotation_count,
         )
         click.echo(f"{manifest.label}: {result.annotation_count} annotations -> {path}")
     elapsed = time.perf_counter() - started
+    skipped = f", {totals['skipped']} skipped" if totals["skipped"] else ""
     click.echo(
-        f"\n{totals['manifests']} manifests, {totals['canvases']} canvases ({totals['failed']} failed), "
+        f"\n{totals['manifests']} manifests, {totals['canvases']} canvases ({totals['failed']} failed{skipped}), "
         f"{totals['detections']} detections in {elapsed:.1f} s"
     )
     for name, count in concepts.most_common():

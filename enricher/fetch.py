@@ -115,6 +115,8 @@ class Fetcher:
         except (UnicodeDecodeError, ValueError) as exc:
             got = f" (got {content_type.split(';')[0]})" if content_type else ""
             raise ManifestError(f"not JSON{got}: {exc}", where=url_or_path) from None
+        except RecursionError:
+            raise ManifestError("JSON nested too deeply to read", where=url_or_path) from None
         if not isinstance(document, dict):
             raise ManifestError(f"expected a JSON object, got a JSON {type(document).__name__}", where=url_or_path)
         return document

@@ -23,6 +23,7 @@ def _xywh_pattern(negative_origin: bool, bare: bool) -> re.Pattern:
 
 # compiled once: the store parses the target of every annotation it writes
 _XYWH = {(negative, bare): _xywh_pattern(negative, bare) for negative in (False, True) for bare in (False, True)}
+_XYWH_UNIT = re.compile(rf"(?:xywh=)?(?:(pixel|percent):)?({_NUMBER}),({_NUMBER}),({_NUMBER}),({_NUMBER})")
 
 
 def parse_xywh(text: str, *, negative_origin: bool = False, bare: bool = False) -> Box | None:
@@ -31,6 +32,13 @@ def parse_xywh(text: str, *, negative_origin: bool = False, bare: bool = False) 
     ``x,y,w,h`` too."""
     found = _XYWH[negative_origin, bare].fullmatch(text)
     return None if found is None else tuple(map(float, found.groups()))
+
+
+def parse_fragment(text: str) -> tuple[str, Box] | None:
+    """Parse ``xywh=[pixel:|percent:]x,y,w,h`` (``xywh=`` optional) into its unit (pixel, percent) and
+    box; None when TEXT is not one."""
+    found = _XYWH_UNIT.fullmatch(text.strip())
+    return None if found is None else (found.group(1) or "pixel", tuple(map(float, found.groups()[1:])))
 
 
 def parse_region(text: str) -> Box:

@@ -4,33 +4,45 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .config import Config
 from .errors import EnricherError, ManifestError
 from .fetch import Fetcher
 from .jsonld import as_list
+from .painting import PaintedImage, positive_size, read_painting
 
 log = logging.getLogger(__name__)
 
 CONTEXT = re.compile(r"iiif\.io/api/presentation/(\d+)/context\.json")
 KINDS = {2: {"sc:Manifest": "Manifest", "sc:Collection": "Collection"}, 3: {"Manifest": "Manifest", "Collection": "Collection"}}
 LABEL_LANGUAGES = ("en", "none")  # tried first in a language map, then the first language given
+MAX_NESTING = 100  # levels of arrays and objects; real IIIF documents nest fewer than 20
+
+
+def _of_first_image(name: str) -> property:
+    """A read-only attribute: NAME of the canvas's first image, None when it paints none."""
+    return property(lambda canvas: getattr(canvas.images[0], name) if canvas.images else None)
 
 
 @dataclass(frozen=True)
 class Canvas:
     id: str
     label: str
-    width: int
-    height: int
+    width: int | None  # None: neither the canvas nor its first image declares a size
+    height: int | None
     index: int
-    image_url: str | None
-    service_id: str | None
-    service_version: int | None
-    image_width: int | None
-    image_height: int | None
+    images: tuple[PaintedImage, ...] = ()
+    skip: str | None = None  # why nothing on it is looked at (sound, video, text, nothing painted)
+    error: ManifestError | None = field(default=None, compare=False)  # why its image cannot be found
+
+    # the first image stands for the canvas where one picture is shown (the review page, the export)
+    image_url = _of_first_image("url")
+    service_id = _of_first_image("service_id")
+    service_version = _of_first_image("service_version")
+    image_width = _of_first_image("width")
+    image_height = _of_first_image("height")
 
 
 @dataclass(frozen=True)
@@ -45,18 +57,15 @@ class Manifest:
 
 def _text(value: Any) -> str:
     """Flatten a v2 label (string, list, @value object) or a v3 language map to one string."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        tagged = {item.get("@language"): item for item in value if isinstance(item, dict)}
-        preferred = next((tagged[language] for language in LABEL_LANGUAGES if language in tagged), None)
-        return _text(preferred or (value[0] if value else ""))
-    if isinstance(value, dict):
-        if "@value" in value:
-            return str(value["@value"])
-        for language in (*LABEL_LANGUAGES, *value):
-            if language in value:
-                return _text(value[language])
+    while isinstance(value, (list, dict)):  # a loop, not recursion: labels may nest deep
+        if isinstance(value, list):
+            tagged = {item.get("@language"): item for item in value if isinstance(item, dict)}
+            preferred = next((tagged[language] for language in LABEL_LANGUAGES if language in tagged), None)
+            value = preferred or (value[0] if value else "")
+        elif "@value" in value:
+            value = str(value["@value"])
+        else:
+            value = next((value[language] for language in (*LABEL_LANGUAGES, *value) if language in value), "")
     return "" if value is None else str(value)
 
 
@@ -94,94 +103,54 @@ def _kind(document: dict, version: int, url: str) -> str:
     return kind
 
 
-def _service_version(service: dict) -> int | None:
-    """Return the Image API major version of a service object, or None if it is not a v2/v3 image service."""
-    kind = service.get("type") or service.get("@type")
-    if kind in ("ImageService2", "ImageService3"):
-        return int(kind[-1])
-    for text in [*as_list(service.get("@context")), *as_list(service.get("profile"))]:
-        if not isinstance(text, str):
-            continue
-        match = re.search(r"iiif\.io/api/image/([23])/", text)
-        if match:
-            return int(match.group(1))
-        if text in ("level0", "level1", "level2"):
-            return 3  # the short profile names are Image API 3.0 only
-    return None
-
-
-def _service(value: Any) -> tuple[str | None, int | None]:
-    """Return (service id, version) of the first IIIF image service among VALUE (object or list)."""
-    for service in as_list(value):
-        if not isinstance(service, dict):
-            continue
-        service_id, version = service.get("id") or service.get("@id"), _service_version(service)
-        if isinstance(service_id, str) and version:
-            return service_id.removesuffix("/info.json").rstrip("/"), version
-    return None, None
-
-
-def _size(obj: dict, key: str) -> int | None:
-    value = obj.get(key)
-    if isinstance(value, str) and value.isdigit():  # some 2.x manifests write "1200"
-        value = int(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return int(value)
-    return None
-
-
 def _canvas(canvas: Any, index: int, version: int, url: str, pointer: str) -> Canvas:
     if not isinstance(canvas, dict):
         raise ManifestError(f"canvas at {pointer} is not an object", where=url, pointer=pointer)
     canvas_id = canvas.get("@id" if version == 2 else "id")
-    width, height = _size(canvas, "width"), _size(canvas, "height")
     if not isinstance(canvas_id, str) or not canvas_id:
         raise ManifestError(f"canvas at {pointer} has no id", where=url, pointer=pointer)
-    if width is None or height is None:
-        raise ManifestError(f"canvas {canvas_id} at {pointer} has no positive width and height", where=url, pointer=pointer)
-    image = _painted_image_v2(canvas) if version == 2 else _painted_image_v3(canvas)
-    service_id, service_version = _service(image.get("service"))
-    image_url = image.get("@id") or image.get("id")
+    images, skip, error = (), None, None
+    try:
+        images, skip = read_painting(canvas, version, pointer)
+    except ManifestError as exc:
+        error = ManifestError(f"canvas {canvas_id} at {pointer}: {exc.detail}", where=url, pointer=exc.pointer)
+    width, height = positive_size(canvas, "width"), positive_size(canvas, "height")
+    if (width is None or height is None) and images:  # a canvas without a size takes its first image's
+        width, height = images[0].shown_size() or (None, None)
     return Canvas(
         id=canvas_id,
         label=_text(canvas.get("label")),
         width=width,
         height=height,
         index=index,
-        image_url=image_url if isinstance(image_url, str) else None,
-        service_id=service_id,
-        service_version=service_version,
-        image_width=_size(image, "width"),
-        image_height=_size(image, "height"),
+        images=images,
+        skip=skip,
+        error=error,
     )
 
 
-def _painted_image_v2(canvas: dict) -> dict:
-    for annotation in as_list(canvas.get("images")):
-        resource = annotation.get("resource") if isinstance(annotation, dict) else None
-        if isinstance(resource, dict) and resource.get("@type") == "oa:Choice":
-            resource = resource.get("default") or next(iter(as_list(resource.get("item"))), None)
-        if isinstance(resource, dict):
-            return resource
-    return {}
-
-
-def _painted_image_v3(canvas: dict) -> dict:
-    for page in as_list(canvas.get("items")):
-        for annotation in as_list(page.get("items") if isinstance(page, dict) else None):
-            if not isinstance(annotation, dict) or "painting" not in as_list(annotation.get("motivation")):
-                continue
-            for body in as_list(annotation.get("body")):
-                if isinstance(body, dict) and body.get("type") == "Choice":
-                    body = next(iter(as_list(body.get("items"))), None)
-                if isinstance(body, dict) and body.get("type", "Image") == "Image":
-                    return body
-    return {}
-
-
 def parse_manifest(document: dict, url: str) -> Manifest:
-    """Read a Presentation 2.1 or 3.0 manifest; ManifestError (naming URL and JSON path) if unusable."""
+    """Read a Presentation 2.1 or 3.0 manifest; ManifestError (naming URL and JSON path) if unusable.
+
+    A canvas whose image cannot be found does not make the manifest unusable: it carries the error.
+    """
+    _check_nesting(document, url)
     return _parse(document, url, _version(document, url))
+
+
+def _check_nesting(document: Any, url: str) -> None:
+    """Refuse a document nested deeper than MAX_NESTING, before anything recurses into it (copies, dumps)."""
+    level, current = 0, [document]
+    while current:
+        level += 1
+        if level > MAX_NESTING:
+            raise ManifestError(f"the document nests arrays and objects more than {MAX_NESTING} levels deep", where=url)
+        current = [
+            child
+            for node in current
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, (dict, list))
+        ]
 
 
 def _parse(document: dict, url: str, version: int) -> Manifest:
@@ -250,7 +219,10 @@ def read_manifests(source: str, fetcher: Fetcher, config: Config) -> Iterator[Ma
             log.warning("skipping %s: deeper than max_depth=%d", ref.url, config.max_depth)
             continue
         try:
-            document = ref.document or fetcher.get_json(ref.url)
+            document = ref.document
+            if document is None:
+                document = fetcher.get_json(ref.url)
+                _check_nesting(document, ref.url)
             version = _version(document, ref.url, ref.version)
             if _kind(document, version, ref.url) == "Manifest":
                 if count >= config.max_manifests:

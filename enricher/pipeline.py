@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from PIL import Image
 
@@ -21,18 +21,18 @@ from .errors import EnricherError, RegionError
 from .fetch import Fetcher
 from .geometry import Box
 from .imageapi import (
+    ImageInfo,
     ImageRequest,
-    canvas_to_image,
-    image_to_canvas,
     load_request,
     parse_info,
     plan_region,
     plan_tiles,
-    plan_whole,
     read_info,
     to_image_box,
 )
 from .manifest import Canvas, Manifest
+from .painting import PaintedImage
+from .placement import Placement, place
 from .vocab import Vocabulary
 
 FETCH_WORKERS = 4
@@ -45,6 +45,14 @@ class CanvasResult:
     detections: list[Detection] = field(default_factory=list)  # canvas coordinates
     annotations: list[dict] = field(default_factory=list)
     error: EnricherError | None = None
+    skipped: str | None = None  # why nothing on the canvas was looked at
+
+    @property
+    def note(self) -> str | None:
+        """One line on a canvas that failed or was skipped; None when it was enriched."""
+        if self.error is not None:
+            return str(self.error)
+        return f"skipped: {self.skipped}" if self.skipped else None
 
 
 @dataclass
@@ -59,16 +67,27 @@ class ManifestResult:
 
 
 @dataclass
+class _Layer:
+    """One image of a canvas: where it lands, what to request of it, and what the model found there."""
+
+    placement: Placement
+    region: Box  # image pixels looked at
+    requests: list[ImageRequest]
+    tiled: bool
+    local: Image.Image | None = None  # the decoded plain image when it has no image service
+    found: list[list[Detection]] = field(default_factory=list)
+
+
+@dataclass
 class _Plan:
     """What to request for one canvas, and how to map the answers back."""
 
-    canvas: Canvas
-    image_size: tuple[int, int]
-    region: Box  # image pixels
-    requests: list[ImageRequest]
-    tiled: bool
-    local: Image.Image | None = None  # the decoded plain image when the canvas has no image service
-    found: list[list[Detection]] = field(default_factory=list)
+    canvas: Canvas  # with a size: a canvas without one takes its first image's
+    layers: list[_Layer]
+
+    @property
+    def complete(self) -> bool:
+        return all(len(layer.found) == len(layer.requests) for layer in self.layers)
 
 
 def _clip(box: Box, bounds: Box) -> Box | None:
@@ -151,20 +170,21 @@ class Enricher:
         """
         selected = self._select(manifest, canvases)
         timings = {"plan": 0.0, "fetch": 0.0, "infer": 0.0, "annotate": 0.0}
-        results: dict[str, CanvasResult] = {c.id: CanvasResult(c) for c in selected}
+        results: dict[str, CanvasResult] = {c.id: CanvasResult(c, skipped=c.skip) for c in selected}
+        finished: set[str] = set()
         started = time.perf_counter()
         with _Events(on_event) as emit, ThreadPoolExecutor(FETCH_WORKERS) as pool:
             emit("manifest_started", {"manifest": manifest, "total": len(selected)})
-            plans = [(c, pool.submit(self._timed, timings, "plan", self._plan, c, region)) for c in selected]
-            batch: list[tuple[_Plan, ImageRequest, Image.Image]] = []
+            plans = [(c, pool.submit(self._timed, timings, "plan", self._plan, c, region)) for c in selected if not c.skip]
+            batch: list[tuple[_Plan, _Layer, ImageRequest, Image.Image]] = []
             for item in self._loaded(pool, plans, results, timings):
                 batch.append(item)
                 if len(batch) == self.config.batch:
-                    self._infer(batch, manifest, results, timings, emit)
+                    self._infer(batch, manifest, results, timings, emit, finished)
                     batch = []
-            self._infer(batch, manifest, results, timings, emit)
-            for result in results.values():
-                if result.error is not None:
+            self._infer(batch, manifest, results, timings, emit, finished)
+            for canvas_id, result in results.items():  # failed, skipped, or nothing to request
+                if canvas_id not in finished:
                     emit("canvas_done", {"result": result})
         timings["total"] = time.perf_counter() - started
         return ManifestResult(manifest, list(results.values()), timings)
@@ -187,37 +207,51 @@ class Enricher:
             timings[stage] += time.perf_counter() - start
 
     def _plan(self, canvas: Canvas, region: Box | None) -> _Plan:
+        if canvas.error is not None:
+            raise canvas.error
+        sources = [self._source(image) for image in canvas.images]
+        if canvas.width is None or canvas.height is None:  # a canvas without a size takes its first image's
+            first = place(canvas.images[0], (sources[0][0].width, sources[0][0].height), None, canvas.id)
+            canvas = replace(canvas, width=round(first.target[2]), height=round(first.target[3]))
+        if region is not None and not _clip(region, (0, 0, canvas.width, canvas.height)):
+            raise RegionError(f"region {region} lies outside the canvas {canvas.width}x{canvas.height}", where=canvas.id)
+        layers = [self._layer(canvas, image, info, local, region) for image, (info, local) in zip(canvas.images, sources)]
+        return _Plan(canvas, [layer for layer in layers if layer is not None])
+
+    def _source(self, image: PaintedImage) -> tuple[ImageInfo, Image.Image | None]:
+        """The image's info.json, or for a plain image one made up from the decoded pixels (also returned)."""
+        if image.service_id:
+            return read_info(image.service_id, self.fetcher), None
+        local = self.fetcher.get_image(image.url)
+        return parse_info(_local_info(image.url, local.size), image.url), local
+
+    def _layer(self, canvas: Canvas, image: PaintedImage, info: ImageInfo, local, region: Box | None) -> _Layer | None:
+        """Plan the requests of one image of CANVAS; None when REGION misses it."""
         config = self.config
-        local = None
-        if canvas.service_id:
-            info = read_info(canvas.service_id, self.fetcher)
+        placement = place(image, (info.width, info.height), (canvas.width, canvas.height), canvas.id)
+        if region is None:
+            image_region = placement.crop
         else:
-            local = self.fetcher.get_image(canvas.image_url)
-            info = parse_info(_local_info(canvas.image_url, local.size), canvas.image_url)
-        image_size = (info.width, info.height)
-        canvas_size = (canvas.width, canvas.height)
-        if region is not None:
-            if not _clip(region, (0, 0, canvas.width, canvas.height)):
-                raise RegionError(f"region {region} lies outside the canvas {canvas.width}x{canvas.height}", where=canvas.id)
-            image_region = canvas_to_image(region, image_size, canvas_size)
-        else:
-            image_region = (0.0, 0.0, float(info.width), float(info.height))
+            part = _clip(region, placement.target)
+            if part is None:
+                return None
+            image_region = placement.to_image(part)
         pixels = tuple(round(v) for v in image_region)
         long_side = max(pixels[2], pixels[3])
         tiled = config.tiled == "on" or (config.tiled == "auto" and long_side > config.imgsz * config.tile_threshold)
         if tiled:
             requests = plan_tiles(info, pixels, config.tile_size, config.tile_overlap)
-        elif region is not None:
-            requests = [plan_region(info, pixels, config.imgsz)]
         else:
-            requests = [plan_whole(info, config.imgsz)]
-        return _Plan(canvas, image_size, image_region, requests, tiled, local)
+            requests = [plan_region(info, pixels, config.imgsz)]
+        return _Layer(placement, image_region, requests, tiled, local)
 
-    def _load(self, plan: _Plan, request: ImageRequest) -> Image.Image:
-        if plan.local is None:
-            return load_request(request, self.fetcher)
-        x, y, w, h = request.region
-        return plan.local.crop((x, y, x + w, y + h)).resize(request.size)
+    def _load(self, layer: _Layer, request: ImageRequest) -> Image.Image:
+        if layer.local is None:
+            image = load_request(request, self.fetcher)
+        else:
+            x, y, w, h = request.region
+            image = layer.local.crop((x, y, x + w, y + h)).resize(request.size)
+        return layer.placement.turn(image)
 
     def _loaded(
         self,
@@ -225,20 +259,22 @@ class Enricher:
         plans: list[tuple[Canvas, Future]],
         results: dict[str, CanvasResult],
         timings: dict[str, float],
-    ) -> Iterator[tuple[_Plan, ImageRequest, Image.Image]]:
-        """Yield decoded images in canvas order, keeping a window of fetches in flight ahead of the model."""
-        window: deque[tuple[_Plan, ImageRequest, Future]] = deque()
+    ) -> Iterator[tuple[_Plan, _Layer, ImageRequest, Image.Image]]:
+        """Yield decoded images (turned as shown) in canvas order, keeping a window of fetches in flight
+        ahead of the model."""
+        window: deque[tuple[_Plan, _Layer, ImageRequest, Future]] = deque()
         ahead = max(2 * self.config.batch, FETCH_WORKERS)
 
-        def pending() -> Iterator[tuple[_Plan, ImageRequest, Future]]:
+        def pending() -> Iterator[tuple[_Plan, _Layer, ImageRequest, Future]]:
             for canvas, future in plans:
                 try:
                     plan = future.result()
                 except EnricherError as exc:
                     results[canvas.id].error = exc
                     continue
-                for request in plan.requests:
-                    yield plan, request, pool.submit(self._timed, timings, "fetch", self._load, plan, request)
+                for layer in plan.layers:
+                    for request in layer.requests:
+                        yield plan, layer, request, pool.submit(self._timed, timings, "fetch", self._load, layer, request)
 
         for entry in pending():
             window.append(entry)
@@ -247,59 +283,61 @@ class Enricher:
         while window:
             yield from _ready(window.popleft(), results)
 
-    def _infer(self, batch, manifest: Manifest, results, timings, emit: EventHandler) -> None:
+    def _infer(self, batch, manifest: Manifest, results, timings, emit: EventHandler, finished: set[str]) -> None:
         if not batch:
             return
         start = time.perf_counter()
-        found = self.detector.predict([image for _, _, image in batch])
+        found = self.detector.predict([image for _, _, _, image in batch])
         timings["infer"] += time.perf_counter() - start
-        for (plan, request, image), detections in zip(batch, found):
-            plan.found.append([_to_image(d, request, image.size) for d in detections])
-            if len(plan.found) == len(plan.requests):
+        for (plan, layer, request, image), detections in zip(batch, found):
+            layer.found.append([_to_image(d, request, image.size, layer.placement) for d in detections])
+            if plan.complete:
                 start = time.perf_counter()
                 result = results[plan.canvas.id]
                 self._finish(plan, manifest, result)
                 timings["annotate"] += time.perf_counter() - start
+                finished.add(plan.canvas.id)
                 emit("canvas_done", {"result": result})
 
     def _finish(self, plan: _Plan, manifest: Manifest, result: CanvasResult) -> None:
-        canvas = plan.canvas
-        found = merge(plan.found, self.config.iou) if plan.tiled else [d for tile in plan.found for d in tile]
+        canvas = result.canvas = plan.canvas
         canvas_bounds = (0.0, 0.0, float(canvas.width), float(canvas.height))
         created = now()
-        for det in found:
-            inside = _clip(det.box, plan.region) if _centre_inside(det.box, plan.region) else None
-            if inside is None:
-                continue
-            box = _clip(image_to_canvas(inside, plan.image_size, (canvas.width, canvas.height)), canvas_bounds)
-            if box is None:
-                continue
-            detection = Detection(det.label, det.score, box)
-            result.detections.append(detection)
-            result.annotations.append(
-                build_annotation(
-                    canvas=canvas,
-                    manifest=manifest,
-                    detection=detection,
-                    mapping=self.vocabulary.lookup(det.label),
-                    generator=self.generator,
-                    created=created,
-                    config=self.config,
+        for layer in plan.layers:
+            found = merge(layer.found, self.config.iou) if layer.tiled else [d for tile in layer.found for d in tile]
+            for det in found:
+                inside = _clip(det.box, layer.region) if _centre_inside(det.box, layer.region) else None
+                box = _clip(layer.placement.to_canvas(inside), canvas_bounds) if inside else None
+                if box is None:
+                    continue
+                detection = Detection(det.label, det.score, box)
+                result.detections.append(detection)
+                result.annotations.append(
+                    build_annotation(
+                        canvas=canvas,
+                        manifest=manifest,
+                        detection=detection,
+                        mapping=self.vocabulary.lookup(det.label),
+                        generator=self.generator,
+                        created=created,
+                        config=self.config,
+                    )
                 )
-            )
 
 
-def _to_image(det: Detection, request: ImageRequest, delivered: tuple[int, int]) -> Detection:
-    return Detection(det.label, det.score, to_image_box(det.box, request, delivered))
+def _to_image(det: Detection, request: ImageRequest, shown: tuple[int, int], placement: Placement) -> Detection:
+    """Map a detection in an image answering REQUEST, turned as PLACEMENT shows it (SHOWN pixels), to image pixels."""
+    box, delivered = placement.unturn(det.box, shown)
+    return Detection(det.label, det.score, to_image_box(box, request, delivered))
 
 
-def _ready(entry, results: dict[str, CanvasResult]) -> Iterator[tuple[_Plan, ImageRequest, Image.Image]]:
-    plan, request, future = entry
+def _ready(entry, results: dict[str, CanvasResult]) -> Iterator[tuple[_Plan, _Layer, ImageRequest, Image.Image]]:
+    plan, layer, request, future = entry
     result = results[plan.canvas.id]
     if result.error is not None:
         return
     try:
-        yield plan, request, future.result()
+        yield plan, layer, request, future.result()
     except EnricherError as exc:
         result.error = exc
 

@@ -3,8 +3,10 @@ whose pixels say where they are."""
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -13,6 +15,13 @@ from PIL import Image, ImageDraw
 PRESENTATION = {2: "http://iiif.io/api/presentation/2/context.json", 3: "http://iiif.io/api/presentation/3/context.json"}
 IMAGE_CONTEXT = {2: "http://iiif.io/api/image/2/context.json", 3: "http://iiif.io/api/image/3/context.json"}
 CanvasSpec = tuple  # (image identifier, image width, image height[, scale of this canvas])
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_fixture(name: str, images: str = "http://images.test") -> dict:
+    """The manifest tests/fixtures/NAME with ``{images}`` replaced by IMAGES, the base URL of an image
+    server started by enricher.imageserver.serve_images."""
+    return json.loads((FIXTURES / name).read_text().replace("{images}", images))
 
 
 def image_service(version: int, service_id: str, level: int = 2) -> dict:

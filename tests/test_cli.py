@@ -6,7 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from factories import make_manifest
+from factories import load_fixture, make_manifest
 from sampledata import SCENES, specs
 
 from enricher.annotate import manifest_key
@@ -50,7 +50,11 @@ def test_enrich_writes_manifest_pages_lists_and_annotations(tmp_path, sample_ser
         ("this is not json", "not JSON"),
         ('{"@context": "http://iiif.io/api/presentation/3/context.json", "type": "Annotation"}', "manifest"),
         ('{"@context": "http://iiif.io/api/presentation/9/context.json", "type": "Manifest"}', "version"),
+        ('{"type": "Manifest", "items": ' + "[" * 10_000 + "]" * 10_000 + "}", "nested too deeply"),
+        ('{"type": "Collection", "items": ' + '[{"type": "Collection", "items": ' * 5_000 + "[]" + "}]" * 5_000 + "}",
+         "nested too deeply"),
     ],
+    ids=["not-json", "annotation", "version-9", "deep-manifest", "deep-collection"],
 )
 def test_bad_manifest_file_is_one_line_naming_the_file(tmp_path, content, expected):
     source = tmp_path / "bad.json"
@@ -87,6 +91,26 @@ def test_failed_canvas_is_named_and_the_rest_published(tmp_path, sample_server):
     key = manifest_key(document["id"])
     assert (tmp_path / "out" / key / "pages" / "0.json").exists()
     assert not (tmp_path / "out" / key / "pages" / "1.json").exists()
+
+
+def test_canvases_without_an_image_are_named_failed_or_skipped_and_the_rest_published(tmp_path, sample_server):
+    """A canvas without an image ended the run in a TypeError traceback; sound, video, text and empty
+    canvases were errors too, or refused the whole manifest for want of a size."""
+    document = load_fixture("mixed-canvases.json", sample_server)
+    source = tmp_path / "manifest.json"
+    source.write_text(json.dumps(document))
+    result = run("enrich", str(source), "--out", str(tmp_path / "out"), *LOOPBACK)
+    assert result.exit_code == 3, result.output
+    (failed,) = [line for line in result.stderr.splitlines() if " failed: " in line]
+    assert failed.startswith("enricher: canvas 1 failed: canvas https://example.org/fixtures/mixed/canvas/no-body")
+    assert "has no body" in failed and str(source) in failed
+    skipped = [line for line in result.stderr.splitlines() if " skipped: " in line]
+    assert [line.split(" ")[2] for line in skipped] == ["2", "3", "4", "5"]
+    assert "Traceback" not in result.output and "7 canvases (1 failed, 4 skipped)" in result.output
+    pages = tmp_path / "out" / manifest_key(document["id"]) / "pages"
+    assert sorted(p.name for p in pages.iterdir()) == ["0.json", "2.json", "3.json", "4.json", "5.json", "6.json"]
+    assert json.loads((pages / "6.json").read_text())["items"]  # the canvas that took its size from info.json
+    assert not json.loads((pages / "2.json").read_text())["items"]
 
 
 def test_unknown_weights_is_one_line(tmp_path):

@@ -14,7 +14,7 @@ from conftest import Reply
 from enricher.datafiles import DEMO_IMAGES, DEMO_MANIFESTS
 from enricher.errors import FetchError, ManifestError
 from enricher.manifest import parse_manifest, read_manifests
-from factories import PRESENTATION, make_collection, make_manifest
+from factories import PRESENTATION, load_fixture, make_collection, make_manifest
 
 SAMPLES = DEMO_MANIFESTS
 SAMPLE_IMAGES = DEMO_IMAGES
@@ -89,7 +89,7 @@ def test_v3_choice_body_and_canvas_without_image():
     document["items"][1]["items"] = []
     first, second = parse_manifest(document, URL).canvases
     assert first.service_id == SERVICE
-    assert (second.image_url, second.service_id) == (None, None)
+    assert (second.image_url, second.service_id, second.skip) == (None, None, "nothing is painted on it")
 
 
 @pytest.mark.parametrize(
@@ -137,18 +137,138 @@ V2 = make_manifest(2, IMAGES, "http://img.example.org/iiif")
         ({"title": "a web page"}, "no @context and no IIIF type", None),
         ({**V3, "@context": "http://iiif.io/api/presentation/4/context.json"}, "unsupported IIIF Presentation version 4", "/@context"),
         ({**V3, "@context": "https://schema.org"}, "unknown IIIF version", "/@context"),
-        (_without(V3, "items", 1, "width"), "canvas http://img.example.org/iiif/manifest-v3/canvas/1 at /items/1 has no positive width", "/items/1"),
-        (_without(V2, "sequences", 0, "canvases", 0, "height"), "at /sequences/0/canvases/0 has no positive width and height", "/sequences/0/canvases/0"),
         (_without(V3, "items", 0, "id"), "canvas at /items/0 has no id", "/items/0"),
         (make_collection(3, [], "http://example.org/c.json"), "collection, not a manifest", None),
     ],
-    ids=["canvas", "range", "no-iiif", "version-4", "foreign-context", "no-width", "v2-no-height", "no-id", "collection"],
+    ids=["canvas", "range", "no-iiif", "version-4", "foreign-context", "no-id", "collection"],
 )
 def test_unusable_documents_name_url_and_path(document, message, pointer):
     with pytest.raises(ManifestError, match=message) as caught:
         parse_manifest(document, URL)
     assert caught.value.where == URL and URL in str(caught.value)
     assert caught.value.pointer == pointer
+
+
+@pytest.mark.parametrize(
+    "document, index, size",
+    [
+        (_without(V3, "items", 1, "width"), 1, (360, 900)),
+        (_without(_without(V2, "sequences", 0, "canvases", 0, "height"), "sequences", 0, "canvases", 0, "width"), 0, (1000, 700)),
+        ({**V2, "sequences": [{"canvases": [{**V2["sequences"][0]["canvases"][0], "width": 0, "height": 0}]}]}, 0, (1000, 700)),
+        (_without(_without(V3, "items", 0, "width"), "items", 0, "items", 0, "items", 0, "body", "width"), 0, (None, None)),
+    ],
+    ids=["v3-no-width", "v2-no-size", "v2-zero-size", "v3-neither-sized"],
+)
+def test_a_canvas_without_a_size_takes_its_images(document, index, size):
+    """Refused whole before; the size comes from the painted image (else from its info.json, when enriched)."""
+    canvas = parse_manifest(document, URL).canvases[index]
+    assert (canvas.width, canvas.height) == size
+    assert canvas.error is None and canvas.skip is None and canvas.service_id == SERVICE.replace("/a", "/" + "ab"[index])
+
+
+def test_canvases_with_nothing_to_look_at_are_skipped_with_the_reason():
+    canvases = parse_manifest(load_fixture("mixed-canvases.json"), URL).canvases
+    skipped = {c.label: c.skip for c in canvases if c.skip}
+    assert skipped == {
+        "sound only, with a duration and no size (IIIF Cookbook 0002)": "nothing to look at: it paints Sound",
+        "video with a placeholder image (IIIF Cookbook 0013)": "nothing to look at: it paints Video",
+        "a transcription painted as text": "nothing to look at: it paints TextualBody",
+        "f. 1v, image missing (IIIF Cookbook 0283)": "nothing is painted on it",
+    }
+    sound = next(c for c in canvases if "sound" in c.label)
+    assert (sound.width, sound.height, sound.images, sound.error) == (None, None, (), None)
+    v2 = parse_manifest(load_fixture("mixed-canvases-v2.json"), URL).canvases
+    assert [c.skip for c in v2] == [None, None, "nothing is painted on it", None]
+    placeholder_only = {**V3, "items": [{"id": "c", "type": "Canvas", "placeholderCanvas": V3["items"][0]}]}
+    assert parse_manifest(placeholder_only, URL).canvases[0].skip == "nothing is painted on it (only a placeholder canvas)"
+
+
+def _painting(document: dict, index: int = 0) -> dict:
+    return document["items"][index]["items"][0]["items"][0]
+
+
+def _changed(version: int, change) -> dict:
+    document = copy.deepcopy(V3 if version == 3 else V2)
+    change(document)
+    return document
+
+
+@pytest.mark.parametrize(
+    "document, message, pointer",
+    [
+        (_changed(3, lambda d: _painting(d, 1).pop("body")), "its painting annotation has no body", "/items/1/items/0/items/0"),
+        (_changed(3, lambda d: _painting(d, 1).update(body="http://img.example.org/b.jpg")),
+         "the painted body is a JSON str, not an object", "/items/1/items/0/items/0/body"),
+        (_changed(3, lambda d: _painting(d, 1).update(body=[None])), "is a JSON NoneType", "/items/1/items/0/items/0/body/0"),
+        (_changed(3, lambda d: _painting(d, 1).update(motivation="commenting")),
+         "none of its 1 annotations has the motivation painting", "/items/1/items"),
+        (_changed(3, lambda d: _painting(d, 1)["body"].pop("id") and _painting(d, 1)["body"].pop("service")),
+         "the painted image has no id and no image service", "/items/1/items/0/items/0/body"),
+        (_changed(3, lambda d: _painting(d, 1).update(body={"type": "Choice", "items": []})), "a Choice without items", "/items/1/items/0/items/0/body"),
+        (_changed(3, lambda d: _painting(d, 1).update(body={"type": "SpecificResource", "source": _painting(d, 1)["body"],
+                                                            "selector": {"type": "SvgSelector", "value": "<svg/>"}})),
+         "no selector of the image can be applied (types: SvgSelector", "/items/1/items/0/items/0/body/selector"),
+        (_changed(3, lambda d: _painting(d, 1).update(body={"type": "SpecificResource", "source": _painting(d, 1)["body"],
+                                                            "selector": {"type": "ImageApiSelector", "rotation": "45"}})),
+         "rotation '45' is not a multiple of 90", "/items/1/items/0/items/0/body/selector"),
+        (_changed(3, lambda d: _painting(d, 1).update(target=_painting(d, 1)["target"] + "#xywh=0,0,0,10")),
+         "target 'xywh=0,0,0,10' is not xywh=x,y,w,h with an area", "/items/1/items/0/items/0/target"),
+        (_changed(2, lambda d: d["sequences"][0]["canvases"][1]["images"][0].pop("resource")),
+         "its image annotation has no resource", "/sequences/0/canvases/1/images/0"),
+        (_changed(2, lambda d: d["sequences"][0]["canvases"][1]["images"].append("an image")),
+         "an image annotation that is not an object", "/sequences/0/canvases/1/images/1"),
+    ],
+    ids=["no-body", "body-string", "body-null", "no-painting", "no-id", "empty-choice", "svg-selector", "rotation-45",
+         "empty-target", "v2-no-resource", "v2-annotation-string"],
+)
+def test_a_canvas_whose_image_cannot_be_found_carries_its_error(document, message, pointer):
+    """Made the whole run end in a TypeError before: now only that canvas fails, naming itself."""
+    first, second = parse_manifest(document, URL).canvases
+    assert first.error is None and first.images
+    assert isinstance(second.error, ManifestError) and not second.images
+    assert message in second.error.detail and second.id in str(second.error) and URL in str(second.error)
+    assert second.error.pointer == pointer
+
+
+def test_painting_bodies_selectors_choices_and_targets():
+    base = "http://images.test"
+    (crop,) = parse_manifest(load_fixture("image-api-selector.json"), URL).canvases[0].images
+    assert (crop.service_id, crop.crop.unit, crop.crop.box, crop.rotation, crop.target) == (
+        f"{base}/iiif/3/scene-1", "pixel", (400, 200, 800, 600), 0, None)
+    (turned,) = parse_manifest(load_fixture("rotated.json"), URL).canvases[0].images
+    assert (turned.crop, turned.rotation, turned.mirror, turned.shown_size()) == (None, 90, True, (1200, 900))
+    (fragment,) = parse_manifest(load_fixture("fragment-selector-v2.json"), URL).canvases[0].images
+    assert (fragment.url, fragment.service_id, fragment.crop.box) == (f"{base}/iiif/3/scene-2/full/max/0/default.jpg", None, (300, 100, 900, 800))
+    (chosen,) = parse_manifest(load_fixture("choice.json"), URL).canvases[0].images
+    assert chosen.service_id == f"{base}/iiif/3/scene-3"
+    composed = parse_manifest(load_fixture("composition.json"), URL).canvases[0]
+    assert [(i.service_id.rsplit("/", 1)[1], i.target.box) for i in composed.images] == [
+        ("scene-1", (0, 0, 1200, 900)), ("scene-3", (1200, 150, 450, 600))]
+    assert composed.service_id.endswith("scene-1")  # the first image stands for the canvas on the review page
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_a_document_nested_too_deep_is_refused_in_one_line(stub, fetcher, config):
+    deep = "[" * 10_000 + "]" * 10_000
+    manifest = stub.json("/deep.json", f'{{"@context": "{PRESENTATION[3]}", "type": "Manifest", "id": "m", "items": {deep}}}')
+    collection = stub.json("/deep-collection.json", f'{{"@context": "{PRESENTATION[3]}", "type": "Collection", "items": {deep}}}')
+    for url in (manifest, collection):
+        with pytest.raises(ManifestError, match="nested too deeply") as caught:
+            list(read_manifests(url, fetcher, config))
+        assert caught.value.where == url
+    # deep enough to break a copy or a dump later, shallow enough to decode: refused up front
+    document = make_manifest(3, IMAGES, "http://img.example.org/iiif")
+    document["metadata"] = _nested(500)
+    with pytest.raises(ManifestError, match="more than 100 levels deep"):
+        parse_manifest(document, URL)
+    document["metadata"], document["label"] = [], _nested(90)
+    assert parse_manifest(document, URL).label == ""  # a label nested 90 deep reads without recursion
 
 
 def test_embedded_v3_manifest_without_context_is_read_as_its_collection(stub, fetcher, config):

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import pytest
 from conformance import assert_iiif3, assert_w3c_annotation
-from factories import make_manifest
+from factories import load_fixture, make_manifest
 from sampledata import SAMPLES, SCENES, TRUTH, recall, specs
 
 from enricher.annotate import annotation_page
 from enricher.datafiles import DEMO_WEIGHTS
-from enricher.errors import RegionError
+from enricher.errors import ManifestError, RegionError
+from enricher.geometry import iou
 from enricher.fetch import Fetcher
 from enricher.imageserver import write_static_tree
 from enricher.manifest import parse_manifest
-from enricher.geometry import iou, parse_region
+from enricher.geometry import parse_region
 from enricher.pipeline import Enricher
 
 
@@ -172,3 +173,110 @@ def test_an_error_in_the_event_handler_stops_the_run(enrich, sample_server):
     with pytest.raises(Stop):
         enrich(document, on_event=handler, settings={"batch": 1})
     assert done == [0]  # the events after the failing one are dropped
+
+
+def _moved(name: str, crop=(0, 0, 10_000, 10_000), at=(0, 0), scale: float = 1.0) -> list[dict]:
+    """The true objects of sample NAME inside CROP (image pixels), as they land on a canvas where the
+    crop's corner is at AT and its pixels are SCALE canvas units."""
+    cx, cy, cw, ch = crop
+    moved = []
+    for obj in TRUTH[name]:
+        x, y, w, h = obj["box"]
+        if cx <= x and cy <= y and x + w <= cx + cw and y + h <= cy + ch:
+            box = (at[0] + (x - cx) * scale, at[1] + (y - cy) * scale, w * scale, h * scale)
+            moved.append({"label": obj["label"], "box": box})
+    return moved
+
+
+def _on_canvas(item) -> bool:
+    return all(0 <= x and 0 <= y and x + w <= item.canvas.width and y + h <= item.canvas.height for x, y, w, h in
+               (d.box for d in item.detections))
+
+
+def test_a_region_cut_out_by_an_image_api_selector(enrich, sample_server):
+    """IIIF Cookbook 0299: the canvas shows a region of the image, here at twice its size."""
+    (item,) = enrich(load_fixture("image-api-selector.json", sample_server)).canvases
+    truth = _moved(SCENES[0], crop=(400, 200, 800, 600), scale=2)
+    assert item.error is None and len(truth) == 4 and _on_canvas(item)
+    assert recall(item.detections, truth) >= 0.75
+    assert not any(d.label == "bird" for d in item.detections)  # the bird lies outside the region
+
+
+@pytest.fixture(scope="module")
+def turned_server(tmp_path_factory):
+    """An image server whose pages were scanned turned: the selectors in rotated.json set them upright."""
+    from PIL import Image
+
+    from enricher.imageserver import serve_images
+
+    folder = tmp_path_factory.mktemp("turned")
+    upright = Image.open(SAMPLES / "scene-4.jpg")
+    flip, ccw90, turn180, cw90 = (Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.ROTATE_90,
+                                  Image.Transpose.ROTATE_180, Image.Transpose.ROTATE_270)
+    scans = {"sideways": upright.transpose(ccw90).transpose(flip), "ccw": upright.transpose(ccw90),
+             "upside-down": upright.transpose(turn180), "cw": upright.transpose(cw90)}
+    for name, image in scans.items():
+        image.save(folder / f"{name}.jpg", quality=95)
+    with serve_images(folder) as base:
+        yield base
+
+
+@pytest.mark.parametrize("scan, rotation", [("sideways", "!90"), ("ccw", "90"), ("upside-down", "180"), ("cw", "270")])
+def test_a_rotation_sets_a_turned_scan_upright(enrich, turned_server, scan, rotation):
+    """The model sees the page as the canvas shows it, and the boxes land on the upright page."""
+    document = load_fixture("rotated.json", turned_server)
+    body = document["items"][0]["items"][0]["items"][0]["body"]
+    body["source"]["service"][0]["id"] = f"{turned_server}/iiif/3/{scan}"
+    body["selector"]["rotation"] = rotation
+    (item,) = enrich(document).canvases
+    assert item.error is None and _on_canvas(item)
+    assert recall(item.detections, TRUTH["scene-4.jpg"]) >= 0.8
+
+
+def test_a_fragment_selector_on_a_plain_image(enrich, sample_server):
+    """Presentation 2.1: an oa:SpecificResource with an xywh FragmentSelector, the image without a service."""
+    (item,) = enrich(load_fixture("fragment-selector-v2.json", sample_server)).canvases
+    truth = _moved("scene-2.jpg", crop=(300, 100, 900, 800))
+    assert item.error is None and len(truth) == 6 and _on_canvas(item)
+    assert recall(item.detections, truth) >= 0.8
+
+
+def test_a_choice_is_enriched_with_its_first_item(enrich, sample_server):
+    (item,) = enrich(load_fixture("choice.json", sample_server)).canvases
+    assert item.error is None
+    assert recall(item.detections, TRUTH["scene-3.jpg"]) >= 0.66
+    assert recall(item.detections, TRUTH["scene-1.jpg"]) == 0  # the other item is not looked at
+
+
+def test_images_composed_on_one_canvas_each_land_where_their_target_puts_them(enrich, sample_server):
+    """IIIF Cookbook 0036: scene-1 fills the left of the canvas, scene-3 is shown at half size on the right."""
+    document = load_fixture("composition.json", sample_server)
+    left, right = _moved("scene-1.jpg"), _moved("scene-3.jpg", at=(1200, 150), scale=0.5)
+    (item,) = enrich(document).canvases
+    assert item.error is None and _on_canvas(item)
+    assert recall(item.detections, left) >= 0.8 and recall(item.detections, right) >= 0.66
+    # a region over the right image only: only that image is looked at
+    (part,) = enrich(document, region=parse_region("xywh=1150,0,500,900")).canvases
+    assert recall(part.detections, right) >= 0.66
+    assert all(d.box[0] >= 1150 - 1 for d in part.detections)
+
+
+def test_canvases_without_an_image_fail_or_are_skipped_and_the_rest_is_enriched(enrich, sample_server):
+    """Before, one such canvas ended the whole run in a TypeError."""
+    done = []
+    result = enrich(load_fixture("mixed-canvases.json", sample_server), on_event=lambda name, data: done.append(data))
+    by_label = {item.canvas.label: item for item in result.canvases}
+    image, no_body = by_label["an image"], by_label["a painting annotation without a body"]
+    assert image.error is None and recall(image.detections, TRUTH["scene-1.jpg"]) >= 0.8
+    assert isinstance(no_body.error, ManifestError) and "has no body" in str(no_body.error)
+    assert no_body.canvas.id in no_body.note and not no_body.annotations
+    skipped = [item for item in result.canvases if item.skipped]
+    assert len(skipped) == 4 and all(item.note.startswith("skipped: ") and not item.detections for item in skipped)
+    sized = by_label["no size on the canvas or its image: the info.json tells"]
+    assert (sized.canvas.width, sized.canvas.height) == (1200, 900)
+    assert recall(sized.detections, TRUTH["scene-4.jpg"]) >= 0.8 and _on_canvas(sized)
+    assert sorted(data["result"].canvas.index for data in done[1:]) == list(range(7))  # each canvas reported once
+    v2 = enrich(load_fixture("mixed-canvases-v2.json", sample_server)).canvases
+    assert [bool(item.error) for item in v2] == [False, True, False, False]
+    assert "has no resource" in v2[1].note and v2[2].skipped == "nothing is painted on it"
+    assert (v2[3].canvas.width, v2[3].canvas.height) == (1200, 900) and recall(v2[3].detections, TRUTH["scene-4.jpg"]) >= 0.8

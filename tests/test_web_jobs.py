@@ -10,7 +10,7 @@ import pytest
 from enricher.datafiles import DEMO_IMAGES, DEMO_WEIGHTS
 from enricher.imageserver import serve_images
 from conftest import unavailable
-from factories import make_manifest
+from factories import load_fixture, make_manifest
 from webclient import Client, live_server, run_job
 
 JOB = {"manifest": "https://example.org/iiif/manifest.json", "canvases": [0, "https://example.org/c/2"],
@@ -79,3 +79,24 @@ def test_a_job_runs_and_its_results_are_served(tmp_path, stub, conformance_dir):
                 assert all(b["value"] for a in page["items"] for b in a["body"])
                 served += len(page["items"])
             assert served == container["total"]
+
+
+def test_a_job_enriches_the_canvases_with_images_and_lists_the_others(tmp_path, stub):
+    """One canvas without an image failed the whole job with "internal error (TypeError)" before."""
+    if not DEMO_WEIGHTS.is_file():
+        unavailable(f"the demo weights are missing: {DEMO_WEIGHTS}")
+    with serve_images(DEMO_IMAGES) as images:
+        url = stub.json("/mixed.json", json.dumps(load_fixture("mixed-canvases.json", images)))
+        settings = {"job_worker": True, "weights": str(DEMO_WEIGHTS), "allow_private": True, "device": "cpu", "batch": 1}
+        with live_server(tmp_path, **settings) as server, Client(server) as client:
+            job = run_job(client, {"manifest": url})
+            assert job["state"] == "done" and job["error"] is None, job
+            assert job["progress"] == {"done": 7, "total": 7}
+            notes = {error["canvas"].rsplit("/", 1)[1]: error["error"] for error in job["errors"]}
+            assert notes.keys() == {"no-body", "sound", "video", "text", "empty"}
+            assert notes["no-body"].startswith("canvas https://example.org/fixtures/mixed/canvas/no-body at /items/1: ")
+            assert notes["sound"] == "skipped: nothing to look at: it paints Sound"
+            assert all(note.startswith("skipped: ") for name, note in notes.items() if name != "no-body")
+            manifest = client.get(job["results"][0]["manifest"]).json()
+            found = [len(client.get(canvas["annotations"][-1]["id"]).json()["items"]) for canvas in manifest["items"]]
+            assert found[0] > 0 and found[6] > 0 and found[1:6] == [0] * 5

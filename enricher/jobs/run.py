@@ -85,7 +85,7 @@ def _work(job: StoredJob, store: Store, config: Config, enricher, stopping) -> t
                 check()
                 if result.error is None:
                     store.replace_machine_annotations(key, result.canvas.id, model, result.annotations)
-                store.mark_canvas_done(job.id, key, result.canvas.id, None if result.error is None else str(result.error))
+                store.mark_canvas_done(job.id, key, result.canvas.id, result.note)  # failed or skipped: why
 
         enricher.enrich(manifest, canvases=todo, region=region, on_event=on_event)
     finished = store.job(job.id)

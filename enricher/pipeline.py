@@ -47,13 +47,6 @@ class CanvasResult:
     error: EnricherError | None = None
     skipped: str | None = None  # why nothing on the canvas was looked at
 
-    @property
-    def note(self) -> str | None:
-        """One line on a canvas that failed or was skipped; None when it was enriched."""
-        if self.error is not None:
-            return str(self.error)
-        return f"skipped: {self.skipped}" if self.skipped else None
-
 
 @dataclass
 class ManifestResult:

@@ -269,14 +269,14 @@ def test_canvases_without_an_image_fail_or_are_skipped_and_the_rest_is_enriched(
     image, no_body = by_label["an image"], by_label["a painting annotation without a body"]
     assert image.error is None and recall(image.detections, TRUTH["scene-1.jpg"]) >= 0.8
     assert isinstance(no_body.error, ManifestError) and "has no body" in str(no_body.error)
-    assert no_body.canvas.id in no_body.note and not no_body.annotations
+    assert no_body.canvas.id in str(no_body.error) and not no_body.annotations
     skipped = [item for item in result.canvases if item.skipped]
-    assert len(skipped) == 4 and all(item.note.startswith("skipped: ") and not item.detections for item in skipped)
+    assert len(skipped) == 4 and all(item.error is None and not item.detections for item in skipped)
     sized = by_label["no size on the canvas or its image: the info.json tells"]
     assert (sized.canvas.width, sized.canvas.height) == (1200, 900)
     assert recall(sized.detections, TRUTH["scene-4.jpg"]) >= 0.8 and _on_canvas(sized)
     assert sorted(data["result"].canvas.index for data in done[1:]) == list(range(7))  # each canvas reported once
     v2 = enrich(load_fixture("mixed-canvases-v2.json", sample_server)).canvases
     assert [bool(item.error) for item in v2] == [False, True, False, False]
-    assert "has no resource" in v2[1].note and v2[2].skipped == "nothing is painted on it"
+    assert "has no resource" in str(v2[1].error) and v2[2].skipped == "nothing is painted on it"
     assert (v2[3].canvas.width, v2[3].canvas.height) == (1200, 900) and recall(v2[3].detections, TRUTH["scene-4.jpg"]) >= 0.8

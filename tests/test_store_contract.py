@@ -370,10 +370,12 @@ def test_job_lifecycle_progress_and_errors(store):
     store.mark_canvas_done(job.id, KEY, "c1", None)
     store.mark_canvas_done(job.id, KEY, "c2", "image server said 500")
     store.mark_canvas_done(job.id, KEY, "c1", None)  # a resumed job finishing a canvas again
+    store.mark_canvas_done(job.id, KEY, "c3", None, "nothing to look at: it paints Sound")
     current = store.job(job.id)
-    assert (current.done, current.total, current.manifests) == (2, 3, [KEY])
+    assert (current.done, current.total, current.manifests) == (3, 3, [KEY])
     assert current.errors == [{"manifest": KEY, "canvas": "c2", "error": "image server said 500"}]
-    assert store.done_canvases(job.id) == {(KEY, "c1"), (KEY, "c2")}
+    assert current.skipped == [{"manifest": KEY, "canvas": "c3", "reason": "nothing to look at: it paints Sound"}]
+    assert store.done_canvases(job.id) == {(KEY, "c1"), (KEY, "c2"), (KEY, "c3")}
     assert store.set_job(job.id, expect="running", state="done")
     finished = store.job(job.id)
     assert finished.state == "done" and finished.finished

@@ -92,11 +92,12 @@ def test_a_job_enriches_the_canvases_with_images_and_lists_the_others(tmp_path, 
             job = run_job(client, {"manifest": url})
             assert job["state"] == "done" and job["error"] is None, job
             assert job["progress"] == {"done": 7, "total": 7}
-            notes = {error["canvas"].rsplit("/", 1)[1]: error["error"] for error in job["errors"]}
-            assert notes.keys() == {"no-body", "sound", "video", "text", "empty"}
-            assert notes["no-body"].startswith("canvas https://example.org/fixtures/mixed/canvas/no-body at /items/1: ")
-            assert notes["sound"] == "skipped: nothing to look at: it paints Sound"
-            assert all(note.startswith("skipped: ") for name, note in notes.items() if name != "no-body")
+            errors = {error["canvas"].rsplit("/", 1)[1]: error["error"] for error in job["errors"]}
+            assert errors.keys() == {"no-body"}
+            assert errors["no-body"].startswith("canvas https://example.org/fixtures/mixed/canvas/no-body at /items/1: ")
+            skipped = {canvas["canvas"].rsplit("/", 1)[1]: canvas["reason"] for canvas in job["skipped"]}
+            assert skipped.keys() == {"sound", "video", "text", "empty"}
+            assert skipped["sound"] == "nothing to look at: it paints Sound"
             manifest = client.get(job["results"][0]["manifest"]).json()
             found = [len(client.get(canvas["annotations"][-1]["id"]).json()["items"]) for canvas in manifest["items"]]
             assert found[0] > 0 and found[6] > 0 and found[1:6] == [0] * 5

@@ -85,11 +85,12 @@ def _work(job: StoredJob, store: Store, config: Config, enricher, stopping) -> t
                 check()
                 if result.error is None:
                     store.replace_machine_annotations(key, result.canvas.id, model, result.annotations)
-                store.mark_canvas_done(job.id, key, result.canvas.id, result.note)  # failed or skipped: why
+                error = None if result.error is None else str(result.error)
+                store.mark_canvas_done(job.id, key, result.canvas.id, error, result.skipped)
 
         enricher.enrich(manifest, canvases=todo, region=region, on_event=on_event)
     finished = store.job(job.id)
-    if finished.total and len(finished.errors) == finished.total:
+    if finished.errors and len(finished.errors) == finished.total - len(finished.skipped):
         return "failed", f"every canvas failed; the first: {finished.errors[0]['error']}"
     return "done", None
 

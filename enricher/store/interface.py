@@ -118,8 +118,9 @@ class Store(Protocol):
     def set_job(self, job_id: str, expect: str | None = None, **fields: Any) -> bool:
         """Set fields of a job (only while its state is EXPECT)."""
     def cancel_job(self, job_id: str) -> StoredJob | None: """Cancel a queued or running job."""
-    def mark_canvas_done(self, job_id: str, key: str, canvas_id: str, error: str | None) -> None:
-        """Record that a job finished a canvas."""
+    def mark_canvas_done(self, job_id: str, key: str, canvas_id: str, error: str | None,
+                         skipped: str | None = None) -> None:
+        """Record that a job finished a canvas (failed: ERROR; skipped: why)."""
     def done_canvases(self, job_id: str) -> set[tuple[str, str]]: """The (key, canvas id) a job finished."""
     def requeue_interrupted(self) -> int: """Put jobs left running by a dead runner back in the queue."""
 

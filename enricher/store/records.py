@@ -89,6 +89,7 @@ class StoredJob:
     total: int
     done: int
     errors: list[dict]  # {"manifest": key, "canvas": canvas id, "error": text}
+    skipped: list[dict]  # {"manifest": key, "canvas": canvas id, "reason": text}: nothing to look at
     manifests: list[str]
     error: str | None
     created: str

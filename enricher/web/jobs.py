@@ -79,6 +79,7 @@ def describe(job: StoredJob) -> dict:
         "params": job.params,
         "progress": {"done": job.done, "total": job.total},
         "errors": job.errors,
+        "skipped": job.skipped,
         "error": job.error,
         "created": job.created,
         "started": job.started,

@@ -42,21 +42,26 @@ class Jobs:
             args,
         ).fetchall()
         errors: dict[str, list[dict]] = {}
+        skipped: dict[str, list[dict]] = {}
         ids = [row["id"] for row in rows]
         for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
             chunk = ids[start : start + 500]
-            for err in db.execute(
-                f"""SELECT job_id, key, canvas_id, error FROM job_canvases WHERE error IS NOT NULL
-                AND job_id IN ({','.join('?' * len(chunk))}) ORDER BY finished, key, canvas_id""",
+            for note in db.execute(
+                f"""SELECT job_id, key, canvas_id, error, skipped FROM job_canvases
+                WHERE (error IS NOT NULL OR skipped IS NOT NULL) AND job_id IN ({','.join('?' * len(chunk))})
+                ORDER BY finished, key, canvas_id""",
                 chunk,
             ):
-                errors.setdefault(err["job_id"], []).append(
-                    {"manifest": err["key"], "canvas": err["canvas_id"], "error": err["error"]}
-                )
+                place = {"manifest": note["key"], "canvas": note["canvas_id"]}
+                if note["error"] is not None:
+                    errors.setdefault(note["job_id"], []).append({**place, "error": note["error"]})
+                if note["skipped"] is not None:
+                    skipped.setdefault(note["job_id"], []).append({**place, "reason": note["skipped"]})
         return [
             StoredJob(
                 id=row["id"], state=row["state"], params=json.loads(row["params"]), total=row["total"],
-                done=row["done"], errors=errors.get(row["id"], []), manifests=json.loads(row["manifests"]),
+                done=row["done"], errors=errors.get(row["id"], []), skipped=skipped.get(row["id"], []),
+                manifests=json.loads(row["manifests"]),
                 error=row["error"], created=row["created"], started=row["started"], finished=row["finished"],
             )
             for row in rows
@@ -111,13 +116,17 @@ class Jobs:
             )
         return self.job(job_id)
 
-    def mark_canvas_done(self, job_id: str, key: str, canvas_id: str, error: str | None) -> None:
-        """Record that a job finished a canvas (with an error message when it failed)."""
+    def mark_canvas_done(
+        self, job_id: str, key: str, canvas_id: str, error: str | None, skipped: str | None = None
+    ) -> None:
+        """Record that a job finished a canvas (with an error message when it failed, the reason when it
+        skipped it)."""
         with self.transaction() as db:
             db.execute(
-                """INSERT INTO job_canvases (job_id, key, canvas_id, error, finished) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (job_id, key, canvas_id) DO UPDATE SET error = excluded.error, finished = excluded.finished""",
-                (job_id, key, canvas_id, error, now()),
+                """INSERT INTO job_canvases (job_id, key, canvas_id, error, skipped, finished) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (job_id, key, canvas_id) DO UPDATE SET error = excluded.error, skipped = excluded.skipped,
+                finished = excluded.finished""",
+                (job_id, key, canvas_id, error, skipped, now()),
             )
 
     def done_canvases(self, job_id: str) -> set[tuple[str, str]]:

@@ -217,4 +217,6 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
         # objects whose last activity was a Create or an Update
         "CREATE TABLE IF NOT EXISTS discovery_published (object_id TEXT PRIMARY KEY) WITHOUT ROWID",
     ),
+    # 7: a canvas a job skipped (nothing to look at: sound, video, text) says why, apart from the errors
+    ("ALTER TABLE job_canvases ADD COLUMN skipped TEXT",),
 )

@@ -104,12 +104,16 @@ class Fetcher:
         """Close the connection pool."""
         self._client.close()
 
-    def get_json(self, url_or_path: str) -> dict:
-        """Return the JSON object at an http(s) URL or a local path; ManifestError if it is not one."""
+    def get_json(self, url_or_path: str, *, local: bool = False) -> dict:
+        """Return the JSON object at an http(s) URL, or at a local path when LOCAL (the caller's own
+        source, never a name read from a remote document); ManifestError if it is not one."""
         if _is_url(url_or_path):
             body, content_type = self._fetch(url_or_path, JSON_ACCEPT)
-        else:
+        elif local:
             body, content_type = self._read_file(Path(url_or_path)), ""
+        else:
+            raise BlockedAddressError("not an http(s) URL: a document read from the network may not name a local file",
+                                      where=url_or_path)
         try:
             document = json.loads(body)
         except (UnicodeDecodeError, ValueError) as exc:

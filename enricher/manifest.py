@@ -221,7 +221,7 @@ def read_manifests(source: str, fetcher: Fetcher, config: Config) -> Iterator[Ma
         try:
             document = ref.document
             if document is None:
-                document = fetcher.get_json(ref.url)
+                document = fetcher.get_json(ref.url, local=ref.depth == 0)  # members are never local files
                 _check_nesting(document, ref.url)
             version = _version(document, ref.url, ref.version)
             if _kind(document, version, ref.url) == "Manifest":

@@ -23,6 +23,7 @@ from enricher.errors import (
     TooLargeError,
 )
 from enricher.fetch import MAX_REDIRECTS, MAX_RETRY_DELAY, Fetcher, retry_delay
+from enricher.manifest import read_manifests
 from factories import gradient_image, png_header
 
 JSON = {"Content-Type": "application/json"}
@@ -40,7 +41,22 @@ def test_json_from_url_and_file_path(fetcher, stub, tmp_path):
     path = tmp_path / "doc.json"
     path.write_text('{"b": 2}')
     assert fetcher.get_json(url) == {"a": 1}
-    assert fetcher.get_json(str(path)) == {"b": 2}
+    assert fetcher.get_json(str(path), local=True) == {"b": 2}
+
+
+def test_a_name_read_from_a_remote_document_is_never_a_local_file(fetcher, stub, tmp_path, caplog, config):
+    """A remote collection naming /etc/... as a member, or a canvas naming a local path as its image
+    service, was read from this machine's disk."""
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"@context": "http://iiif.io/api/presentation/3/context.json", "id": "x", "type": "Manifest"}')
+    with pytest.raises(BlockedAddressError, match="may not name a local file") as caught:
+        fetcher.get_json(str(secret))
+    assert caught.value.where == str(secret)
+    collection = {"@context": "http://iiif.io/api/presentation/3/context.json", "id": "https://example.org/c",
+                  "type": "Collection", "label": {"en": ["c"]}, "items": [{"id": str(secret), "type": "Manifest"}]}
+    url = stub.json("/collection.json", json.dumps(collection))
+    assert list(read_manifests(url, fetcher, config())) == []
+    assert "may not name a local file" in caplog.text and str(secret) in caplog.text
 
 
 @pytest.mark.parametrize("body", ["<html><body>hello</body></html>", "{not json", "[1, 2]", ""])
@@ -54,7 +70,7 @@ def test_not_a_json_object_is_a_manifest_error_naming_the_url(fetcher, stub, bod
 def test_missing_local_file_names_the_path(fetcher, tmp_path):
     missing = tmp_path / "nowhere.json"
     with pytest.raises(InputError, match="cannot read file") as caught:
-        fetcher.get_json(str(missing))
+        fetcher.get_json(str(missing), local=True)
     assert caught.value.where == str(missing)
 
 
@@ -146,7 +162,7 @@ def test_local_file_over_the_limit_is_refused(config, tmp_path):
     path = tmp_path / "big.json"
     path.write_text(json.dumps({"pad": "x" * 5000}))
     with Fetcher(config(max_bytes=1000)) as fetcher, pytest.raises(TooLargeError):
-        fetcher.get_json(str(path))
+        fetcher.get_json(str(path), local=True)
 
 
 def test_image_is_decoded_to_rgb(fetcher, stub):

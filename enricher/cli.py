@@ -106,7 +106,7 @@ def run_enrich(source: str, out_dir: Path, config: Config, *, region: str | None
     """Enrich every manifest of SOURCE into OUT with a progress bar and a summary; return the counts of
     manifests, canvases, failed canvases and detections."""
     from .fetch import Fetcher
-    from .manifest import read_manifests
+    from .manifest import read_manifests, select_canvases
     from .pipeline import Enricher
     from .publish import publish_canvas, publish_manifest
 
@@ -117,14 +117,15 @@ def run_enrich(source: str, out_dir: Path, config: Config, *, region: str | None
     concepts: Counter[str] = Counter()
     totals: Counter[str] = Counter()
     for manifest in read_manifests(source, fetcher, config):
-        with click.progressbar(length=len(canvases) or len(manifest.canvases), label=manifest.label[:40], file=sys.stderr) as bar:
+        selected = select_canvases(manifest, canvases)
+        with click.progressbar(length=len(selected), label=manifest.label[:40], file=sys.stderr) as bar:
 
             def on_event(name: str, data: dict, manifest=manifest, bar=bar) -> None:
                 if name == "canvas_done":  # written while the model works on the next canvases
                     publish_canvas(data["result"], manifest, out_dir, config)
                     bar.update(1)
 
-            result = enricher.enrich(manifest, canvases=canvases, region=box, on_event=on_event)
+            result = enricher.enrich(manifest, canvases=selected, region=box, on_event=on_event)
         path = publish_manifest(result, out_dir, config)
         for item in result.canvases:
             if item.error is not None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from .config import Config
-from .errors import EnricherError, ManifestError
+from .errors import EnricherError, ManifestError, RegionError
 from .fetch import Fetcher
 from .jsonld import as_list
 from .painting import PaintedImage, positive_size, read_painting
@@ -199,6 +200,20 @@ def _members(document: dict, version: int, url: str, depth: int) -> list[_Ref]:
         )
         refs.append(_Ref(member_id, member if complete else None, depth + 1, version))
     return refs
+
+
+def select_canvases(manifest: Manifest, wanted: Sequence[str]) -> list[Canvas]:
+    """The canvases WANTED names (ids or 0-based indexes), in that order; every canvas when it is empty.
+
+    Raises RegionError naming those that are not in the manifest.
+    """
+    if not wanted:
+        return list(manifest.canvases)
+    by_key = {c.id: c for c in manifest.canvases} | {str(c.index): c for c in manifest.canvases}
+    missing = [w for w in wanted if w not in by_key]
+    if missing:
+        raise RegionError(f"canvases {', '.join(missing)} are not in the manifest", where=manifest.url)
+    return [by_key[w] for w in wanted]
 
 
 def read_manifests(source: str, fetcher: Fetcher, config: Config) -> Iterator[Manifest]:

@@ -152,16 +152,17 @@ class Enricher:
         self,
         manifest: Manifest,
         *,
-        canvases: Sequence[str] = (),
+        canvases: Sequence[Canvas] | None = None,
         region: Box | None = None,
         on_event: EventHandler | None = None,
     ) -> ManifestResult:
-        """Detect, name and annotate the objects on the manifest's canvases (all, or those given).
+        """Detect, name and annotate the objects on the manifest's canvases (all, or the CANVASES of it
+        the caller selected: manifest.select_canvases).
 
         ON_EVENT gets ``manifest_started`` and a ``canvas_done`` per canvas, in order, on a helper thread;
         all have been handled when this returns, and an error it raises stops the run and is raised here.
         """
-        selected = self._select(manifest, canvases)
+        selected = list(manifest.canvases if canvases is None else canvases)
         timings = {"plan": 0.0, "fetch": 0.0, "infer": 0.0, "annotate": 0.0}
         results: dict[str, CanvasResult] = {c.id: CanvasResult(c, skipped=c.skip) for c in selected}
         finished: set[str] = set()
@@ -181,15 +182,6 @@ class Enricher:
                     emit("canvas_done", {"result": result})
         timings["total"] = time.perf_counter() - started
         return ManifestResult(manifest, list(results.values()), timings)
-
-    def _select(self, manifest: Manifest, wanted: Sequence[str]) -> list[Canvas]:
-        if not wanted:
-            return list(manifest.canvases)
-        by_key = {c.id: c for c in manifest.canvases} | {str(c.index): c for c in manifest.canvases}
-        missing = [w for w in wanted if w not in by_key]
-        if missing:
-            raise RegionError(f"canvases {', '.join(missing)} are not in the manifest", where=manifest.url)
-        return [by_key[w] for w in wanted]
 
     @staticmethod
     def _timed(timings: dict[str, float], stage: str, func: Callable, *args):

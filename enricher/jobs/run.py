@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..annotate import manifest_key
 from ..config import Config
 from ..errors import EnricherError, RegionError
 from ..geometry import parse_region
 from ..store import Store, StoredJob
+
+if TYPE_CHECKING:
+    from ..manifest import Canvas
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ def _work(job: StoredJob, store: Store, config: Config, enricher, stopping) -> t
     plan = _plan(read_manifests(source, enricher.fetcher, config), [str(c) for c in params.get("canvases") or []], source)
     for manifest, key, _ in plan:
         store.save_manifest(key, manifest.id, manifest.url, manifest.label, manifest.document)
-    store.set_job(job.id, total=sum(len(ids) for _, _, ids in plan), manifests=[key for _, key, _ in plan])
+    store.set_job(job.id, total=sum(len(canvases) for _, _, canvases in plan), manifests=[key for _, key, _ in plan])
     done = store.done_canvases(job.id)
     model = enricher.generator.model_sha256
 
@@ -71,8 +74,8 @@ def _work(job: StoredJob, store: Store, config: Config, enricher, stopping) -> t
         if stopping() or store.job(job.id).state != "running":
             raise Stopped(job.id)
 
-    for manifest, key, ids in plan:
-        todo = [canvas_id for canvas_id in ids if (key, canvas_id) not in done]
+    for manifest, key, canvases in plan:
+        todo = [canvas for canvas in canvases if (key, canvas.id) not in done]
         if not todo:
             continue
         check()
@@ -95,8 +98,9 @@ def _work(job: StoredJob, store: Store, config: Config, enricher, stopping) -> t
     return "done", None
 
 
-def _plan(manifests, wanted: list[str], source: str) -> list[tuple[Any, str, list[str]]]:
-    """Return (manifest, key, canvas ids) for each distinct manifest with canvases to enrich.
+def _plan(manifests, wanted: list[str], source: str) -> list[tuple[Any, str, list[Canvas]]]:
+    """Return (manifest, key, canvases) for each distinct manifest with canvases to enrich: the one
+    selection of the job's canvases.
 
     WANTED (canvas ids or 0-based indexes) applies to every manifest; empty means all canvases.
     Raises RegionError when a wanted canvas is in none of them.
@@ -110,7 +114,7 @@ def _plan(manifests, wanted: list[str], source: str) -> list[tuple[Any, str, lis
         chosen = [c for c in manifest.canvases if not wanted or c.id in wanted or str(c.index) in wanted]
         matched.update(w for c in chosen for w in (c.id, str(c.index)))
         if chosen:
-            plan.append((manifest, key, [c.id for c in chosen]))
+            plan.append((manifest, key, chosen))
     missing = [w for w in wanted if w not in matched]
     if missing:
         raise RegionError(f"canvases {', '.join(missing)} are not in the manifest", where=source)

@@ -17,7 +17,7 @@ from PIL import Image
 from . import __version__
 from .annotate import Generator, build_annotation
 from .config import Config
-from .detect import Box, Detection, Detector, merge
+from .detect import Box, Detection, Detector
 from .errors import EnricherError, RegionError
 from .fetch import Fetcher
 from .imageapi import (
@@ -33,6 +33,7 @@ from .imageapi import (
     to_image_box,
 )
 from .manifest import Canvas, Manifest
+from .tiling import merge_passes
 from .vocab import Vocabulary
 
 FETCH_WORKERS = 4
@@ -216,12 +217,9 @@ class Enricher:
         pixels = tuple(round(v) for v in image_region)
         long_side = max(pixels[2], pixels[3])
         tiled = config.tiled == "on" or (config.tiled == "auto" and long_side > config.imgsz * config.tile_threshold)
-        if tiled:
-            requests = plan_tiles(info, pixels, config.tile_size, config.tile_overlap)
-        elif region is not None:
-            requests = [plan_region(info, pixels, config.imgsz)]
-        else:
-            requests = [plan_whole(info, config.imgsz)]
+        whole = plan_region(info, pixels, config.imgsz) if region is not None else plan_whole(info, config.imgsz)
+        # tiled: the whole pass sees objects too large for a tile, the tiles those too small for it
+        requests = [whole, *plan_tiles(info, pixels, config.tile_size, config.tile_overlap)] if tiled else [whole]
         return _Plan(canvas, image_size, image_region, requests, tiled, local)
 
     def _load(self, plan: _Plan, request: ImageRequest) -> Image.Image:
@@ -275,7 +273,7 @@ class Enricher:
 
     def _finish(self, plan: _Plan, manifest: Manifest, result: CanvasResult) -> None:
         canvas = plan.canvas
-        found = merge(plan.found, self.config.iou) if plan.tiled else [d for tile in plan.found for d in tile]
+        found = merge_passes(plan.requests, plan.found) if plan.tiled else [d for tile in plan.found for d in tile]
         canvas_bounds = (0.0, 0.0, float(canvas.width), float(canvas.height))
         created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         for det in found:

@@ -109,10 +109,10 @@ def test_tiled_mode_finds_small_objects_a_downscaled_pass_misses(enrich, sample_
     tiled = enrich(document, settings={"tiled": "on"}).canvases[0]
     single = enrich(document, settings={"tiled": "off"}).canvases[0]
     truth = TRUTH["large.jpg"]
-    assert recall(tiled.detections, truth) >= 0.7
+    assert recall(tiled.detections, truth) == 1.0 and len(tiled.detections) == len(truth)  # 16 of 16, once each
     assert recall(single.detections, truth) <= 0.3
     auto = enrich(document).canvases[0]  # auto picks tiling for a 6000 px scan
-    assert recall(auto.detections, truth) >= 0.7
+    assert recall(auto.detections, truth) == 1.0
 
 
 def test_plain_image_without_service(enrich, sample_server):

@@ -140,15 +140,17 @@ def on(det: Detection, box) -> bool:
 
 @pytest.mark.parametrize("border", ["vertical", "horizontal", "corner"])
 def test_an_object_across_a_border_is_published_once(scan, tiled, border):
+    """Objects up to the overlap are whole in a tile: their box is the tile's, close to the truth. Larger
+    ones (up to a tile) may be whole in none: the whole-image pass's looser box stands for them."""
     _, objects = scan
     wanted = {"vertical": (True, False), "horizontal": (False, True), "corner": (True, True)}[border]
-    across = [(label, box) for label, *box in objects if max(box[2:]) <= OVERLAP
+    across = [(label, box) for label, *box in objects if max(box[2:]) <= TILE
               and (crosses(box[0], box[2], X_BORDERS), crosses(box[1], box[3], Y_BORDERS)) == wanted]
-    assert across, f"the scan has no object across a {border} border"
+    assert any(max(box[2:]) <= OVERLAP for _, box in across), f"the scan has no object across a {border} border"
     for label, box in across:
         published = [d for d in tiled if on(d, box)]
         assert [d.label for d in published] == [label], (box, published)
-        assert iou(published[0].box, box) >= 0.8, (box, published)
+        assert iou(published[0].box, box) >= (0.8 if max(box[2:]) <= OVERLAP else 0.5), (box, published)
 
 
 def test_an_object_larger_than_a_tile_is_found_once(scan, tiled):

@@ -280,7 +280,7 @@ def plan_tiles(info: ImageInfo, region: Region, tile: int, overlap: int) -> list
     """Cover REGION with tiles of TILE image pixels overlapping by at least OVERLAP pixels, each at full
     resolution or the nearest the server allows; edge tiles end at the region's edge."""
     if tile < 1 or not 0 <= overlap < tile:
-        raise ConfigError(f"tile size {tile} must be positive and the overlap {overlap} at least 0 and below it")
+        raise ConfigError(f"tile_overlap {overlap} must be at least 0 and below tile_size {tile}, which must be positive")
     rx, ry, rw, rh = _clip(info, region)
     width, height = min(tile, rw), min(tile, rh)
     return [

@@ -218,8 +218,9 @@ class Enricher:
         long_side = max(pixels[2], pixels[3])
         tiled = config.tiled == "on" or (config.tiled == "auto" and long_side > config.imgsz * config.tile_threshold)
         whole = plan_region(info, pixels, config.imgsz) if region is not None else plan_whole(info, config.imgsz)
-        # tiled: the whole pass sees objects too large for a tile, the tiles those too small for it
-        requests = [whole, *plan_tiles(info, pixels, config.tile_size, config.tile_overlap)] if tiled else [whole]
+        requests = [whole]
+        if tiled:  # the whole pass sees objects too large for a tile, the tiles those too small for it
+            requests += [t for t in plan_tiles(info, pixels, config.tile_size, config.tile_overlap) if t != whole]
         return _Plan(canvas, image_size, image_region, requests, tiled, local)
 
     def _load(self, plan: _Plan, request: ImageRequest) -> Image.Image:

@@ -61,7 +61,9 @@ def detections(rng: random.Random, count: int):
 
 def seed(database: Path, canvases: int, per_canvas: int) -> None:
     """Fill DATABASE through the Store API (see the module docstring)."""
-    from bench_container import manifest_document  # here: the measured child processes need not load it
+    from bench_container import (
+        manifest_document,  # here: the measured child processes need not load it
+    )
 
     from enricher.annotate import Generator, build_annotation, manifest_key
     from enricher.config import load_config

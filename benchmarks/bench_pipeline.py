@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,7 +34,14 @@ from enricher.config import load_config
 from enricher.datafiles import DEMO_IMAGES, DEMO_WEIGHTS
 from enricher.detect import Detector
 from enricher.fetch import Fetcher
-from enricher.imageapi import load_request, parse_info, plan_whole, read_info
+from enricher.imageapi import (
+    ImageInfo,
+    ImageRequest,
+    load_request,
+    parse_info,
+    plan_whole,
+    read_info,
+)
 from enricher.imageserver import serve_images, service_url
 from enricher.manifest import parse_manifest
 from enricher.pipeline import Enricher
@@ -44,11 +51,12 @@ IMAGES = DEMO_IMAGES
 SERVING = re.compile(r"port (\d+)")
 
 
-def sample_manifest(image_base: str, count: int) -> dict:
-    """A v3 manifest cycling over the sample scenes (the large image is left out: it is tiled)."""
+def sample_manifest(image_base: str, count: int, images: Path = IMAGES, pattern: str = "scene-*.jpg") -> dict:
+    """A v3 manifest cycling over the images in IMAGES that match PATTERN (by default the sample scenes;
+    the large image is left out: it is tiled)."""
     from PIL import Image
 
-    scenes = sorted(p for p in IMAGES.glob("scene-*.jpg"))
+    scenes = sorted(p for p in images.glob(pattern))
     items = []
     for n in range(count):
         path = scenes[n % len(scenes)]
@@ -107,10 +115,14 @@ def file_server(folder: Path) -> Iterator[str]:
 
 
 @contextmanager
-def prerendered(config, scenes: list[str], folder: Path) -> Iterator[str]:
-    """Render the info.json and the whole-image request of each of SCENES once with the reference
-    server, write them under FOLDER at their URL paths, and serve that folder; yield the base URL."""
-    with file_server(folder) as base, serve_images(IMAGES) as upstream, Fetcher(config) as fetcher:
+def prerendered(
+    config, scenes: list[str], folder: Path, images: Path = IMAGES, plan: Callable[[ImageInfo], list[ImageRequest]] | None = None
+) -> Iterator[str]:
+    """Render the info.json and the requests PLAN makes (by default the whole image at the inference size)
+    of each of SCENES in IMAGES once with the reference server, write them under FOLDER at their URL paths,
+    and serve that folder; yield the base URL."""
+    plan = plan or (lambda info: [plan_whole(info, config.imgsz)])
+    with file_server(folder) as base, serve_images(images) as upstream, Fetcher(config) as fetcher:
         for scene in scenes:
             ours, theirs = service_url(base, scene), service_url(upstream, scene)
             info = fetcher.get_json(f"{theirs}/info.json")
@@ -118,7 +130,7 @@ def prerendered(config, scenes: list[str], folder: Path) -> Iterator[str]:
             path = folder / ours.removeprefix(base + "/")
             path.mkdir(parents=True, exist_ok=True)
             (path / "info.json").write_text(json.dumps(info))
-            for part in plan_whole(parse_info(info, ours), config.imgsz).parts:
+            for part in {part for request in plan(parse_info(info, ours)) for part in request.parts}:
                 target = folder / part.url.removeprefix(base + "/")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(fetcher.get_bytes(theirs + part.url.removeprefix(ours)))

@@ -52,8 +52,14 @@ from pathlib import Path
 
 import httpx
 import psutil
-
-from bench_container import Sampler, gunicorn, loopback_listener, mib, seed, seed_options
+from bench_container import (
+    Sampler,
+    gunicorn,
+    loopback_listener,
+    mib,
+    seed,
+    seed_options,
+)
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "queries.md"
 SELECT_JSON = "application/sparql-results+json"

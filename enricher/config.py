@@ -35,6 +35,13 @@ def _list(value: Any) -> list[str]:
     return [part.strip() for part in str(value).split(",") if part.strip()]
 
 
+def _pixels(value: Any) -> int:
+    number = float(value) if isinstance(value, (int, float, str)) and not isinstance(value, bool) else -1.0
+    if not number.is_integer() or number < 0:
+        raise ValueError("must be a whole number of image pixels, 0 or more")
+    return int(number)
+
+
 def _tiled(value: Any) -> str:
     text = str(value).strip().lower()
     if text not in {"auto", "on", "off"}:
@@ -56,14 +63,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("vocab", "", "Extra SKOS mapping files (Turtle), comma-separated, for a custom model's classes", _list),
     Setting("device", "auto", "Inference device: auto (CUDA when present, else CPU), cpu, cuda, cuda:0 ..."),
     Setting("conf", 0.25, "Minimum confidence of a published detection", float),
-    Setting("iou", 0.5, "IoU threshold of non-maximum suppression (also across tile borders)", float),
+    Setting("iou", 0.5, "IoU threshold of the model's non-maximum suppression within one image", float),
     Setting("max_det", 300, "Maximum detections per image", int),
     Setting("classes", "", "Only keep these class names, comma-separated (empty: all)", _list),
     Setting("imgsz", 640, "Inference size in pixels (long side)", int),
     Setting("batch", 8, "Images per inference batch", int),
     Setting("tiled", "auto", "Tiled mode: auto (by image size), on or off", _tiled),
-    Setting("tile_size", 640, "Tile edge in image pixels", int),
-    Setting("tile_overlap", 0.2, "Overlap between neighbouring tiles, as a fraction of the tile", float),
+    Setting("tile_size", 640, "Tile edge in image pixels; tiles are requested at full resolution", _pixels),
+    Setting("tile_overlap", 192, "Least overlap of neighbouring tiles in image pixels: an object up to this size is whole in at least one tile", _pixels),
     Setting("tile_threshold", 2.0, "Auto tiling starts when the image's long side exceeds imgsz times this", float),
     # network edge
     Setting("timeout", 20.0, "Seconds before a request to a remote server gives up", float),

@@ -1,4 +1,4 @@
-"""Object detection with ultralytics YOLO: load the weights once, predict in batches, merge tile results."""
+"""Object detection with ultralytics YOLO: load the weights once, predict in batches."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from .config import Config
@@ -19,8 +18,6 @@ from .yolo import load_yolo
 
 log = logging.getLogger(__name__)
 
-# A box mostly inside a stronger box of the same class is the same object cut by a tile border.
-CONTAINED = 0.7
 
 
 @dataclass(frozen=True)
@@ -119,39 +116,3 @@ class Detector:
             Detection(self.classes[c], float(s), (x0, y0, x1 - x0, y1 - y0))
             for (x0, y0, x1, y1), s, c in zip(xyxy.tolist(), scores.tolist(), labels.tolist())
         ]
-
-
-def merge(tiles: Sequence[Sequence[Detection]], iou: float) -> list[Detection]:
-    """Merge one object seen by several overlapping tiles into one detection.
-
-    Detections of the same label from different tiles are the same object when their IoU reaches ``iou``
-    or one lies mostly inside the other (a tile border cut it). The group keeps the best score and the
-    union of its boxes. Detections of one tile are never merged: the model's own NMS already ran there.
-    """
-    flat = [(det, tile) for tile, found in enumerate(tiles) for det in found]
-    flat.sort(key=lambda item: item[0].score, reverse=True)
-    if not flat:
-        return []
-    boxes = np.array([det.box for det, _ in flat], dtype=float)
-    x0, y0 = boxes[:, 0], boxes[:, 1]
-    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
-    area = boxes[:, 2] * boxes[:, 3]
-    labels = np.array([det.label for det, _ in flat])
-    tile_of = np.array([tile for _, tile in flat])
-    alive = np.ones(len(flat), dtype=bool)
-    merged: list[Detection] = []
-    for i, (det, tile) in enumerate(flat):
-        if not alive[i]:
-            continue
-        inter_w = np.clip(np.minimum(x1[i], x1) - np.maximum(x0[i], x0), 0, None)
-        inter_h = np.clip(np.minimum(y1[i], y1) - np.maximum(y0[i], y0), 0, None)
-        inter = inter_w * inter_h
-        with np.errstate(divide="ignore", invalid="ignore"):
-            overlap = np.nan_to_num(inter / (area[i] + area - inter))
-            inside = np.nan_to_num(inter / np.minimum(area[i], area))
-        group = alive & (labels == det.label) & (tile_of != tile) & ((overlap >= iou) | (inside >= CONTAINED))
-        group[i] = True
-        alive &= ~group
-        gx0, gy0, gx1, gy1 = x0[group].min(), y0[group].min(), x1[group].max(), y1[group].max()
-        merged.append(Detection(det.label, det.score, (float(gx0), float(gy0), float(gx1 - gx0), float(gy1 - gy0))))
-    return merged

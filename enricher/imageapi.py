@@ -266,24 +266,27 @@ def plan_whole(info: ImageInfo, long_side: int) -> ImageRequest:
     return plan_region(info, (0, 0, info.width, info.height), long_side)
 
 
-def _starts(start: int, length: int, tile: int, overlap: float) -> list[int]:
+def tile_starts(start: int, length: int, tile: int, overlap: int) -> list[int]:
+    """Where tiles of TILE pixels start along a span, spread evenly with steps of at most TILE - OVERLAP,
+    so an object up to OVERLAP pixels long lies whole in one tile: the last tile starting at or before
+    the object's start ends at least OVERLAP pixels after the next tile's start, which is past the object's."""
     if length <= tile:
         return [start]
-    count = math.ceil((length - tile) / (tile * (1 - overlap))) + 1
-    return [start + round(i * (length - tile) / (count - 1)) for i in range(count)]
+    count = math.ceil((length - tile) / (tile - overlap)) + 1
+    return [start + (i * (length - tile)) // (count - 1) for i in range(count)]
 
 
-def plan_tiles(info: ImageInfo, region: Region, tile: int, overlap: float) -> list[ImageRequest]:
-    """Cover REGION with tiles of TILE image pixels overlapping by the fraction OVERLAP, each at full
+def plan_tiles(info: ImageInfo, region: Region, tile: int, overlap: int) -> list[ImageRequest]:
+    """Cover REGION with tiles of TILE image pixels overlapping by at least OVERLAP pixels, each at full
     resolution or the nearest the server allows; edge tiles end at the region's edge."""
-    if tile < 1 or not 0 <= overlap < 1:
-        raise ConfigError(f"tile size {tile} must be positive and overlap {overlap} in [0, 1)")
+    if tile < 1 or not 0 <= overlap < tile:
+        raise ConfigError(f"tile_overlap {overlap} must be at least 0 and below tile_size {tile}, which must be positive")
     rx, ry, rw, rh = _clip(info, region)
     width, height = min(tile, rw), min(tile, rh)
     return [
         plan_region(info, (x, y, width, height), max(width, height))
-        for y in _starts(ry, rh, tile, overlap)
-        for x in _starts(rx, rw, tile, overlap)
+        for y in tile_starts(ry, rh, tile, overlap)
+        for x in tile_starts(rx, rw, tile, overlap)
     ]
 
 

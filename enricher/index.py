@@ -35,7 +35,12 @@ from typing import TYPE_CHECKING, Self
 import pyoxigraph as ox
 
 from . import rdf
-from .datafiles import COCO_VOCABULARY, METRICS_VOCABULARY, TERMS_FILE, VERDICT_VOCABULARY
+from .datafiles import (
+    COCO_VOCABULARY,
+    METRICS_VOCABULARY,
+    TERMS_FILE,
+    VERDICT_VOCABULARY,
+)
 from .errors import EnricherError, InputError, QueryError, QueryTimeout, UpdateRefused
 from .follow import FollowerThread, follow
 from .served import Calibrations

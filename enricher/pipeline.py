@@ -16,7 +16,7 @@ from . import __version__
 from .annotate import Generator, build_annotation
 from .clock import now
 from .config import Config
-from .detect import Detection, Detector, merge
+from .detect import Detection, Detector
 from .errors import EnricherError, RegionError
 from .fetch import Fetcher
 from .geometry import Box
@@ -33,6 +33,7 @@ from .imageapi import (
 from .manifest import Canvas, Manifest
 from .painting import PaintedImage
 from .placement import Placement, place
+from .tiling import merge_passes
 from .vocab import Vocabulary
 
 FETCH_WORKERS = 4
@@ -224,10 +225,10 @@ class Enricher:
         pixels = tuple(round(v) for v in image_region)
         long_side = max(pixels[2], pixels[3])
         tiled = config.tiled == "on" or (config.tiled == "auto" and long_side > config.imgsz * config.tile_threshold)
-        if tiled:
-            requests = plan_tiles(info, pixels, config.tile_size, config.tile_overlap)
-        else:
-            requests = [plan_region(info, pixels, config.imgsz)]
+        whole = plan_region(info, pixels, config.imgsz)
+        requests = [whole]
+        if tiled:  # the whole pass sees objects too large for a tile, the tiles those too small for it
+            requests += [t for t in plan_tiles(info, pixels, config.tile_size, config.tile_overlap) if t != whole]
         return _Layer(placement, image_region, requests, tiled, local)
 
     def _load(self, layer: _Layer, request: ImageRequest) -> Image.Image:
@@ -289,7 +290,7 @@ class Enricher:
         canvas_bounds = (0.0, 0.0, float(canvas.width), float(canvas.height))
         created = now()
         for layer in plan.layers:
-            found = merge(layer.found, self.config.iou) if layer.tiled else [d for tile in layer.found for d in tile]
+            found = merge_passes(layer.requests, layer.found) if layer.tiled else [d for tile in layer.found for d in tile]
             for det in found:
                 inside = _clip(det.box, layer.region) if _centre_inside(det.box, layer.region) else None
                 box = _clip(layer.placement.to_canvas(inside), canvas_bounds) if inside else None

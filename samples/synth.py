@@ -3,6 +3,8 @@
 Each object is a flat drawing of a COCO class (dog, horse, bird, clock, book, cup, stop sign) in a
 varied size, shade, aspect and rotation, pasted onto textured paper; grain, blur and a sepia cast are
 then applied to the whole page, so objects and paper age together. Everything follows from the seed.
+``make_image`` draws pages and the sample canvases; ``make_scan`` draws large scans with objects from
+tiny to larger than a tile, many of them across given tile borders, for the tiled-mode tests and benchmark.
 
     python samples/synth.py --out samples/images     # the sample canvases and truth.json
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
@@ -254,6 +257,43 @@ def make_image(seed: int, size: tuple[int, int] = (320, 320), n_objects: int = 4
         for _ in range(60):
             box = (int(rng.integers(0, w - sw)), int(rng.integers(0, h - sh)), sw, sh)
             if not any(_overlaps(box, o[1:], 4) for o in objects):
+                canvas.paste(sprite, box[:2], sprite)
+                objects.append((name, *box))
+                break
+    _print_lines(canvas, rng, [o[1:] for o in objects])
+    return _age(np.asarray(canvas, dtype=np.float32), rng), objects
+
+
+def make_scan(seed: int, size: tuple[int, int] = (6400, 4800), n_objects: int = 48, min_obj: int = 20,
+              max_obj: int = 1400, lines: tuple[Sequence[int], Sequence[int]] = ((), ()),
+              across: float = 0.6) -> tuple[Image.Image, list[Object]]:
+    """Draw a large scan holding objects of every size; return it and the true boxes.
+
+    Long sides are spread evenly on a log scale over [min_obj, max_obj], so tiny, medium and large objects
+    all occur. About ACROSS of the objects are centred on a border in LINES (x positions of vertical
+    borders, y positions of horizontal ones): on a vertical one, a horizontal one or a crossing of both,
+    in turn, so tiling cuts them. Larger objects are placed first; one that finds no room is left out.
+    """
+    rng = np.random.default_rng(seed)
+    w, h = size
+    canvas = Image.fromarray(np.clip(paper(size, rng), 0, 255).astype(np.uint8))
+    steps = np.linspace(math.log(min_obj), math.log(max_obj), n_objects)
+    sides = sorted((int(round(math.exp(s + rng.uniform(-0.05, 0.05)))) for s in steps), reverse=True)
+    xs, ys = list(lines[0]), list(lines[1])
+    objects: list[Object] = []
+    for k, long_side in enumerate(sides):
+        name = CLASSES[rng.integers(len(CLASSES))]
+        sprite = draw_object(name, min(long_side, max_obj, w - 2, h - 2), rng)
+        sw, sh = sprite.size
+        straddle = ("x", "y", "xy")[k % 3] if rng.random() < across else ""
+        for _ in range(200):
+            x, y = int(rng.integers(0, w - sw)), int(rng.integers(0, h - sh))
+            if "x" in straddle and xs:  # the border at a random place inside the object, away from its ends
+                x = int(xs[rng.integers(len(xs))] - sw * rng.uniform(0.3, 0.7))
+            if "y" in straddle and ys:
+                y = int(ys[rng.integers(len(ys))] - sh * rng.uniform(0.3, 0.7))
+            box = (x, y, sw, sh)
+            if 0 <= x <= w - sw and 0 <= y <= h - sh and not any(_overlaps(box, o[1:], 8) for o in objects):
                 canvas.paste(sprite, box[:2], sprite)
                 objects.append((name, *box))
                 break

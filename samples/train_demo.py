@@ -22,6 +22,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))  # run from a checkout without installing
 
 import synth  # noqa: E402  (the generator sits next to this script)
+
 from enricher.yolo import load_yolo, offline_ultralytics  # noqa: E402
 
 SPLITS = ("train", "val", "test")

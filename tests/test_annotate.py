@@ -5,6 +5,15 @@ from __future__ import annotations
 import copy
 
 import pytest
+from conformance import (
+    assert_iiif3,
+    assert_w3c_annotation,
+    assert_w3c_collection,
+    assert_w3c_page,
+    iiif3_errors,
+    w3c_failures,
+)
+from factories import make_manifest
 from rdflib import Literal, Namespace, URIRef
 from rdflib.namespace import DCMITYPE, DCTERMS, RDF, XSD
 
@@ -25,16 +34,6 @@ from enricher.jsonld import to_graph
 from enricher.manifest import parse_manifest
 from enricher.urls import container_url
 from enricher.vocab import Concept, Vocabulary
-
-from conformance import (
-    assert_iiif3,
-    assert_w3c_annotation,
-    assert_w3c_collection,
-    assert_w3c_page,
-    iiif3_errors,
-    w3c_failures,
-)
-from factories import make_manifest
 
 pytestmark = pytest.mark.conformance
 

@@ -1,4 +1,4 @@
-"""The detector: real ultralytics inference with the demo weights, exported formats, tile merging."""
+"""The detector: real ultralytics inference with the demo weights, exported formats."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import shutil
 
 import pytest
 from PIL import Image
+from sampledata import SAMPLES, SCENES, TRUTH, recall
 
 from enricher.datafiles import DEMO_WEIGHTS
-from enricher.detect import Detection, Detector, choose_device, merge, weights_sha256
+from enricher.detect import Detection, Detector, choose_device, weights_sha256
 from enricher.errors import ConfigError, ModelError
 from enricher.geometry import iou
 from enricher.yolo import load_yolo
-from sampledata import SAMPLES, SCENES, TRUTH, recall
 
 
 def test_predict_finds_the_generated_objects(demo_detector):
@@ -84,25 +84,3 @@ def test_weights_hash_covers_every_file_of_a_model_folder(tmp_path):
     before = weights_sha256(tmp_path)
     (tmp_path / "model.bin").write_bytes(b"\1" * 10)
     assert weights_sha256(tmp_path) != before
-
-
-def test_merge_joins_an_object_cut_by_a_tile_border():
-    left = [Detection("dog", 0.9, (100, 100, 60, 50))]  # the whole dog, seen by the left tile
-    right = [Detection("dog", 0.6, (130, 100, 30, 50)), Detection("cat", 0.5, (130, 100, 30, 50))]
-    merged = merge([left, right], iou=0.5)
-    assert [(d.label, d.score, d.box) for d in merged] == [
-        ("dog", 0.9, (100.0, 100.0, 60.0, 50.0)),
-        ("cat", 0.5, (130.0, 100.0, 30.0, 50.0)),
-    ]
-
-
-def test_merge_keeps_neighbours_seen_by_one_tile():
-    tile = [Detection("dog", 0.9, (0, 0, 50, 50)), Detection("dog", 0.8, (10, 10, 30, 30))]
-    assert len(merge([tile], iou=0.5)) == 2
-
-
-def test_merge_takes_the_union_of_two_partial_views():
-    a = [Detection("horse", 0.7, (0, 0, 60, 40))]
-    b = [Detection("horse", 0.8, (20, 0, 60, 40))]
-    (merged,) = merge([a, b], iou=0.3)
-    assert merged.box == (0.0, 0.0, 80.0, 40.0) and merged.score == 0.8

@@ -16,7 +16,12 @@ from real_annotations import SHA, comment, corrected, machine_annotations, manif
 
 from enricher import dump, rdf
 from enricher.annotate import manifest_key
-from enricher.datafiles import COCO_VOCABULARY, METRICS_VOCABULARY, TERMS_FILE, VERDICT_VOCABULARY
+from enricher.datafiles import (
+    COCO_VOCABULARY,
+    METRICS_VOCABULARY,
+    TERMS_FILE,
+    VERDICT_VOCABULARY,
+)
 from enricher.errors import InputError
 from enricher.index import TERMS_GRAPH, VOCABULARY_GRAPH, VOID, Index
 from enricher.store import Store, open_store

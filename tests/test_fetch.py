@@ -10,9 +10,10 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+from conftest import Reply
+from factories import gradient_image, png_header
 from PIL import Image
 
-from conftest import Reply
 from enricher.errors import (
     BlockedAddressError,
     ContentTypeError,
@@ -24,7 +25,6 @@ from enricher.errors import (
 )
 from enricher.fetch import MAX_REDIRECTS, MAX_RETRY_DELAY, Fetcher, retry_delay
 from enricher.manifest import read_manifests
-from factories import gradient_image, png_header
 
 JSON = {"Content-Type": "application/json"}
 JPEG = {"Content-Type": "image/jpeg"}

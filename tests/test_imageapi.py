@@ -9,8 +9,9 @@ import tempfile
 import httpx
 import numpy as np
 import pytest
-
 from conftest import TEST_IMAGES
+from factories import make_manifest
+
 from enricher.errors import ConfigError, ImageError, RegionError
 from enricher.imageapi import (
     ImageInfo,
@@ -28,7 +29,6 @@ from enricher.imageapi import (
 )
 from enricher.imageserver import serve_images, service_url
 from enricher.manifest import parse_manifest
-from factories import make_manifest
 
 ID = "http://img.example.org/iiif/x"
 URL = ID + "/info.json"
@@ -177,7 +177,7 @@ def test_size_syntax_per_version_and_level(info, expected):
     ids=["v3-maxWidth", "v3-maxWidth-portrait", "v3-maxArea", "v2-maxWidth", "v2-maxHeight"],
 )
 def test_maxima_are_honoured_in_every_plan(info):
-    requests = [plan_whole(info, 2000), plan_region(info, (0, 0, 2000, 2000), 2000), *plan_tiles(info, (0, 0, 4000, 3000), 1024, 0.1)]
+    requests = [plan_whole(info, 2000), plan_region(info, (0, 0, 2000, 2000), 2000), *plan_tiles(info, (0, 0, 4000, 3000), 1024, 100)]
     for request in requests:
         for width, height in [request.size, *(part.size for part in request.parts)]:
             assert info.max_width is None or width <= info.max_width
@@ -218,7 +218,7 @@ def test_level0_asks_only_for_listed_sizes_and_tiles(version):
         plan_whole(info, 100),
         plan_region(info, (300, 300, 100, 100), 100),
         plan_region(info, (0, 0, 1000, 10), 2000),
-        *plan_tiles(info, (0, 0, 1000, 700), 300, 0.2),
+        *plan_tiles(info, (0, 0, 1000, 700), 300, 60),
     ]
     for request in requests:
         assert {part.url for part in request.parts} <= answers
@@ -249,7 +249,7 @@ def test_level0_whole_image_within_maxwidth():
 def test_plan_tiles_cover_the_region_with_overlap():
     info = info3(1000, 700)
     region = (100, 50, 800, 600)
-    requests = plan_tiles(info, region, 400, 0.25)
+    requests = plan_tiles(info, region, 400, 100)
     xs = sorted({r.region[0] for r in requests})
     ys = sorted({r.region[1] for r in requests})
     assert xs[0] == 100 and ys[0] == 50
@@ -263,11 +263,11 @@ def test_plan_tiles_cover_the_region_with_overlap():
 
 
 def test_a_region_smaller_than_a_tile_is_one_tile():
-    (request,) = plan_tiles(info3(1000, 700), (10, 20, 300, 200), 640, 0.2)
+    (request,) = plan_tiles(info3(1000, 700), (10, 20, 300, 200), 640, 128)
     assert (request.region, request.size) == ((10, 20, 300, 200), (300, 200))
 
 
-@pytest.mark.parametrize("tile, overlap", [(0, 0.2), (640, 1.0), (640, -0.1)])
+@pytest.mark.parametrize("tile, overlap", [(0, 0), (640, 640), (640, -1)])
 def test_bad_tiling_settings(tile, overlap):
     with pytest.raises(ConfigError):
         plan_tiles(info3(), (0, 0, 100, 100), tile, overlap)
@@ -303,7 +303,7 @@ def plans(info: ImageInfo) -> list[ImageRequest]:
         plan_whole(info, 200),
         plan_region(info, region, 100),
         plan_region(info, region, 1000),
-        *plan_tiles(info, (0, 0, info.width, info.height), 400, 0.2),
+        *plan_tiles(info, (0, 0, info.width, info.height), 400, 80),
     ]
 
 
@@ -369,7 +369,7 @@ def test_a_mark_found_in_a_tile_maps_back_to_the_image(fetcher, iiif_server, sta
     service = service_url(iiif_server, "gradient", 3, 2) if kind == "reference" else static_tree.service("gradient", 3)
     info = read_info(service, fetcher)
     found = []
-    for request in plan_tiles(info, (0, 0, info.width, info.height), 300, 0.3):
+    for request in plan_tiles(info, (0, 0, info.width, info.height), 300, 90):
         x, y, w, h = request.region
         if x <= MARK[0] and y <= MARK[1] and MARK[0] + MARK[2] <= x + w and MARK[1] + MARK[3] <= y + h:
             image = load_request(request, fetcher)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from factories import make_manifest
 from sampledata import SCENES, specs
 from served import serving

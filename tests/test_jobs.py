@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from factories import make_manifest
+from sampledata import SAMPLES, SCENES, TRUTH, specs
 
 from enricher.annotate import manifest_key
 from enricher.datafiles import DEMO_WEIGHTS, PROJECT_ROOT
@@ -25,8 +27,6 @@ from enricher.jobs.thread import ThreadQueue
 from enricher.pipeline import Enricher
 from enricher.store import Store, open_store
 from enricher.urls import container_url
-from factories import make_manifest
-from sampledata import SAMPLES, SCENES, TRUTH, specs
 
 BASE_URL = "https://enricher.test/"
 # identifier -> sample image; "first" is the only one the gate lets through while closed

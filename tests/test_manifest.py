@@ -7,14 +7,14 @@ import json
 import logging
 
 import pytest
-from PIL import Image
-
 from conformance import assert_iiif3
 from conftest import Reply
+from factories import PRESENTATION, load_fixture, make_collection, make_manifest
+from PIL import Image
+
 from enricher.datafiles import DEMO_IMAGES, DEMO_MANIFESTS
 from enricher.errors import FetchError, ManifestError
 from enricher.manifest import parse_manifest, read_manifests
-from factories import PRESENTATION, load_fixture, make_collection, make_manifest
 
 SAMPLES = DEMO_MANIFESTS
 SAMPLE_IMAGES = DEMO_IMAGES

@@ -11,11 +11,10 @@ from sampledata import SAMPLES, SCENES, TRUTH, recall, specs
 from enricher.annotate import annotation_page
 from enricher.datafiles import DEMO_WEIGHTS
 from enricher.errors import ManifestError, RegionError
-from enricher.geometry import iou
 from enricher.fetch import Fetcher
+from enricher.geometry import iou, parse_region
 from enricher.imageserver import write_static_tree
 from enricher.manifest import parse_manifest
-from enricher.geometry import parse_region
 from enricher.pipeline import Enricher
 
 
@@ -111,10 +110,10 @@ def test_tiled_mode_finds_small_objects_a_downscaled_pass_misses(enrich, sample_
     tiled = enrich(document, settings={"tiled": "on"}).canvases[0]
     single = enrich(document, settings={"tiled": "off"}).canvases[0]
     truth = TRUTH["large.jpg"]
-    assert recall(tiled.detections, truth) >= 0.7
+    assert recall(tiled.detections, truth) == 1.0 and len(tiled.detections) == len(truth)  # 16 of 16, once each
     assert recall(single.detections, truth) <= 0.3
     auto = enrich(document).canvases[0]  # auto picks tiling for a 6000 px scan
-    assert recall(auto.detections, truth) >= 0.7
+    assert recall(auto.detections, truth) == 1.0
 
 
 def test_plain_image_without_service(enrich, sample_server):

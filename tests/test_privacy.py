@@ -12,7 +12,6 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
-
 from netguard import network_use, watched
 from served import serving
 from webclient import SECRET, WRITER, Client, run_job

@@ -11,22 +11,28 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conformance import assert_w3c_annotation
 from pyshacl import validate
 from rdflib import Graph, URIRef
+from real_annotations import SHA, machine_annotations, manifest
 
-from conformance import assert_w3c_annotation
 from enricher import rdf
 from enricher.annotate import ANNOTATION_CONTEXT, manifest_key
 from enricher.datafiles import ANNOTATION_SHAPES, VERDICT_SHAPES
+from enricher.errors import InputError, StaleVersion
 from enricher.groundtruth import predictions, reviewed_canvases
 from enricher.review import (
-    box_of, build_exhaustive, build_verdict, class_of, read_verdict, state_iri, version_of,
+    box_of,
+    build_exhaustive,
+    build_verdict,
+    class_of,
+    read_verdict,
+    state_iri,
+    version_of,
 )
-from enricher.errors import InputError, StaleVersion
 from enricher.store import Store, open_store
 from enricher.store.sqlite.schema import MIGRATIONS
 from enricher.vocab import Vocabulary
-from real_annotations import SHA, machine_annotations, manifest
 
 CURATOR = {"type": "Person", "nickname": "curator"}
 NOW = "2026-02-01T10:00:00Z"

@@ -10,7 +10,13 @@ import threading
 
 import pytest
 
-from enricher.errors import EnricherError, Gone, InputError, NotFound, PreconditionFailed
+from enricher.errors import (
+    EnricherError,
+    Gone,
+    InputError,
+    NotFound,
+    PreconditionFailed,
+)
 from enricher.store import Store, etag_matches, open_store
 
 KEY, OTHER = "0123456789abcdef", "fedcba9876543210"

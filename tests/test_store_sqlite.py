@@ -8,12 +8,12 @@ import multiprocessing
 import sqlite3
 
 import pytest
+from test_store_contract import CANVAS, KEY, MODEL, fill, machine
 
 from enricher.errors import EnricherError
 from enricher.store import open_store
 from enricher.store.sqlite.annotations import PAGE_SEQS_SQL
 from enricher.store.sqlite.schema import MIGRATIONS
-from test_store_contract import CANVAS, KEY, MODEL, fill, machine
 
 
 @pytest.fixture

@@ -9,14 +9,14 @@ import json
 import pyoxigraph as ox
 import pytest
 import rdflib
-from rdflib.compare import isomorphic
-
 from conformance import assert_w3c_annotation, assert_w3c_collection, assert_w3c_page
+from factories import make_manifest
+from rdflib.compare import isomorphic
+from webclient import ANNO, links, live_server, seed
+
 from enricher.datafiles import LDP_CONTEXT_FILE
 from enricher.jsonld import ANNO_CONTEXT, context_files
 from enricher.web.turtle import LDP_CONTEXT
-from factories import make_manifest
-from webclient import ANNO, links, live_server, seed
 
 PAGE_SIZE = 5
 PER_CANVAS = (6, 4, 3)  # 13 annotations: pages of 5, 5 and 3

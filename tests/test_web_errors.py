@@ -7,9 +7,9 @@ import re
 
 import pytest
 from openapi_spec_validator import validate
+from webclient import AUTH, Client, live_server
 
 from enricher.web.openapi import spec
-from webclient import AUTH, Client, live_server
 
 PROBLEM_FIELDS = {"type", "title", "status", "detail"}
 JOB = {"manifest": "https://example.org/iiif/manifest.json"}

@@ -4,7 +4,6 @@ AnnotationPage and a 2.1 AnnotationList built from the store, every body with a 
 from __future__ import annotations
 
 import pytest
-
 from conformance import assert_iiif3, assert_w3c_annotation
 from factories import make_manifest
 from webclient import live_server, seed

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from enricher.datafiles import DEMO_IMAGES, DEMO_WEIGHTS
-from enricher.imageserver import serve_images
 from conftest import unavailable
 from factories import load_fixture, make_manifest
 from webclient import Client, live_server, run_job
+
+from enricher.datafiles import DEMO_IMAGES, DEMO_WEIGHTS
+from enricher.imageserver import serve_images
 
 JOB = {"manifest": "https://example.org/iiif/manifest.json", "canvases": [0, "https://example.org/c/2"],
        "region": "xywh=0,0,500,400", "conf": 0.4, "iou": 0.6, "tiled": "off"}

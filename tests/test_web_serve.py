@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from factories import make_manifest
 from webclient import ANNO, AUTH, SECRET, WRITER, seed
 

@@ -5,11 +5,11 @@ Discovery announcing the page, SPARQL seeing reviewState and the verdicts, retra
 from __future__ import annotations
 
 import pytest
-
 from conformance import assert_w3c_annotation
-from enricher.review import state_iri
 from factories import make_manifest
 from webclient import WRITER, live_server, seed
+
+from enricher.review import state_iri
 
 PER_CANVAS = (3, 1)
 NO_TOKEN = {"Authorization": ""}
@@ -179,8 +179,9 @@ def test_the_verdict_scheme_is_served(client):
 
 
 def test_a_calibration_adds_the_calibrated_confidence_wherever_annotations_are_served(client, server):
-    from enricher.calibrate import apply
     from webclient import GENERATOR_SHA
+
+    from enricher.calibrate import apply
 
     first = machine_ids(client, server)[0]
     before = client.get(first)

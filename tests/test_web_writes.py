@@ -7,7 +7,6 @@ import json
 import threading
 
 import pytest
-
 from conformance import assert_w3c_annotation
 from factories import make_manifest
 from webclient import ANNO, AUTH, Client, links, live_server, seed

@@ -14,8 +14,8 @@ import pyoxigraph as ox
 from flask import Blueprint, Response
 
 from .. import dump, urls
-from ..errors import EnricherError
 from ..datafiles import COCO_VOCABULARY, METRICS_VOCABULARY, TERMS_FILE
+from ..errors import EnricherError
 from .media import VARY, choose_format, etag_of, file_bytes, send
 from .state import service
 

@@ -217,4 +217,10 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
         # objects whose last activity was a Create or an Update
         "CREATE TABLE IF NOT EXISTS discovery_published (object_id TEXT PRIMARY KEY) WITHOUT ROWID",
     ),
+    # 7: the token buckets of the rate limits; a bucket that has refilled (full_at passed) is dropped
+    (
+        """CREATE TABLE rate_buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL,
+            full_at REAL NOT NULL) WITHOUT ROWID""",
+        "CREATE INDEX rate_buckets_full ON rate_buckets (full_at)",
+    ),
 )

@@ -4,7 +4,8 @@
     ├── InputError                400  the caller gave us something we cannot use
     │   ├── ManifestError         422  not JSON, not a IIIF manifest/collection, unknown version
     │   ├── RegionError           400  an xywh region that is malformed or outside the canvas
-    │   └── ConfigError           400  a setting with a bad value
+    │   ├── ConfigError           400  a setting with a bad value
+    │   └── ResultTooLarge        422  a SPARQL answer over the row or triple cap
     ├── FetchError                502  a remote resource could not be fetched
     │   ├── BlockedAddressError   403  private, loopback or link-local address not allowed
     │   ├── TooLargeError         413  the response is larger than the configured maximum
@@ -21,6 +22,7 @@
         ├── PreconditionFailed    412  If-Match does not match the current ETag
         ├── PreconditionRequired  428  a write without If-Match
         ├── PayloadTooLarge       413  request body over the limit
+        ├── TooManyRequests       429  a client address or token over its write or job rate
         └── UnsupportedMediaType  415  request body of the wrong type
 
 Each class carries an HTTP ``status`` and a problem ``type`` slug so one handler can render
@@ -83,6 +85,12 @@ class RegionError(InputError):
 class ConfigError(InputError):
     slug = "bad-setting"
     title = "Bad setting"
+
+
+class ResultTooLarge(InputError):
+    status = 422
+    slug = "result-too-large"
+    title = "Query answer too large"
 
 
 class FetchError(EnricherError):
@@ -177,6 +185,18 @@ class PayloadTooLarge(HTTPProblem):
     status = 413
     slug = "payload-too-large"
     title = "Payload too large"
+
+
+class TooManyRequests(HTTPProblem):
+    """A rate limit was hit; ``retry_after`` is the whole seconds until the request would be allowed."""
+
+    status = 429
+    slug = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, where: str | None = None):
+        super().__init__(detail, where=where)
+        self.retry_after = retry_after
 
 
 class UnsupportedMediaType(HTTPProblem):

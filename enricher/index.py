@@ -20,6 +20,7 @@ and the change-log position is kept next to it (``{path}.seq``).
 Errors:
     QueryError(InputError)     400  malformed query (with the parser's message), or SERVICE
     UpdateRefused(InputError)  400  SPARQL Update sent to this read-only index
+    ResultTooLarge(InputError) 422  the answer has more rows or triples than the query may return
     QueryTimeout(EnricherError) 503  the query ran past its time, or too many are running
 """
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -38,7 +40,7 @@ from typing import TYPE_CHECKING, Self
 import pyoxigraph as ox
 
 from . import rdf
-from .errors import EnricherError, InputError
+from .errors import EnricherError, InputError, ResultTooLarge
 from .follow import FollowerThread, follow
 from .jsonld import CONTEXTS_DIR
 from .quality import METRICS_VOCABULARY
@@ -318,14 +320,19 @@ class Index:
         default_graphs: Sequence[str] = (),
         named_graphs: Sequence[str] = (),
         where: str | None = None,
+        max_rows: int = 0,
+        max_triples: int = 0,
     ) -> Answer:
         """Run a read-only SPARQL query and serialize its answer as ACCEPT or FORMAT asks: SELECT and
         ASK as JSON, XML, CSV or TSV; CONSTRUCT and DESCRIBE in an RDF format of rdf.FORMATS.
         DEFAULT_GRAPHS and NAMED_GRAPHS are the protocol's default-graph-uri and named-graph-uri
-        (none: every graph is the default graph). WHERE is the URL named in errors.
+        (none: every graph is the default graph). WHERE is the URL named in errors. A SELECT may
+        answer at most MAX_ROWS rows, a CONSTRUCT or DESCRIBE at most MAX_TRIPLES triples (0: any);
+        the evaluation stops at the first one past the cap.
 
         Raises UpdateRefused, QueryError (malformed, with the parser's message; SERVICE),
-        NotAcceptable, QueryTimeout (past TIMEOUT seconds, or every slot busy that long).
+        NotAcceptable, ResultTooLarge (past MAX_ROWS or MAX_TRIPLES), QueryTimeout (past TIMEOUT
+        seconds, or every slot busy that long).
         pyoxigraph cannot stop a running query: one that timed out runs on in its slot, so at
         most QUERY_SLOTS run at once and later ones wait for a free slot within their timeout.
         """
@@ -348,9 +355,10 @@ class Index:
             try:
                 if future.set_running_or_notify_cancel():
                     try:
-                        future.set_result(self._answer(sparql, accept, format, default_graphs, named_graphs, where))
+                        future.set_result(self._answer(sparql, accept, format, default_graphs, named_graphs, where,
+                                                       (max_rows, max_triples)))
                     except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
-                        future.set_exception(exc)
+                        future.set_exception(_without_locals(exc))
             finally:
                 self._release()
 
@@ -375,7 +383,8 @@ class Index:
         self._count(-1)
         self._slots.release()
 
-    def _answer(self, sparql, accept, format_param, default_graphs, named_graphs, where) -> Answer:
+    def _answer(self, sparql, accept, format_param, default_graphs, named_graphs, where, caps) -> Answer:
+        max_rows, max_triples = caps
         options: dict = {"use_default_graph_as_union": not default_graphs}
         try:
             if default_graphs:
@@ -389,11 +398,15 @@ class Index:
             raise QueryError(f"not a graph IRI: {exc}", where=where) from None
         if isinstance(result, ox.QueryTriples):
             fmt = rdf.choose(accept, format_param, where=where)
-            return Answer("graph", fmt.content_type, fmt.serialize(result))
+            triples = _capped(result, max_triples, "triples", where) if max_triples else result
+            return Answer("graph", fmt.content_type, fmt.serialize(triples))
         chosen = rdf.choose_results(accept, format_param, where=where)
         kind = "ask" if isinstance(result, ox.QueryBoolean) else "select"
         try:
-            body = result.serialize(format=chosen.results_format)
+            if kind == "select" and max_rows:
+                body = _capped_rows(result, chosen.results_format, max_rows, where)
+            else:
+                body = result.serialize(format=chosen.results_format)
         except (OSError, ValueError) as exc:  # evaluation errors surface while results are written
             raise QueryError(f"the query failed: {exc}", where=where) from None
         return Answer(kind, chosen.content_type, body)
@@ -492,3 +505,62 @@ def _checked_nquads(annotation: dict) -> str | None:
     except InputError as exc:
         log.warning("annotation %s left out of the index: %s", annotation.get("id"), exc)
         return None
+
+
+def _without_locals(error: BaseException) -> BaseException:
+    """ERROR with the locals of the frames it passed through dropped, here: a query's answer (pyoxigraph's
+    QuerySolutions) must be dropped in the thread that made it, not where the error is raised again."""
+    seen: set[int] = set()
+    chained: BaseException | None = error
+    while chained is not None and id(chained) not in seen:
+        seen.add(id(chained))
+        traceback.clear_frames(chained.__traceback__)
+        chained = chained.__cause__ or chained.__context__
+    return error
+
+
+def _too_large(count: str, cap: int, where: str | None) -> ResultTooLarge:
+    return ResultTooLarge(
+        f"the answer has more than {cap} {count}, the most a query may return here; narrow the query, or page "
+        f"through the answer with ORDER BY, LIMIT and OFFSET", where=where,
+    )
+
+
+def _capped(items: Iterable, cap: int, count: str, where: str | None) -> Iterator:
+    """ITEMS, raising ResultTooLarge at the one past CAP (a serializer reading them stops there)."""
+    for number, item in enumerate(items):
+        if number == cap:
+            raise _too_large(count, cap, where)
+        yield item
+
+
+class _CountingRows:
+    """A binary file that keeps SPARQL TSV results written to it, counting their rows as they come: in
+    TSV every row ends with a newline and none is inside a value (they are escaped), so the count is
+    exact, and the writer stops the query at the row past the cap."""
+
+    def __init__(self, cap: int, where: str | None):
+        self.cap, self.where, self.lines, self.parts = cap, where, 0, []
+
+    def write(self, data: bytes) -> int:
+        self.lines += data.count(b"\n")
+        if self.lines - 1 > self.cap:  # the first line is the header
+            raise _too_large("rows", self.cap, self.where)
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _capped_rows(solutions: ox.QuerySolutions, results_format: ox.QueryResultsFormat, cap: int,
+                 where: str | None) -> bytes:
+    """SOLUTIONS serialized in RESULTS_FORMAT, or ResultTooLarge past CAP rows. pyoxigraph's results
+    serializers are native and count nothing, so the rows are written as TSV first (which keeps every
+    term) and counted on the way, then read back for another format."""
+    rows = _CountingRows(cap, where)
+    solutions.serialize(rows, format=ox.QueryResultsFormat.TSV)
+    tsv = b"".join(rows.parts)
+    if results_format == ox.QueryResultsFormat.TSV:
+        return tsv
+    return ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV).serialize(format=results_format)

@@ -80,3 +80,19 @@ def test_a_job_runs_and_its_results_are_served(tmp_path, stub, conformance_dir):
                 assert all(b["value"] for a in page["items"] for b in a["body"])
                 served += len(page["items"])
             assert served == container["total"]
+
+
+def test_a_job_whose_manifest_holds_more_canvases_than_the_cap_fails_naming_both(tmp_path, stub):
+    if not DEMO_WEIGHTS.is_file():
+        unavailable(f"the demo weights are missing: {DEMO_WEIGHTS}")
+    # the images are never asked for: the job fails before its first canvas
+    document = make_manifest(3, [("scene-1", 1200, 900)] * 3, "https://images.example.org/iiif")
+    url = stub.json("/three-canvases.json", json.dumps(document))
+    settings = {"job_worker": True, "weights": str(DEMO_WEIGHTS), "allow_private": True, "device": "cpu",
+                "max_canvases": 2}
+    with live_server(tmp_path, **settings) as server, Client(server) as client:
+        job = run_job(client, {"manifest": url})
+        assert client.get("/annotations/").json()["total"] == 0
+    assert job["state"] == "failed", job
+    assert "has 3 canvases, more than the 2 a job may enrich (setting max_canvases)" in job["error"], job["error"]
+    assert url in job["error"] and job["results"] == [] and job["progress"] == {"done": 0, "total": 0}

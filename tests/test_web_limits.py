@@ -18,6 +18,8 @@ from webclient import AUTH, Client, live_server, seed
 
 from enricher.errors import ConfigError
 from enricher.web import create_app
+from enricher.web.limits import WRITES
+from enricher.web.openapi import spec
 
 SLOW = 1.0  # units a minute: a refused client waits a minute
 NOTE = {"@context": "http://www.w3.org/ns/anno.jsonld", "type": "Annotation", "bodyValue": "a note"}
@@ -50,6 +52,13 @@ def note_to(tmp_path):
             return stack.enter_context(Client(server)), f"/{key}/annotations/", {**NOTE, "target": manifest.canvases[0].id}
 
         yield serve
+
+
+def test_every_write_declares_its_429_in_the_openapi_document():
+    for path, operations in spec()["paths"].items():
+        for method, operation in operations.items():
+            if method.upper() in WRITES and path != "/sparql":
+                assert "429" in operation["responses"], f"{method.upper()} {path} does not declare 429"
 
 
 def test_writes_past_the_burst_answer_429_and_change_nothing(note_to):
@@ -115,6 +124,8 @@ def test_an_ipv6_client_counts_by_its_64_network(note_to):
 
 def test_jobs_have_a_limit_of_their_own(note_to):
     client, container, note = note_to(job_burst=2, job_rate=SLOW, write_burst=10, write_rate=SLOW)
+    # requests that are no job take nothing from the job buckets (they are writes, though)
+    assert [client.post("/jobs", {"manifest": "nowhere"}).status_code for _ in range(3)] == [422] * 3
     jobs = [client.post("/jobs", JOB) for _ in range(2)]
     assert [job.status_code for job in jobs] == [202, 202]
     assert_too_many(client.post("/jobs", JOB), "client 127.0.0.1", "jobs", "job_burst", "job_rate")

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, request
 from ..errors import InputError, NotFound, RegionError
 from ..store import StoredJob
 from .auth import require_writer
+from .limits import charge
 from .media import JSON, dumps, read_json, send
 from .problems import InvalidField
 from .state import service
@@ -104,6 +105,7 @@ def create() -> Response:
     """Queue an enrichment job."""
     require_writer(service().writers)
     params = job_params(read_json(service().config.max_body), service().config.max_canvases)
+    charge("job")
     job = service().queue().submit(params)
     return _send(describe(job), 202, {"Location": service().job(job.id)})
 

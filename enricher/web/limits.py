@@ -1,11 +1,11 @@
 """Abuse limits on writes and jobs: token buckets per client address and per bearer token.
 
 Every write (POST, PUT, DELETE on a route that has them; a SPARQL query by POST is a read) takes a unit
-from the buckets of its client address and, when it carries a valid token, of that token: they hold
-``write_burst`` units and refill at ``write_rate`` a minute. A job submission takes from the job
-buckets too (``job_burst``, ``job_rate``). When one of them is empty the request is answered 429 with
-``Retry-After`` and takes from none. An unauthenticated write counts against its address, so guessing
-tokens is slowed down as well.
+from the buckets of its client address and, when it carries a valid token, of that token, before its
+view runs: they hold ``write_burst`` units and refill at ``write_rate`` a minute. A job that passed its
+checks takes from the job buckets too (``job_burst``, ``job_rate``) before it is queued. When a bucket
+is empty the request is answered 429 with ``Retry-After`` and takes from none of that limit's. An
+unauthenticated write counts against its address, so guessing tokens is slowed down as well.
 
 The buckets live in the store (``Store.take``), so the limits hold across every process on one
 database: gunicorn's workers and every instance on the same SQLite file. An IPv6 client counts by its
@@ -30,7 +30,6 @@ from .state import service
 
 WRITES = frozenset({"POST", "PUT", "DELETE"})
 READS_BY_POST = frozenset({"sparql.sparql"})  # endpoints whose POST only reads
-JOB_SUBMISSION = "jobs.create"
 EXTENSION = "enricher.limits"
 IPV6_PREFIX = 64  # an IPv6 client is counted by its network: one subscriber gets a /64
 
@@ -49,8 +48,8 @@ class Limit:
         return (f"{self.kind} {who}", self.per_minute / 60, float(self.burst))
 
 
-def limits(config: Config) -> tuple[Limit, ...]:
-    """The write and job limits the settings ask for.
+def limits(config: Config) -> dict[str, Limit]:
+    """The write and job limits the settings ask for, by kind.
 
     Raises ConfigError for a negative rate or a burst below 1 where the rate is on.
     """
@@ -61,7 +60,7 @@ def limits(config: Config) -> tuple[Limit, ...]:
             raise ConfigError(f"{rate} must be 0 (no limit) or more, not {limit.per_minute:g}", where=rate)
         if limit.per_minute and limit.burst < 1:
             raise ConfigError(f"{burst} must be at least 1 while {rate} is on, not {limit.burst}", where=burst)
-    return found
+    return {limit.kind: limit for limit in found}
 
 
 def client_of(address: str | None) -> str:
@@ -77,33 +76,33 @@ def client_of(address: str | None) -> str:
     return str(ip)
 
 
-def _counted() -> bool:
-    """Whether the current request is a write to a route that exists."""
-    return request.method in WRITES and request.routing_exception is None and request.endpoint not in READS_BY_POST
+def charge(kind: str) -> None:
+    """Charge the current request to the buckets of its client and its token under the limit of KIND
+    (write, job).
 
-
-def check_rate() -> None:
-    """Charge the current request, when it is a write, to the buckets of its client and its token.
-
-    Raises TooManyRequests naming the client or token over which limit, with the seconds to wait.
+    Raises TooManyRequests naming the client or token over the limit, with the seconds to wait.
     """
-    if not _counted():
+    limit = current_app.extensions[EXTENSION][kind]
+    if not limit.per_minute:
         return
     here = service()
     client, token = client_of(request.remote_addr), bearer_name(here.writers)
-    who = [f"client {client}", *([f"token {token}"] if token else [])]
-    applying = [limit for limit in current_app.extensions[EXTENSION]
-                if limit.per_minute and (limit.kind == "write" or request.endpoint == JOB_SUBMISSION)]
-    buckets = {(limit, one): limit.bucket(one) for limit in applying for one in who}
-    short = here.store().take(list(buckets.values()), time.time()) if buckets else None
+    buckets = {who: limit.bucket(who) for who in (f"client {client}", *([f"token {token}"] if token else []))}
+    short = here.store().take(list(buckets.values()), time.time())
     if short is not None:
-        limit, one = next(key for key, bucket in buckets.items() if bucket[0] == short[0])
+        who = next(who for who, bucket in buckets.items() if bucket[0] == short[0])
         seconds = max(1, math.ceil(short[1]))
         raise TooManyRequests(
-            f"{one} made too many {limit.kind}s: {limit.burst} at once, then {limit.per_minute:g} a minute "
-            f"(settings {limit.kind}_burst, {limit.kind}_rate); try again in {seconds} s",
+            f"{who} made too many {kind}s: {limit.burst} at once, then {limit.per_minute:g} a minute "
+            f"(settings {kind}_burst, {kind}_rate); try again in {seconds} s",
             retry_after=seconds, where=request.url,
         )
+
+
+def _check_write() -> None:
+    """Charge every write to an existing route to the write limit (before the view runs)."""
+    if request.method in WRITES and request.routing_exception is None and request.endpoint not in READS_BY_POST:
+        charge("write")
 
 
 def init_app(app: Flask) -> None:
@@ -117,4 +116,4 @@ def init_app(app: Flask) -> None:
         raise ConfigError(f"trusted_proxies must be 0 or more, not {config.trusted_proxies}", where="trusted_proxies")
     if config.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=0, x_host=0, x_port=0, x_prefix=0)
-    app.before_request(check_rate)
+    app.before_request(_check_write)

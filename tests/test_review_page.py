@@ -37,7 +37,8 @@ SHOWN = """document.body.dataset.busy === 'false' && (!document.getElementById('
   || (i => i.complete && i.naturalWidth > 0)(document.getElementById('image')))"""
 # Record what the page's Content-Security-Policy blocks (the init script runs before the page's own).
 WATCH_POLICY = """window.violations = [];
-document.addEventListener('securitypolicyviolation', (e) => window.violations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
+document.addEventListener('securitypolicyviolation',
+  (e) => window.violations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
 DRAG = 20  # display pixels the top-left corner is dragged up and left
 ARROWS = {"ArrowRight": 3, "ArrowDown": 2}  # the corrected box grows by this many steps
 
@@ -350,7 +351,8 @@ def test_text_from_annotations_and_manifests_is_shown_as_text_and_no_script_of_i
             assert page.inner_text("#label") == ATTACKS[0]
             assert page.inner_text("#title") == f"Review: {ATTACKS[1]}" and page.title() == f"Review: {ATTACKS[1]}"
             assert ATTACKS[0] in page.inner_text("#queue li")
-            assert page.eval_on_selector_all("#boxes text", "texts => texts.map((t) => t.textContent)")[0].startswith(ATTACKS[0])
+            drawn = page.eval_on_selector_all("#boxes text", "texts => texts.map((t) => t.textContent)")
+            assert drawn[0].startswith(ATTACKS[0])
             assert " ".join(ATTACKS) in page.inner_text("#canvas option")
             assert page.locator("#boxes rect").count() == 2
             # and the page works: a verdict is written

@@ -17,10 +17,24 @@ from flask import Flask, Response, request
 from werkzeug.routing import BaseConverter
 
 from ..config import load_config
-from . import activity, annotations, dataset, evaluations, iiif, jobs, limits, openapi, problems, review, sparql, verdicts
+from . import (
+    activity,
+    annotations,
+    dataset,
+    evaluations,
+    iiif,
+    jobs,
+    limits,
+    openapi,
+    problems,
+    review,
+    sparql,
+    verdicts,
+)
 from .state import Service
 
-EXPOSED = "Allow, Content-Location, ETag, Link, Location, Vary, Accept-Post, Preference-Applied, WWW-Authenticate, Retry-After"
+EXPOSED = ("Allow, Content-Location, ETag, Link, Location, Vary, Accept-Post, Preference-Applied, WWW-Authenticate, "
+           "Retry-After")
 REQUEST_HEADERS = "Accept, Authorization, Content-Type, If-Match, If-None-Match, Prefer"
 PREFLIGHT_MAX_AGE = "86400"
 

@@ -15,7 +15,14 @@ import uuid
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from ..errors import PROBLEM_BASE, EnricherError, InputError, PayloadTooLarge, TooManyRequests, Unauthorized
+from ..errors import (
+    PROBLEM_BASE,
+    EnricherError,
+    InputError,
+    PayloadTooLarge,
+    TooManyRequests,
+    Unauthorized,
+)
 from ..index import QueryTimeout
 from .media import PROBLEM, dumps
 

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
@@ -404,7 +405,8 @@ class Index:
         kind = "ask" if isinstance(result, ox.QueryBoolean) else "select"
         try:
             if kind == "select" and max_rows:
-                body = _capped_rows(result, chosen.results_format, max_rows, where)
+                again = partial(self.store.query, sparql, **options)
+                body = _capped_rows(result, again, chosen.results_format, max_rows, where)
             else:
                 body = result.serialize(format=chosen.results_format)
         except (OSError, ValueError) as exc:  # evaluation errors surface while results are written
@@ -534,33 +536,61 @@ def _capped(items: Iterable, cap: int, count: str, where: str | None) -> Iterato
         yield item
 
 
-class _CountingRows:
-    """A binary file that keeps SPARQL TSV results written to it, counting their rows as they come: in
-    TSV every row ends with a newline and none is inside a value (they are escaped), so the count is
-    exact, and the writer stops the query at the row past the cap."""
+# A SPARQL results format -> a byte string that each row adds at least once, what to add to its count
+# for a bound on the rows from above, and whether that bound is exact (no value can hold the string).
+ROW_MARKS = {
+    ox.QueryResultsFormat.TSV: (b"\n", -1, True),  # a line a row after the header; values escape newlines
+    ox.QueryResultsFormat.XML: (b"<result>", 0, True),  # values escape markup
+    ox.QueryResultsFormat.CSV: (b"\n", -1, False),  # a quoted value may hold line breaks
+    ox.QueryResultsFormat.JSON: (b"},{", 1, False),  # between two rows, and inside a string that holds it
+}
 
-    def __init__(self, cap: int, where: str | None):
-        self.cap, self.where, self.lines, self.parts = cap, where, 0, []
+
+class _PastCap(Exception):
+    """The rows written so far may be more than the cap."""
+
+
+class _RowCounter:
+    """A binary file that keeps the SPARQL results written to it, bounding their rows from above as they
+    come (ROW_MARKS); past CAP it stops the serializer, and with it the query's evaluation."""
+
+    def __init__(self, results_format: ox.QueryResultsFormat, cap: int):
+        self.mark, self.rows, self.exact = ROW_MARKS[results_format]
+        self.cap, self.tail, self.parts = cap, b"", []
 
     def write(self, data: bytes) -> int:
-        self.lines += data.count(b"\n")
-        if self.lines - 1 > self.cap:  # the first line is the header
-            raise _too_large("rows", self.cap, self.where)
+        seen = self.tail + bytes(data)  # a mark may straddle two writes
+        self.rows += seen.count(self.mark)
+        self.tail = seen[len(seen) - len(self.mark) + 1:]
+        if self.rows > self.cap:
+            raise _PastCap
         self.parts.append(bytes(data))
         return len(data)
 
     def flush(self) -> None:
         pass
 
+    def written(self) -> bytes:
+        return b"".join(self.parts)
 
-def _capped_rows(solutions: ox.QuerySolutions, results_format: ox.QueryResultsFormat, cap: int,
-                 where: str | None) -> bytes:
-    """SOLUTIONS serialized in RESULTS_FORMAT, or ResultTooLarge past CAP rows. pyoxigraph's results
-    serializers are native and count nothing, so the rows are written as TSV first (which keeps every
-    term) and counted on the way, then read back for another format."""
-    rows = _CountingRows(cap, where)
-    solutions.serialize(rows, format=ox.QueryResultsFormat.TSV)
-    tsv = b"".join(rows.parts)
-    if results_format == ox.QueryResultsFormat.TSV:
-        return tsv
-    return ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV).serialize(format=results_format)
+
+def _capped_rows(solutions: ox.QuerySolutions, again: Callable[[], ox.QuerySolutions],
+                 results_format: ox.QueryResultsFormat, cap: int, where: str | None) -> bytes:
+    """SOLUTIONS serialized in RESULTS_FORMAT, or ResultTooLarge past CAP rows. pyoxigraph's serializers
+    are native and count nothing, so the rows are bounded from what they write (ROW_MARKS): one pass when
+    the bound stays within the cap or is exact. A bound past it in JSON or CSV, whose values may hold the
+    mark, is checked by counting exactly in TSV (AGAIN runs the query again), which keeps every term and
+    is read back for the format asked for."""
+    counter = _RowCounter(results_format, cap)
+    try:
+        solutions.serialize(counter, format=results_format)
+        return counter.written()
+    except _PastCap:
+        if counter.exact:
+            raise _too_large("rows", cap, where) from None
+    tsv = _RowCounter(ox.QueryResultsFormat.TSV, cap)
+    try:
+        again().serialize(tsv, format=ox.QueryResultsFormat.TSV)
+    except _PastCap:
+        raise _too_large("rows", cap, where) from None
+    return ox.parse_query_results(tsv.written(), format=ox.QueryResultsFormat.TSV).serialize(format=results_format)

@@ -309,6 +309,21 @@ def test_answers_past_the_caps_are_refused_and_answers_within_them_are_whole(tmp
             assert "more than 7 triples" in problem["detail"]
 
 
+@pytest.mark.parametrize("name, value", [("json", "a},{b"), ("csv", "a\\nb"), ("xml", "<result>"), ("tsv", "a\\tb\\nc")])
+def test_values_that_look_like_row_marks_are_counted_right(tmp_path, name, value):
+    # rows are bounded by what each format writes between them; a value holding the same bytes must
+    # neither cut an answer at the cap nor let one past it
+    at_cap = f'SELECT ?v WHERE {{ VALUES ?v {{ "{value}" "c" }} }}'
+    past_cap = f'SELECT ?v WHERE {{ VALUES ?v {{ "{value}" "c" "d" }} }}'
+    with live_server(tmp_path, sparql_max_rows=2) as server, Client(server) as client:
+        answered = client.get("/sparql", params={"query": at_cap, "format": name})
+        assert answered.status_code == 200, answered.text
+        assert answered.content == server.app.extensions["enricher"].index().query(at_cap, format=name).body
+        assert len(_results(name, answered.text)) == 2
+        problem = assert_problem(client.get("/sparql", params={"query": past_cap, "format": name}), 422, "result-too-large")
+        assert "more than 2 rows" in problem["detail"]
+
+
 # ---- the index follows the store -----------------------------------------------------------------------
 
 

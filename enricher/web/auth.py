@@ -3,7 +3,9 @@
 Setting ``tokens`` lists them comma-separated, each either ``name:secret`` (the name before the first
 colon is recorded as the ``creator`` of what that token writes) or a bare ``secret`` (recorded as
 ``token-`` plus the first 8 hex of its SHA-256, so the secret never appears in data). With no tokens
-configured every write is refused.
+configured every write is refused. A presented token is compared by its SHA-256 digest with every
+configured one, each in constant time (``hmac.compare_digest``): how long the check takes tells nothing
+of the secrets, their length, or which one matched.
 """
 
 from __future__ import annotations

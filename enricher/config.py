@@ -109,6 +109,15 @@ SETTINGS: tuple[Setting, ...] = (
     # network edge: circuit breaker per image host
     Setting("breaker_failures", 5, "Connection failures in a row after which a host is taken as down and not contacted for a cool-down (0: never)", int),
     Setting("breaker_cooldown", 30.0, "Seconds a host taken as down is left alone before one request may try it again", float),
+    # abuse limits of the service
+    Setting("write_rate", 600.0, "Writes (POST, PUT, DELETE) per minute each client address and each token may make on average; more answer 429 (0: no limit)", float),
+    Setting("write_burst", 120, "Writes each client address and each token may make at once before write_rate applies", int),
+    Setting("job_rate", 2.0, "Jobs per minute each client address and each token may submit on average; more answer 429 (0: no limit)", float),
+    Setting("job_burst", 20, "Jobs each client address and each token may submit at once before job_rate applies", int),
+    Setting("trusted_proxies", 0, "Reverse proxies in front of the service whose X-Forwarded-For names the client address the limits count (0: the connecting address)", int),
+    Setting("max_canvases", 10000, "Most canvases one job may enrich; a job over it fails, a POST listing more is refused (0: no cap)", int),
+    Setting("sparql_max_rows", 100000, "Most rows a SELECT may answer through /sparql; a query past it answers 422 (0: no cap)", int),
+    Setting("sparql_max_triples", 1000000, "Most triples a CONSTRUCT or DESCRIBE may answer through /sparql; a query past it answers 422 (0: no cap)", int),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -7,6 +7,7 @@
     │   ├── ConfigError           400  a setting with a bad value
     │   ├── InvalidField          422  a request body field we cannot use; ``pointer`` names it
     │   ├── QueryError            400  a malformed SPARQL query (with the parser's message), or SERVICE
+    │   ├── ResultTooLarge        422  a SPARQL answer over the row or triple cap
     │   └── UpdateRefused         400  SPARQL Update sent to the read-only index
     ├── FetchError                502  a remote resource could not be fetched
     │   ├── BlockedAddressError   403  private, loopback or link-local address not allowed
@@ -25,6 +26,7 @@
         ├── PreconditionFailed    412  If-Match does not match the current ETag
         ├── PreconditionRequired  428  a write without If-Match
         ├── PayloadTooLarge       413  request body over the limit
+        ├── TooManyRequests       429  a client address or token over its write or job rate
         └── UnsupportedMediaType  415  request body of the wrong type
 
 Each class carries an HTTP ``status`` and a problem ``type`` slug so one handler can render
@@ -104,6 +106,10 @@ class QueryError(InputError):
 class UpdateRefused(InputError):
     slug = "read-only"
     title = "SPARQL Update is not accepted"
+class ResultTooLarge(InputError):
+    status = 422
+    slug = "result-too-large"
+    title = "Query answer too large"
 
 
 class FetchError(EnricherError):
@@ -204,6 +210,18 @@ class PayloadTooLarge(HTTPProblem):
     status = 413
     slug = "payload-too-large"
     title = "Payload too large"
+
+
+class TooManyRequests(HTTPProblem):
+    """A rate limit was hit; ``retry_after`` is the whole seconds until the request would be allowed."""
+
+    status = 429
+    slug = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, where: str | None = None):
+        super().__init__(detail, where=where)
+        self.retry_after = retry_after
 
 
 class UnsupportedMediaType(HTTPProblem):

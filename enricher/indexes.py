@@ -28,9 +28,9 @@ class RDFIndex(Protocol):
 
     def query(self, sparql: str, *, accept: str | None = None, format: str | None = None,
               timeout: float | None = None, default_graphs: Sequence[str] = (), named_graphs: Sequence[str] = (),
-              where: str | None = None) -> Answer:
-        """Run a read-only SPARQL query and serialize its answer (raises QueryError, UpdateRefused,
-        NotAcceptable, QueryTimeout)."""
+              where: str | None = None, max_rows: int = 0, max_triples: int = 0) -> Answer:
+        """Run a read-only SPARQL query and serialize its answer, of at most MAX_ROWS rows or MAX_TRIPLES
+        triples (0: any) (raises QueryError, UpdateRefused, NotAcceptable, ResultTooLarge, QueryTimeout)."""
 
     def statistics(self) -> dict[str, int]: """Count quads, annotations, distinct concepts and canvases."""
 

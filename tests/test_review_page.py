@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,14 @@ SCENE = ("scene-1", 1200, 900)
 LANGUAGE = "de"
 VERDICTS = "https://w3id.org/enricher/verdicts/"
 WAIT_MS = 60_000  # a ceiling for each act in the page
+POLL_MS = 50  # how often a wait looks at the page
 # The page has read its queue and shows the image, or an error.
 SHOWN = """document.body.dataset.busy === 'false' && (!document.getElementById('error').hidden
   || (i => i.complete && i.naturalWidth > 0)(document.getElementById('image')))"""
+# Record what the page's Content-Security-Policy blocks (the init script runs before the page's own).
+WATCH_POLICY = """window.violations = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.violations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
 DRAG = 20  # display pixels the top-left corner is dragged up and left
 ARROWS = {"ArrowRight": 3, "ArrowDown": 2}  # the corrected box grows by this many steps
 
@@ -54,19 +60,30 @@ def reviewed(tmp_path_factory):
             yield server, client, manifest_key(document["id"])
 
 
+def wait_until(page, expression: str) -> None:
+    """Wait until EXPRESSION is true in PAGE, for WAIT_MS at most. Not page.wait_for_function: it runs
+    the expression through eval in the page, which the page's Content-Security-Policy forbids."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"the page never came to {expression}"
+        page.wait_for_timeout(POLL_MS)
+
+
 def act(page, key: str) -> None:
     """Press KEY and wait until the write it starts has finished (whatever its outcome)."""
     before = int(page.get_attribute("body", "data-acts"))
     page.keyboard.press(key)
-    page.wait_for_function(f"Number(document.body.dataset.acts) > {before}", timeout=WAIT_MS)
+    wait_until(page, f"Number(document.body.dataset.acts) > {before}")
 
 
 def open_review(chromium, url: str, token: str | None = None):
-    """Open the review page at URL, wait until its queue is shown and type TOKEN if given; return the page."""
+    """Open the review page at URL, wait until its queue is shown and type TOKEN if given; return the page,
+    which records what its Content-Security-Policy blocked (``violations``)."""
     page = chromium.new_page(viewport={"width": 1400, "height": 900})
     page.set_default_timeout(WAIT_MS)
-    page.goto(url)
-    page.wait_for_function(SHOWN)
+    page.add_init_script(WATCH_POLICY)
+    page.response = page.goto(url)
+    wait_until(page, SHOWN)
     if token is not None:
         type_token(page, token)
     return page
@@ -76,6 +93,11 @@ def type_token(page, token: str) -> None:
     """Type TOKEN into the page's token field and confirm it."""
     page.fill("#token", token)
     page.press("#token", "Enter")
+
+
+def violations(page) -> list[str]:
+    """What the page's Content-Security-Policy blocked so far."""
+    return page.evaluate("window.violations")
 
 
 def shown_error(page) -> str | None:
@@ -142,6 +164,7 @@ def test_a_curator_reviews_a_canvas(chromium, reviewed, tmp_path):
         act(page, "e")
         assert shown_error(page) is None
         assert not errors, errors
+        assert not violations(page), violations(page)  # the whole review works under the policy
     finally:
         page.close()
         keep = os.environ.get("REVIEW_SCREENSHOT")
@@ -301,3 +324,46 @@ def test_a_canvas_without_machine_boxes_is_boxed_and_stated_complete(chromium, i
             (truth,) = groundtruth.reviewed_canvases(store)
     assert truth.canvas_id == manifest.canvases[1].id
     assert [(b.label, b.box) for b in truth.boxes] == [("cat", (400, 280, 200, 140))]
+
+
+# Text that runs as script when a page inserts it as markup: a person can type it into an annotation's
+# class, a manifest into its labels
+ATTACKS = ("""<img src=x onerror="window.pwned='img';console.log('pwned')">""",
+           "</script><script>window.pwned='script';console.log('pwned')</script>")
+
+
+def test_text_from_annotations_and_manifests_is_shown_as_text_and_no_script_of_it_runs(chromium, iiif_server, tmp_path):
+    document = make_manifest(3, [("gradient", 1000, 700)], f"{iiif_server}/iiif/3", label=ATTACKS[1])
+    document["items"][0]["label"] = {"en": [" ".join(ATTACKS)]}
+    with live_server(tmp_path) as server:
+        key, _ = seed(server, document, [2], label=ATTACKS[0])
+        fired: list[str] = []
+        page = open_review(chromium, f"{server.url}{key}/review", SECRET)
+        page.on("console", lambda message: fired.append(message.text) if "pwned" in message.text else None)
+        page.on("dialog", lambda dialog: fired.append(f"dialog {dialog.message}"))
+        page.on("request", lambda request: fired.append(request.url) if request.url.endswith("/x") else None)
+        try:
+            policy = page.response.headers["content-security-policy"]
+            assert "script-src 'self'" in policy and "default-src 'none'" in policy and "unsafe-inline" not in policy
+            assert page.response.headers["x-content-type-options"] == "nosniff"
+            # every text appears as written
+            assert page.inner_text("#label") == ATTACKS[0]
+            assert page.inner_text("#title") == f"Review: {ATTACKS[1]}" and page.title() == f"Review: {ATTACKS[1]}"
+            assert ATTACKS[0] in page.inner_text("#queue li")
+            drawn = page.eval_on_selector_all("#boxes text", "texts => texts.map((t) => t.textContent)")
+            assert drawn[0].startswith(ATTACKS[0])
+            assert " ".join(ATTACKS) in page.inner_text("#canvas option")
+            assert page.locator("#boxes rect").count() == 2
+            # and the page works: a verdict is written
+            act(page, "a")
+            assert shown_error(page) is None and page.inner_text("#progress-text") == "1 of 2 reviewed"
+            assert page.evaluate("window.pwned") is None and not fired, fired
+            assert page.locator("script:not([src]), img[src='x']").count() == 0
+            assert not violations(page), violations(page)
+            # markup with a handler, should a later change insert some, would not run either: the policy stops it
+            page.evaluate("(html) => document.body.insertAdjacentHTML('beforeend', html)", ATTACKS[0])
+            wait_until(page, "window.violations.length > 0")
+            assert page.evaluate("window.pwned") is None
+            assert all("script-src" in violation for violation in violations(page)), violations(page)
+        finally:
+            page.close()

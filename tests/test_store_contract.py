@@ -430,3 +430,60 @@ def test_concurrent_claims_take_each_job_once(store_url):
     for thread in threads:
         thread.join()
     assert sorted(claimed) == sorted(created)
+
+
+# rate limits: token buckets, with the clock given, so no test waits
+
+WRITES = ("write client 192.0.2.1", 1.0, 3.0)  # one a second, three at once
+
+
+def waits(store: Store, buckets: list, now: float, times: int = 1) -> list[tuple[str, float] | None]:
+    """What TIMES takes from BUCKETS at NOW answer, waits rounded to the microsecond."""
+    answers = [store.take(buckets, now) for _ in range(times)]
+    return [answer and (answer[0], round(answer[1], 6)) for answer in answers]
+
+
+def test_a_bucket_gives_its_capacity_at_once_then_refills_at_its_rate(store):
+    name = WRITES[0]
+    assert waits(store, [WRITES], 100.0, 4) == [None, None, None, (name, 1.0)]
+    assert waits(store, [WRITES], 100.5) == [(name, 0.5)]  # refused: half a unit back
+    assert waits(store, [WRITES], 101.0, 2) == [None, (name, 1.0)]
+    assert waits(store, [WRITES], 1000.0, 4)[-1] == (name, 1.0)  # full again, not fuller
+
+
+def test_several_buckets_are_taken_from_together_or_not_at_all(store):
+    token = ("write token curator", 1.0, 1.0)
+    other = ("write client 192.0.2.2", 0.1, 5.0)
+    assert waits(store, [WRITES, token], 10.0) == [None]
+    assert waits(store, [other, token], 10.0) == [(token[0], 1.0)]  # the token's bucket is empty
+    assert waits(store, [WRITES, token], 10.25) == [(token[0], 0.75)]
+    # the refusal took nothing: OTHER still holds all five
+    assert waits(store, [other], 10.25, 6)[-2:] == [None, (other[0], 10.0)]
+    assert waits(store, [WRITES], 10.25, 3) == [None, None, (WRITES[0], 0.75)]  # two of three were left
+    assert waits(store, [other, token, WRITES], 10.25) == [(other[0], 10.0)]  # the longest wait is named
+
+
+def test_buckets_are_shared_by_every_connection_and_concurrent_takes_never_overdraw(store_url):
+    bucket = ("job token bot", 1 / 3600, 10.0)
+    allowed: list[None] = []
+    barrier = threading.Barrier(8)
+
+    def take() -> None:
+        with open_store(store_url) as own:
+            barrier.wait()
+            allowed.extend(answer for answer in (own.take([bucket], 50.0) for _ in range(3)) if answer is None)
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(allowed) == 10
+    with open_store(store_url) as store:
+        assert waits(store, [bucket], 50.0) == [(bucket[0], 3600.0)]
+
+
+def test_a_clock_that_goes_back_refills_nothing(store):
+    waits(store, [WRITES], 100.0, 3)
+    assert waits(store, [WRITES], 90.0) == [(WRITES[0], 1.0)]
+    assert waits(store, [WRITES], 100.5) == [(WRITES[0], 0.5)]

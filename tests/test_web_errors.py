@@ -7,7 +7,7 @@ import re
 
 import pytest
 from openapi_spec_validator import validate
-from webclient import AUTH, Client, live_server
+from webclient import AUTH, SECRET, Client, live_server
 
 from enricher.web.openapi import spec
 
@@ -85,6 +85,14 @@ def test_writes_need_a_bearer_token(client, headers, error):
     challenge = response.headers["WWW-Authenticate"]
     assert challenge.startswith('Bearer realm="enricher"')
     assert ("invalid_token" in challenge) == (error is not None)
+
+
+@pytest.mark.parametrize("given", [SECRET[:-1], SECRET + "x", SECRET.upper(), SECRET[1:], SECRET + "\u00e9"])
+def test_a_near_miss_of_a_secret_is_not_a_token(client, given):
+    headers = {"Authorization": f"Bearer {given}".encode("utf-8")}
+    response = client.request("POST", "/jobs", json=JOB, headers=headers)
+    assert_problem(response, 401)
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
 def test_a_bare_secret_is_a_token_too(client):

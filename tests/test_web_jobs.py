@@ -101,3 +101,19 @@ def test_a_job_enriches_the_canvases_with_images_and_lists_the_others(tmp_path, 
             manifest = client.get(job["results"][0]["manifest"]).json()
             found = [len(client.get(canvas["annotations"][-1]["id"]).json()["items"]) for canvas in manifest["items"]]
             assert found[0] > 0 and found[6] > 0 and found[1:6] == [0] * 5
+
+
+def test_a_job_whose_manifest_holds_more_canvases_than_the_cap_fails_naming_both(tmp_path, stub):
+    if not DEMO_WEIGHTS.is_file():
+        unavailable(f"the demo weights are missing: {DEMO_WEIGHTS}")
+    # the images are never asked for: the job fails before its first canvas
+    document = make_manifest(3, [("scene-1", 1200, 900)] * 3, "https://images.example.org/iiif")
+    url = stub.json("/three-canvases.json", json.dumps(document))
+    settings = {"job_worker": True, "weights": str(DEMO_WEIGHTS), "allow_private": True, "device": "cpu",
+                "max_canvases": 2}
+    with live_server(tmp_path, **settings) as server, Client(server) as client:
+        job = run_job(client, {"manifest": url})
+        assert client.get("/annotations/").json()["total"] == 0
+    assert job["state"] == "failed", job
+    assert "has 3 canvases, more than the 2 a job may enrich (setting max_canvases)" in job["error"], job["error"]
+    assert url in job["error"] and job["results"] == [] and job["progress"] == {"done": 0, "total": 0}

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -36,45 +38,56 @@ class Served:
         return open_store(self.config.database)
 
 
-@pytest.fixture(scope="module")
-def gunicorn(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("serve")
+@contextmanager
+def enricher_serve(folder: Path, *options: str, **env: str) -> Iterator[Served]:
+    """Run ``enricher serve`` with OPTIONS and ENRICHER_* variables ENV (the writer's token and no job
+    worker unless given) on FOLDER's database, on a socket the test binds; wait until it answers, and
+    kill it on leaving unless it ended."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
-    settings = folder / "settings.toml"
-    settings.write_text('page_size = 2\nmax_body = 50000\n')
     database = folder / "enricher.sqlite3"
     command = [
-        sys.executable, "-c", "from enricher.cli import main; main()", "serve", "--config", str(settings),
-        "--bind", f"fd://{listener.fileno()}", "--workers", "2", "--database", str(database), "--base-url", url,
+        sys.executable, "-c", "from enricher.cli import main; main()", "serve", *options,
+        "--bind", f"fd://{listener.fileno()}", "--database", str(database), "--base-url", url,
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
-    env.update(ENRICHER_TOKENS=f"{WRITER}:{SECRET}", ENRICHER_JOB_WORKER="false")
-    log = (folder / "gunicorn.log").open("w")
-    process = subprocess.Popen(command, pass_fds=[listener.fileno()], env=env, stdout=log, stderr=subprocess.STDOUT)
-    listener.close()  # gunicorn holds its own copy
-    deadline = time.monotonic() + START_SECONDS
-    while True:
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
+    variables.update({"ENRICHER_TOKENS": f"{WRITER}:{SECRET}", "ENRICHER_JOB_WORKER": "false", **env})
+    log_path = folder / f"gunicorn-{url.rsplit(':', 1)[1].strip('/')}.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, pass_fds=[listener.fileno()], env=variables, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        listener.close()  # gunicorn holds its own copy
         try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"enricher serve did not start:\n{(folder / 'gunicorn.log').read_text()}")
-        time.sleep(0.2)
-    served = Served(url, database)
-    served.process = process
-    served.log = folder / "gunicorn.log"
-    served.key, served.manifest = seed(served, make_manifest(3, [("a", 1000, 800)], "https://images.example.org/iiif"), (5,))
-    yield served
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-    log.close()
+            deadline = time.monotonic() + START_SECONDS
+            while True:
+                try:
+                    if httpx.get(url, timeout=5).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"enricher serve did not start:\n{log_path.read_text()}")
+                time.sleep(0.2)
+            served = Served(url, database)
+            served.process, served.log = process, log_path
+            yield served
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="module")
+def gunicorn(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve")
+    settings = folder / "settings.toml"
+    settings.write_text('page_size = 2\nmax_body = 50000\n')
+    with enricher_serve(folder, "--config", str(settings), "--workers", "2") as served:
+        manifest = make_manifest(3, [("a", 1000, 800)], "https://images.example.org/iiif")
+        served.key, served.manifest = seed(served, manifest, (5,))
+        yield served
 
 
 def test_gunicorn_serves_the_app_with_settings_from_file_and_environment(gunicorn):

@@ -270,6 +270,60 @@ def test_a_query_while_the_index_loads_too_long_is_a_503_problem(tmp_path):
         assert client.get("/sparql", params={"query": "ASK {}"}).status_code == 200
 
 
+# ---- the size of an answer ----------------------------------------------------------------------------
+
+EVERYTHING = "SELECT * WHERE { ?s ?p ?o } ORDER BY ?s ?p ?o"
+
+
+@pytest.mark.parametrize("name", sorted(RESULTS))
+def test_an_answer_under_the_row_cap_is_the_uncapped_answer_byte_for_byte(client, server, name):
+    # under a cap the rows are written as TSV, counted and read back: IRIs, blank nodes, typed and
+    # language-tagged literals, quotes, backslashes and newlines must all come through unchanged
+    capped = client.get("/sparql", params={"query": EVERYTHING, "format": name})
+    uncapped = server.app.extensions["enricher"].index().query(EVERYTHING, format=name)
+    assert capped.status_code == 200 and server.config.sparql_max_rows
+    assert capped.content == uncapped.body and len(_results(name, capped.text)) > 1000
+    assert "not a dog" in capped.text  # ben's comment, with its quotes and newline
+
+
+def test_answers_past_the_caps_are_refused_and_answers_within_them_are_whole(tmp_path):
+    with live_server(tmp_path, sparql_max_rows=5, sparql_max_triples=7) as server, Client(server) as client:
+        key, _ = seed_real(server)
+        for name in RESULTS:
+            refused = client.get("/sparql", params={"query": EVERYTHING, "format": name})
+            problem = assert_problem(refused, 422, "result-too-large")
+            assert "more than 5 rows" in problem["detail"] and "LIMIT" in problem["detail"]
+        assert len(rows(client.get("/sparql", params={"query": EVERYTHING + " LIMIT 5"}))) == 5
+        assert_problem(client.get("/sparql", params={"query": EVERYTHING + " LIMIT 6"}), 422, "result-too-large")
+        by_form = client.request("POST", "/sparql", data={"query": EVERYTHING})
+        assert_problem(by_form, 422, "result-too-large")
+        assert ask(client, "ASK { ?s ?p ?o }") and rows(client.get("/sparql", params={"query": ANNOTATIONS}))
+
+        graph = "CONSTRUCT WHERE { ?s ?p ?o }"
+        turtle = {"Accept": "text/turtle"}
+        whole = client.get("/sparql", params={"query": graph + " LIMIT 7"}, headers=turtle)
+        assert whole.status_code == 200 and len(list(ox.parse(whole.content, format=ox.RdfFormat.TURTLE))) == 7
+        for query in (graph + " LIMIT 8", f"DESCRIBE <{server.url}{key}/annotations/c0ffee>"):
+            problem = assert_problem(client.get("/sparql", params={"query": query}, headers=turtle), 422,
+                                     "result-too-large")
+            assert "more than 7 triples" in problem["detail"]
+
+
+@pytest.mark.parametrize("name, value", [("json", "a},{b"), ("csv", "a\\nb"), ("xml", "<result>"), ("tsv", "a\\tb\\nc")])
+def test_values_that_look_like_row_marks_are_counted_right(tmp_path, name, value):
+    # rows are bounded by what each format writes between them; a value holding the same bytes must
+    # neither cut an answer at the cap nor let one past it
+    at_cap = f'SELECT ?v WHERE {{ VALUES ?v {{ "{value}" "c" }} }}'
+    past_cap = f'SELECT ?v WHERE {{ VALUES ?v {{ "{value}" "c" "d" }} }}'
+    with live_server(tmp_path, sparql_max_rows=2) as server, Client(server) as client:
+        answered = client.get("/sparql", params={"query": at_cap, "format": name})
+        assert answered.status_code == 200, answered.text
+        assert answered.content == server.app.extensions["enricher"].index().query(at_cap, format=name).body
+        assert len(_results(name, answered.text)) == 2
+        problem = assert_problem(client.get("/sparql", params={"query": past_cap, "format": name}), 422, "result-too-large")
+        assert "more than 2 rows" in problem["detail"]
+
+
 # ---- the index follows the store -----------------------------------------------------------------------
 
 

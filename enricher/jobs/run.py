@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..annotate import manifest_key
 from ..config import Config
-from ..errors import EnricherError, RegionError
+from ..errors import EnricherError, InputError, RegionError
 from ..geometry import parse_region
 from ..store import Store, StoredJob
 
@@ -64,9 +64,13 @@ def _work(job: StoredJob, store: Store, config: Config, enricher, stopping) -> t
     region = parse_region(params["region"]) if params.get("region") else None
     enricher = tuned(enricher, config)
     plan = _plan(read_manifests(source, enricher.fetcher, config), [str(c) for c in params.get("canvases") or []], source)
+    total = sum(len(canvases) for _, _, canvases in plan)
+    if config.max_canvases and total > config.max_canvases:
+        raise InputError(f"the job has {total} canvases, more than the {config.max_canvases} a job may enrich "
+                         "(setting max_canvases)", where=source)
     for manifest, key, _ in plan:
         store.save_manifest(key, manifest.id, manifest.url, manifest.label, manifest.document)
-    store.set_job(job.id, total=sum(len(canvases) for _, _, canvases in plan), manifests=[key for _, key, _ in plan])
+    store.set_job(job.id, total=total, manifests=[key for _, key, _ in plan])
     done = store.done_canvases(job.id)
     model = enricher.generator.model_sha256
 

@@ -142,3 +142,9 @@ class Store(Protocol):
         """Append Change Discovery activities."""
     def activity_count(self) -> int: """How many activities the stream holds."""
     def activities(self, start: int, stop: int) -> list[Activity]: """Activities START to STOP, in order."""
+
+    # rate limits, shared by every process on the store
+    def take(self, buckets: Sequence[tuple[str, float, float]], now: float) -> tuple[str, float] | None:
+        """Take one unit from each token bucket (name, refill per second, capacity; a new one is full) at
+        time NOW (seconds) if every one holds a unit, and return None; else take none and return the
+        bucket to wait longest for and the seconds until it holds one."""

@@ -4,8 +4,9 @@ Surfaces, one blueprint each: ``annotations`` (W3C Web Annotation Protocol), ``i
 manifests, pages, lists), ``jobs``, ``openapi`` (the service description, /openapi.json and our
 JSON-LD context), ``sparql`` (the SPARQL 1.1 endpoint), ``activity`` (IIIF Change Discovery) and
 ``dataset`` (VoID, dumps, the vocabulary and our terms). ``problems`` renders every error. Reads are
-public and open to any origin (CORS); writes need a bearer token (see ``auth``). With setting
-``push_url`` the app pushes every change to an external triplestore (one process per database).
+public and open to any origin (CORS); writes need a bearer token (see ``auth``) and are rate-limited per
+client and token (``limits``). With setting ``push_url`` the app pushes every change to an external
+triplestore (one process per database).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from . import (
     evaluations,
     iiif,
     jobs,
+    limits,
     openapi,
     problems,
     review,
@@ -31,7 +33,8 @@ from . import (
 )
 from .state import Service
 
-EXPOSED = "Allow, Content-Location, ETag, Link, Location, Vary, Accept-Post, Preference-Applied, WWW-Authenticate"
+EXPOSED = ("Allow, Content-Location, ETag, Link, Location, Vary, Accept-Post, Preference-Applied, WWW-Authenticate, "
+           "Retry-After")
 REQUEST_HEADERS = "Accept, Authorization, Content-Type, If-Match, If-None-Match, Prefer"
 PREFLIGHT_MAX_AGE = "86400"
 
@@ -61,6 +64,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["key"] = KeyConverter
     app.extensions["enricher"] = Service(config)
     problems.init_app(app)
+    limits.init_app(app)
     for surface in (openapi, annotations, iiif, jobs, sparql, activity, dataset, review, verdicts, evaluations):
         app.register_blueprint(surface.bp)
     app.after_request(_cors)

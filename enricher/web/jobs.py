@@ -1,5 +1,6 @@
 """Enrichment jobs over HTTP: POST /jobs queues one (202 and its URL), GET follows its progress,
-DELETE cancels it. The job queue (enricher.jobs) schedules and runs the work."""
+DELETE cancels it. The job queue (enricher.jobs) schedules and runs the work. A job enriches at most
+``max_canvases`` canvases: a POST listing more is refused, a job whose manifests hold more fails."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..errors import InputError, InvalidField, NotFound, RegionError
 from ..geometry import parse_region
 from ..store import StoredJob
 from .auth import require_writer
+from .limits import charge
 from .media import JSON, dumps, read_json, send
 from .state import service
 
@@ -27,8 +29,8 @@ def _fraction(body: dict, name: str) -> None:
         raise InvalidField(f"{name} must be a number from 0 to 1", pointer=f"/{name}")
 
 
-def job_params(body: Any) -> dict:
-    """Check a job request and return its parameters.
+def job_params(body: Any, max_canvases: int = 0) -> dict:
+    """Check a job request and return its parameters; it may list at most MAX_CANVASES canvases (0: any).
 
     Raises InvalidField naming the offending field.
     """
@@ -43,6 +45,11 @@ def job_params(body: Any) -> dict:
     canvases = body.get("canvases", [])
     if not isinstance(canvases, list):
         raise InvalidField("canvases must be a list of canvas ids or 0-based indexes", pointer="/canvases")
+    if max_canvases and len(canvases) > max_canvases:
+        raise InvalidField(
+            f"canvases lists {len(canvases)} canvases; a job may enrich at most {max_canvases} (setting max_canvases)",
+            pointer="/canvases",
+        )
     for index, canvas in enumerate(canvases):
         if isinstance(canvas, bool) or not isinstance(canvas, (str, int)) or (isinstance(canvas, int) and canvas < 0):
             raise InvalidField("a canvas is its id or its 0-based index", pointer=f"/canvases/{index}")
@@ -99,7 +106,8 @@ def _send(document: Any, status: int = 200, headers: dict | None = None) -> Resp
 def create() -> Response:
     """Queue an enrichment job."""
     require_writer(service().writers)
-    params = job_params(read_json(service().config.max_body))
+    params = job_params(read_json(service().config.max_body), service().config.max_canvases)
+    charge("job")
     job = service().queue().submit(params)
     return _send(describe(job), 202, {"Location": urls.job_url(service().base, job.id)})
 

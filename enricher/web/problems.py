@@ -3,7 +3,8 @@
 Our client errors (4xx) render themselves (``EnricherError.problem``); Flask's own (404 for an unknown
 route, 405, 413 from MAX_CONTENT_LENGTH) are translated to the same shape; server errors, ours or
 unexpected, are logged with a reference and answered with a bare 500 that names only that reference,
-except a SPARQL query that ran out of time, which is the client's to retry (503 with Retry-After).
+except a SPARQL query that ran out of time, which is the client's to retry (503 with Retry-After). A
+rate limit's 429 says in Retry-After when the request would be allowed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..errors import (
     EnricherError,
     PayloadTooLarge,
     QueryTimeout,
+    TooManyRequests,
     Unauthorized,
 )
 from .media import PROBLEM, dumps
@@ -41,6 +43,8 @@ def _enricher_error(error: EnricherError) -> Response:
     problem = error.problem()
     problem.setdefault("instance", request.url)
     headers = {"Retry-After": RETRY_AFTER} if isinstance(error, QueryTimeout) else {}
+    if isinstance(error, TooManyRequests):
+        headers["Retry-After"] = str(error.retry_after)
     if isinstance(error, Unauthorized):
         # RFC 6750 3.1: an error code only when a bearer token was presented
         given = request.headers.get("Authorization", "").lower().startswith("bearer ")

@@ -2,7 +2,9 @@
 queue it works through, ``/{key}/review/queue``: every machine annotation of a manifest, lowest
 confidence pending first, with what the page needs to show and judge it, and every canvas (those the
 model found nothing on too, so that their missed objects can be boxed and their review stated complete). The page writes only through
-the public API (POST /{key}/verdicts/ and /{key}/annotations/), with the curator's bearer token.
+the public API (POST /{key}/verdicts/ and /{key}/annotations/), with the curator's bearer token. The
+page is sent with a Content-Security-Policy that lets only its own script run, and the script writes
+every text it shows as text (``textContent``), never as markup.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ from .state import service
 
 bp = Blueprint("review", __name__)
 HEADERS = {"Allow": "GET, HEAD, OPTIONS"}
+# What the page may load: its own script and style sheet only (no inline script or style, so text from
+# an annotation or a manifest can never run), images from any IIIF image server, JSON from this service
+# and the image servers' info.json; it may not be framed (a token is typed into it) nor post forms.
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src * data:", "connect-src *",
+    "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
+))
+PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff"}
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 
 
@@ -130,7 +140,9 @@ def page(key: str) -> Response:
     """The review page of a manifest (the page reads its queue itself)."""
     find_stored(key)
     language()
-    return send_from_directory(REVIEW_STATIC_DIR, "review.html", mimetype="text/html", max_age=0)
+    response = send_from_directory(REVIEW_STATIC_DIR, "review.html", mimetype="text/html", max_age=0)
+    response.headers.update(PAGE_HEADERS)
+    return response
 
 
 @bp.get("/<key:key>/review/queue")
@@ -143,4 +155,6 @@ def queue(key: str) -> Response:
 @bp.get("/review/<any('review.js', 'review.css'):asset>")
 def static_file(asset: str) -> Response:
     """The page's script and style sheet."""
-    return send_from_directory(REVIEW_STATIC_DIR, asset, max_age=0)
+    response = send_from_directory(REVIEW_STATIC_DIR, asset, max_age=0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -4,8 +4,10 @@ A query comes by GET (``query=``) or by POST, as a form (``query=``) or as an
 ``application/sparql-query`` body; ``default-graph-uri`` and ``named-graph-uri`` narrow the dataset
 (none: every graph is the default graph). SELECT and ASK answer in JSON, XML, CSV or TSV, CONSTRUCT
 and DESCRIBE in any RDF format of the registry, chosen by Accept or ``format``. An update, by any
-route, is refused; so is a federated query. GET without a query answers with the SPARQL 1.1 Service
-Description of the endpoint.
+route, is refused; so is a federated query. An answer over ``sparql_max_rows`` rows (SELECT) or
+``sparql_max_triples`` triples (CONSTRUCT, DESCRIBE) is refused with 422, never cut short: a client
+sees an error rather than a partial answer it could take for the whole. GET without a query answers
+with the SPARQL 1.1 Service Description of the endpoint.
 """
 
 from __future__ import annotations
@@ -109,5 +111,6 @@ def sparql() -> Response:
         operation.query, accept=request.headers.get("Accept"), format=operation.format,
         timeout=service().config.sparql_timeout, default_graphs=operation.default_graphs,
         named_graphs=operation.named_graphs, where=request.base_url,
+        max_rows=service().config.sparql_max_rows, max_triples=service().config.sparql_max_triples,
     )
     return send(answer.body, answer.content_type, headers=HEADERS)

@@ -34,7 +34,7 @@ DISCOVERY_WAIT = 10.0  # longest a read of the change stream waits for the follo
 class Service:
     config: Config
     base: str = ""
-    writers: dict[str, str] = field(default_factory=dict)
+    writers: dict[bytes, str] = field(default_factory=dict)
     _store: Store | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _index: RDFIndex | None = field(default=None, repr=False)

@@ -219,4 +219,10 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
     ),
     # 7: a canvas a job skipped (nothing to look at: sound, video, text) says why, apart from the errors
     ("ALTER TABLE job_canvases ADD COLUMN skipped TEXT",),
+    # 8: the token buckets of the rate limits; a bucket that has refilled (full_at passed) is dropped
+    (
+        """CREATE TABLE rate_buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL,
+            full_at REAL NOT NULL) WITHOUT ROWID""",
+        "CREATE INDEX rate_buckets_full ON rate_buckets (full_at)",
+    ),
 )

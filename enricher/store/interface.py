@@ -11,7 +11,7 @@ write with a stale If-Match never lands; reads never write.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -141,3 +141,9 @@ class Store(Protocol):
         """Append Change Discovery activities."""
     def activity_count(self) -> int: """How many activities the stream holds."""
     def activities(self, start: int, stop: int) -> list[Activity]: """Activities START to STOP, in order."""
+
+    # raw rows, for migration only (enricher.store.copy): never for serving
+    def export_rows(self, table: str) -> Iterator[dict]:
+        """Every row of TABLE (records.COPIED_TABLES) as column -> value, as stored, in key order."""
+    def import_rows(self, table: str, rows: Iterable[dict]) -> int:
+        """Insert exported ROWS as they are into the empty TABLE; return how many."""

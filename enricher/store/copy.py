@@ -20,7 +20,7 @@ def copy_store(source: Store, target: Store, on_table: Callable[[str, int], None
     if source.schema_version != target.schema_version:
         raise EnricherError(
             f"the source store has schema version {source.schema_version}, the target {target.schema_version}: "
-            "upgrade the software that last wrote the older one first", where=target.url,
+            "open both with the same version of enricher first"
         )
     copied = {}
     with target.transaction():

@@ -24,11 +24,13 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.dialects import sqlite
 
 metadata = MetaData()
 
 # a position in a growing sequence: 64 bits in PostgreSQL; exactly INTEGER in SQLite (the rowid when a key)
 SEQ = BigInteger().with_variant(Integer(), "sqlite")
+REAL = Float().with_variant(sqlite.REAL(), "sqlite")  # double precision in both
 LIVE = "deleted = 0 AND role = 'annotation'"
 LIVE_VERDICT = "deleted = 0 AND role = 'verdict'"
 
@@ -75,8 +77,8 @@ annotations = Table(
            CheckConstraint("review_state IN ('pending', 'accepted', 'rejected', 'corrected', 'exhaustive')")),
     Column("concept", Text),
     Column("target_id", Text),
-    Column("box_x", Float), Column("box_y", Float), Column("box_w", Float), Column("box_h", Float),
-    Column("score", Float),
+    Column("box_x", REAL), Column("box_y", REAL), Column("box_w", REAL), Column("box_h", REAL),
+    Column("score", REAL),
     Column("classes", Text),  # an exhaustiveness statement's class names, one per line
     sqlite_autoincrement=True,
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 
 class AdvisoryLock:
@@ -38,8 +39,14 @@ class AdvisoryLock:
         return True
 
     def release(self) -> None:
-        """Let another process take the lock: the session holding it ends (never back to the pool with it)."""
+        """Let another process take the lock now; the session that held it ends rather than going back to
+        the pool (where it would keep the lock should the unlock have failed)."""
         if self._connection is not None:
             connection, self._connection = self._connection, None
-            connection.invalidate()
-            connection.close()
+            try:
+                connection.execute(select(func.pg_advisory_unlock(func.hashtextextended(self.name, 0))))
+            except SQLAlchemyError:
+                pass  # the session is gone already, and the lock with it
+            finally:
+                connection.invalidate()
+                connection.close()

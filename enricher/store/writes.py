@@ -10,7 +10,14 @@ from typing import Any
 
 from .. import reconcile
 from ..clock import now
-from ..errors import EnricherError, InputError, StaleVersion
+from ..errors import (
+    EnricherError,
+    Gone,
+    InputError,
+    NotFound,
+    PreconditionFailed,
+    StaleVersion,
+)
 from ..review import STATES, class_of, version_of
 from .records import (
     FINISHED_STATES,
@@ -18,6 +25,7 @@ from .records import (
     JOB_STATES,
     ROLES,
     StoredJob,
+    etag_matches,
     plain,
     target_canvas,
 )
@@ -29,6 +37,18 @@ def check_page(offset: int, limit: int, role: str) -> None:
         raise InputError(f"offset {offset} and limit {limit} must not be negative")
     if role not in ROLES:
         raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")
+
+
+def check_current(row: Mapping | None, anno_id: str, if_match: str | None) -> Mapping:
+    """Return ROW, the stored annotation ANNO_ID about to be changed. Raises NotFound (no row), Gone (a
+    tombstone), PreconditionFailed (IF_MATCH given and not its ETag)."""
+    if row is None:
+        raise NotFound(f"no annotation {anno_id}", where=anno_id)
+    if row["deleted"]:
+        raise Gone(f"annotation {anno_id} was deleted", where=anno_id)
+    if if_match is not None and not etag_matches(if_match, row["etag"]):
+        raise PreconditionFailed(f"If-Match {if_match} does not match the current ETag {row['etag']}", where=anno_id)
+    return row
 
 
 def container_name(key: str | None, role: str) -> str:

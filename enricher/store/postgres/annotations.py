@@ -12,13 +12,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Row
 
 from ...clock import now
-from ...errors import Gone, InputError, NotFound, PreconditionFailed
+from ...errors import InputError
 from ...review import HIDDEN, class_of
 from ..records import (
     StoredAnnotation,
     StoredManifest,
     container_etag,
-    etag_matches,
     make_etag,
     target_canvas,
 )
@@ -26,7 +25,13 @@ from ..sqlite.annotations import annotation_record
 from ..sqlite.schema import classes_column, region_columns
 from ..tables import annotations as A
 from ..tables import container_counts, manifests
-from ..writes import check_page, container_name, new_document, revised_document
+from ..writes import (
+    check_current,
+    check_page,
+    container_name,
+    new_document,
+    revised_document,
+)
 
 # in the order of StoredAnnotation's fields (sqlite.annotations.ANNOTATION_COLUMNS)
 RECORD = (A.c.id, A.c.key, A.c.canvas_id, A.c.document, A.c.etag, A.c.origin, A.c.created, A.c.modified, A.c.deleted,
@@ -131,15 +136,7 @@ class Annotations:
     def _current(self, db: Connection, anno_id: str, if_match: str | None) -> Mapping:
         """The row of a live annotation, locked until the transaction ends; checked against IF_MATCH."""
         row = db.execute(select(A).where(A.c.id == anno_id).with_for_update()).mappings().first()
-        if row is None:
-            raise NotFound(f"no annotation {anno_id}", where=anno_id)
-        if row["deleted"]:
-            raise Gone(f"annotation {anno_id} was deleted", where=anno_id)
-        if if_match is not None and not etag_matches(if_match, row["etag"]):
-            raise PreconditionFailed(
-                f"If-Match {if_match} does not match the current ETag {row['etag']}", where=anno_id
-            )
-        return row
+        return check_current(row, anno_id, if_match)
 
     def _insert(self, db, key, canvas_id, document, origin, creator, model_sha256, stamp, *,
                 role="annotation", review_state=None, concept=None, target_id=None) -> None:

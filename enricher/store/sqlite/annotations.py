@@ -13,18 +13,23 @@ import threading
 from functools import cached_property
 
 from ...clock import now
-from ...errors import Gone, InputError, NotFound, PreconditionFailed
+from ...errors import InputError
 from ...review import HIDDEN, class_of
 from ..records import (
     ROLES,
     StoredAnnotation,
     StoredManifest,
     container_etag,
-    etag_matches,
     make_etag,
     target_canvas,
 )
-from ..writes import check_page, container_name, new_document, revised_document
+from ..writes import (
+    check_current,
+    check_page,
+    container_name,
+    new_document,
+    revised_document,
+)
 from .schema import classes_column, region_columns
 
 ANNOTATION_COLUMNS = (
@@ -209,15 +214,7 @@ class Annotations:
 
     def _current(self, db: sqlite3.Connection, anno_id: str, if_match: str | None) -> sqlite3.Row:
         row = db.execute("SELECT * FROM annotations WHERE id = ?", (anno_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"no annotation {anno_id}", where=anno_id)
-        if row["deleted"]:
-            raise Gone(f"annotation {anno_id} was deleted", where=anno_id)
-        if if_match is not None and not etag_matches(if_match, row["etag"]):
-            raise PreconditionFailed(
-                f"If-Match {if_match} does not match the current ETag {row['etag']}", where=anno_id
-            )
-        return row
+        return check_current(row, anno_id, if_match)
 
     def _insert(self, db, key, canvas_id, document, origin, creator, model_sha256, stamp, *,
                 role="annotation", review_state=None, concept=None, target_id=None) -> None:

@@ -24,7 +24,7 @@ def _fail(message: str, code: int = 1) -> None:
 
 # Options several commands share.
 config_option = click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Settings file (TOML or JSON).")
-database_option = click.option("--database", help="SQLite file of the system of record (setting database).")
+database_option = click.option("--database", help="Store URL or SQLite file of the system of record (setting database).")
 
 
 def detection_options(func):
@@ -274,3 +274,24 @@ def evaluate(config_file: str | None, manifests: tuple[str, ...], model: str | N
     except EnricherError as exc:
         _fail(str(exc))
     click.echo(report.summary(record))
+
+
+@main.command()
+@config_option
+@database_option
+@click.option("--to", "target", required=True, help="URL of the empty store to copy into, e.g. postgresql://user@host/db.")
+def migrate(config_file: str | None, target: str, **overrides) -> None:
+    """Copy the whole store (setting database) into another, empty one, e.g. PostgreSQL: annotations,
+    verdicts, jobs, the change log, evaluations, calibrations, follower cursors and Change Discovery's
+    stream, with their ids, seq numbers and ETags. Stop the service first; point it at TO afterwards."""
+    from .store import open_store
+    from .store.copy import copy_store
+
+    try:
+        config = load_config(overrides, file=config_file)
+        started = time.perf_counter()
+        with open_store(config.database) as source, open_store(target) as destination:
+            copied = copy_store(source, destination, lambda table, rows: click.echo(f"{table:22s} {rows:9d} rows"))
+    except EnricherError as exc:
+        _fail(str(exc))
+    click.echo(f"{sum(copied.values())} rows copied ({time.perf_counter() - started:.1f} s)")

@@ -88,7 +88,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("language", "en", "Language of the TextualBody label"),
     Setting("licence", "http://creativecommons.org/publicdomain/zero/1.0/", "Licence of published annotations"),
     # service
-    Setting("database", "instance/enricher.sqlite3", "The system of record: a store URL (sqlite:///relative/path, sqlite:////absolute/path) or a plain SQLite file path (relative to the working directory)"),
+    Setting("database", "instance/enricher.sqlite3", "The system of record: a store URL (sqlite:///relative/path, sqlite:////absolute/path, postgresql://user@host/db) or a plain SQLite file path (relative to the working directory)"),
     Setting("host", "127.0.0.1", "Address `enricher serve` binds"),
     Setting("port", 8000, "Port `enricher serve` binds", int),
     Setting("workers", 2, "gunicorn worker processes", int),

@@ -7,8 +7,10 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import (
@@ -274,12 +276,41 @@ def chromium(node_modules):
 
 
 # how a fresh store of each registered backend is made; the contract suite runs on every one
-FRESH_STORES = {"sqlite": lambda tmp_path: f"sqlite:///{tmp_path}/db/enricher.sqlite3"}
+POSTGRES_SERVER = os.environ.get("TEST_POSTGRESQL_URL", "postgresql://root@127.0.0.1:5432/test")
+
+
+@contextmanager
+def fresh_postgres_schema(tmp_path: Path) -> Iterator[str]:
+    """The URL of a new, empty schema on the test PostgreSQL server (TEST_POSTGRESQL_URL), dropped afterwards."""
+    try:
+        import psycopg
+    except ModuleNotFoundError:
+        unavailable("psycopg is not installed: pip install -e '.[test]' (PostgreSQL store tests)")
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    try:
+        admin = psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        unavailable(f"PostgreSQL is not reachable at {POSTGRES_SERVER} (start it: see the README): {exc}")
+    with admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+        try:
+            yield f"{POSTGRES_SERVER}?options=-csearch_path%3D{schema}"
+        finally:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+# backend -> a function of tmp_path giving a fresh store's URL, or a context manager that gives one
+FRESH_STORES = {
+    "sqlite": lambda tmp_path: f"sqlite:///{tmp_path}/db/enricher.sqlite3",
+    "postgresql": fresh_postgres_schema,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def store_url(request, tmp_path) -> str:
+def store_url(request, tmp_path) -> Iterator[str]:
     """The URL of a fresh, empty store of each backend in enricher.store.BACKENDS."""
     if request.param not in FRESH_STORES:
         pytest.fail(f"the {request.param} backend has no FRESH_STORES entry in tests/conftest.py")
-    return FRESH_STORES[request.param](tmp_path)
+    with ExitStack() as stack:
+        made = FRESH_STORES[request.param](tmp_path)
+        yield made if isinstance(made, str) else stack.enter_context(made)

@@ -1,7 +1,8 @@
 """The system of record behind a small interface (interface.py), with one backend per URL scheme.
 
 ``open_store(url)`` picks the backend from BACKENDS by the URL's scheme: ``sqlite:///relative/path``,
-``sqlite:////absolute/path`` or a plain path (SQLite, the default). A new backend is one module that
+``sqlite:////absolute/path`` or a plain path (SQLite, the default), ``postgresql://user@host/db``
+(PostgreSQL, with the ``postgres`` extra installed). A new backend is one module that
 implements ``interface.Store`` plus one entry here; backends load lazily.
 """
 
@@ -26,7 +27,10 @@ from .records import (
 )
 
 # URL scheme -> "module:class"; the class has open(location) for the rest of the URL
-BACKENDS = {"sqlite": "enricher.store.sqlite:SQLiteStore"}
+BACKENDS = {
+    "sqlite": "enricher.store.sqlite:SQLiteStore",
+    "postgresql": "enricher.store.postgres:PostgresStore",
+}
 
 __all__ = [
     "BACKENDS", "Activity", "Change", "Cursor", "Leadership", "Store", "StoredAnnotation", "StoredCalibration",
@@ -42,7 +46,7 @@ def split_url(url: str | Path) -> tuple[str, str]:
     if not sep or "/" in scheme or not scheme:
         return "sqlite", text
     if scheme == "sqlite":
-        return scheme, rest[1:] if rest.startswith("/") else rest  # sqlite:///a -> a, sqlite:////a -> /a
+        return scheme, rest.removeprefix("/")  # sqlite:///a -> a, sqlite:////a -> /a
     return scheme.split("+", 1)[0], text
 
 
@@ -58,4 +62,11 @@ def open_store(url: str | Path) -> Store:
             f"no store backend for {scheme!r} URLs; known: {', '.join(sorted(BACKENDS))}", where=str(url)
         )
     module, name = BACKENDS[scheme].split(":")
-    return getattr(import_module(module), name).open(location)
+    try:
+        backend = getattr(import_module(module), name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"the {scheme} backend needs the Python package {exc.name}: pip install 'enricher[postgres]'",
+            where=str(url),
+        ) from None
+    return backend.open(location)

@@ -11,7 +11,7 @@ write with a stale If-Match never lands; reads never write.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -148,3 +148,8 @@ class Store(Protocol):
         """Take one unit from each token bucket (name, refill per second, capacity; a new one is full) at
         time NOW (seconds) if every one holds a unit, and return None; else take none and return the
         bucket to wait longest for and the seconds until it holds one."""
+    # raw rows, for migration only (enricher.store.copy): never for serving
+    def export_rows(self, table: str) -> Iterator[dict]:
+        """Every row of TABLE (records.COPIED_TABLES) as column -> value, as stored, in key order."""
+    def import_rows(self, table: str, rows: Iterable[dict]) -> int:
+        """Insert exported ROWS as they are into the empty TABLE; return how many."""

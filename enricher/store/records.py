@@ -14,6 +14,11 @@ JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED_STATES = ("done", "failed", "cancelled")
 JOB_FIELDS = ("state", "total", "manifests", "error", "started", "finished")
 ROLES = ("annotation", "verdict")
+# what a store's rows are copied as (export_rows/import_rows), in an order that keeps references valid;
+# container_counts is left out: the target's triggers count what it imports
+COPIED_TABLES = ("manifests", "annotations", "changes", "jobs", "job_canvases", "evaluations", "calibrations",
+                 "followers", "discovery_activities", "discovery_members", "discovery_published")
+NUMBERED_TABLES = ("manifests", "evaluations", "calibrations")  # their column `number` is SQLite's rowid
 
 
 @dataclass(frozen=True)
@@ -115,13 +120,13 @@ def canonical(document: dict) -> str:
 
 def make_etag(document: dict, version: int) -> str:
     """Return a strong, quoted ETag of a document's content and version."""
-    digest = hashlib.sha256(f"{version}\n{canonical(document)}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(f"{version}\n{canonical(document)}".encode()).hexdigest()
     return f'"{digest[:32]}"'
 
 
 def container_etag(name: str, last_change: int) -> str:
     """Return a strong ETag of container NAME whose latest change-log entry is LAST_CHANGE."""
-    digest = hashlib.sha256(f"{name}\n{last_change}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(f"{name}\n{last_change}".encode()).hexdigest()
     return f'"{digest[:32]}"'
 
 

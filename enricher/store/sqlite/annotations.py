@@ -13,17 +13,22 @@ import threading
 from functools import cached_property
 
 from ...clock import now
-from ...errors import Gone, InputError, NotFound, PreconditionFailed
+from ...errors import InputError
 from ...review import HIDDEN, class_of
 from ..records import (
     ROLES,
     StoredAnnotation,
     StoredManifest,
     container_etag,
-    etag_matches,
     make_etag,
-    plain,
     target_canvas,
+)
+from ..writes import (
+    check_current,
+    check_page,
+    container_name,
+    new_document,
+    revised_document,
 )
 from .schema import classes_column, region_columns
 
@@ -114,17 +119,11 @@ class Annotations:
         Adds ``created`` when absent; CREATOR is recorded with the row (the caller shapes the document's
         own ``creator``). Raises InputError without id or target, or when the id is taken.
         """
-        document = plain(annotation)
-        anno_id = document.get("id")
-        if not isinstance(anno_id, str) or not anno_id:
-            raise InputError("the annotation has no id", pointer="/id")
-        canvas_id = target_canvas(document)
-        stamp = now()
-        document.setdefault("created", stamp)
+        document, anno_id, canvas_id = new_document(annotation)
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM annotations WHERE id = ?", (anno_id,)).fetchone():
                 raise InputError(f"annotation {anno_id} already exists", where=anno_id, pointer="/id")
-            self._insert(db, key, canvas_id, document, "human", creator, None, stamp, concept=class_of(document))
+            self._insert(db, key, canvas_id, document, "human", creator, None, now(), concept=class_of(document))
         return self.get(anno_id)
 
     def update(self, anno_id: str, annotation: dict, if_match: str, creator: str) -> StoredAnnotation:
@@ -133,15 +132,10 @@ class Annotations:
         A machine annotation becomes ``edited``; ``modified`` is set, ``created`` kept.
         Raises NotFound, Gone, PreconditionFailed, InputError (an id in the body that differs).
         """
-        document = plain(annotation)
         stamp = now()
         with self.transaction() as db:
             row = self._current(db, anno_id, if_match)
-            if document.setdefault("id", anno_id) != anno_id:
-                raise InputError(f"the body's id {document['id']} is not {anno_id}", where=anno_id, pointer="/id")
-            document.setdefault("created", json.loads(row["document"]).get("created", row["created"]))
-            document["modified"] = stamp
-            origin = "human" if row["origin"] == "human" else "edited"
+            document, origin = revised_document(anno_id, annotation, row, stamp)
             self._rewrite(db, row, document, origin=origin, creator=creator, stamp=stamp, kind="Update",
                           concept=class_of(document))
         return self.get(anno_id)
@@ -174,10 +168,7 @@ class Annotations:
         return [row[0] for row in self._page_rows("document", key, offset, limit, role)]
 
     def _page_rows(self, columns: str, key: str | None, offset: int, limit: int, role: str) -> list[sqlite3.Row]:
-        if offset < 0 or limit < 0:
-            raise InputError(f"offset {offset} and limit {limit} must not be negative")
-        if role not in ROLES:
-            raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")
+        check_page(offset, limit, role)
         with self._snapshot() as db:
             stamp = self.last_change(key)  # same connection, same snapshot
             start, seq = self._page_starts.nearest((role, key), stamp, offset)
@@ -219,19 +210,11 @@ class Annotations:
     def container_etag(self, key: str | None, role: str = "annotation") -> str:
         """Return a strong ETag of a container (None: all) that changes with every change to its contents."""
         last = self.last_change(key)
-        return container_etag(key or "" if role == "annotation" else f"{role}:{key or ''}", last)
+        return container_etag(container_name(key, role), last)
 
     def _current(self, db: sqlite3.Connection, anno_id: str, if_match: str | None) -> sqlite3.Row:
         row = db.execute("SELECT * FROM annotations WHERE id = ?", (anno_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"no annotation {anno_id}", where=anno_id)
-        if row["deleted"]:
-            raise Gone(f"annotation {anno_id} was deleted", where=anno_id)
-        if if_match is not None and not etag_matches(if_match, row["etag"]):
-            raise PreconditionFailed(
-                f"If-Match {if_match} does not match the current ETag {row['etag']}", where=anno_id
-            )
-        return row
+        return check_current(row, anno_id, if_match)
 
     def _insert(self, db, key, canvas_id, document, origin, creator, model_sha256, stamp, *,
                 role="annotation", review_state=None, concept=None, target_id=None) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from ...clock import now
 from ..records import Activity, Change, Cursor
+from ..writes import stamped
 
 
 class ChangeLog:
@@ -104,14 +105,10 @@ class ChangeLog:
                 "SELECT position, end_time FROM discovery_activities ORDER BY position DESC LIMIT 1"
             ).fetchone()
             position, end_time = (last[0] + 1, last[1]) if last else (0, "")
-            for kind, object_id, object_type, time in activities:
-                end_time = max(end_time, time)  # the log's clock may step back a second between writers
-                db.execute(
-                    """INSERT INTO discovery_activities (position, type, object_id, object_type, end_time)
-                    VALUES (?, ?, ?, ?, ?)""",
-                    (position, kind, object_id, object_type, end_time),
-                )
-                position += 1
+            db.executemany(
+                "INSERT INTO discovery_activities (position, type, object_id, object_type, end_time) VALUES (?, ?, ?, ?, ?)",
+                stamped(activities, position, end_time),
+            )
         return len(activities)
 
     def activity_count(self) -> int:

@@ -7,19 +7,17 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 
-from ... import reconcile
 from ...clock import now
-from ...errors import EnricherError, InputError, NotFound, StaleVersion
-from ...review import HIDDEN, STATES, class_of, state_iri, version_of
-from ..records import StoredAnnotation, plain, target_canvas
+from ...errors import InputError, NotFound
+from ...review import HIDDEN, state_iri
+from ..records import StoredAnnotation, plain
+from ..writes import (
+    apply_rerun,
+    check_judgement,
+    check_verdict_target,
+    incoming_machine,
+)
 from .annotations import ANNOTATION_COLUMNS, annotation_record
-
-
-def _held(row: sqlite3.Row) -> reconcile.Held:
-    # the region columns hold box_of(document), written with it: no parse of the document for them
-    box = None if row["box_x"] is None else (row["box_x"], row["box_y"], row["box_w"], row["box_h"])
-    return reconcile.Held(row["id"], row["origin"], row["model_sha256"], row["review_state"], bool(row["deleted"]),
-                          row["document"], row["created"], box, row["concept"])
 
 
 class Curation:
@@ -34,14 +32,7 @@ class Curation:
 
         Raises InputError for an annotation without id, EnricherError for one targeting another canvas.
         """
-        incoming: dict[str, dict] = {}
-        for annotation in map(plain, annotations):
-            anno_id = annotation.get("id")
-            if not isinstance(anno_id, str) or not anno_id:
-                raise InputError("a machine annotation has no id", where=canvas_id, pointer="/id")
-            if target_canvas(annotation) != canvas_id:
-                raise EnricherError(f"annotation {anno_id} targets another canvas than {canvas_id}", where=anno_id)
-            incoming.setdefault(anno_id, annotation)  # the same id twice is the same detection
+        incoming = incoming_machine(canvas_id, annotations)
         stamp = now()
         with self.transaction() as db:
             rows = {}
@@ -54,23 +45,7 @@ class Curation:
             for anno_id in incoming:
                 if anno_id not in rows and (row := db.execute("SELECT * FROM annotations WHERE id = ?", (anno_id,)).fetchone()):
                     rows[anno_id] = row
-            live = [_held(row) for row in rows.values() if row["canvas_id"] == canvas_id and row["key"] == key
-                    and row["role"] == "annotation" and not row["deleted"]]
-            by_id = {anno_id: _held(rows[anno_id]) for anno_id in incoming if anno_id in rows}
-            plan = reconcile.plan(incoming, live, by_id, model_sha256, stamp)
-            for document, tombstone in plan.create:
-                if tombstone is None:
-                    self._insert(db, key, canvas_id, document, "machine", None, model_sha256, stamp,
-                                 review_state="pending", concept=class_of(document))
-                else:
-                    self._rewrite(db, rows[tombstone.id], document, origin="machine", creator=None, stamp=stamp,
-                                  kind="Create", review_state="pending", concept=class_of(document))
-            for held, document in plan.update:
-                self._rewrite(db, rows[held.id], document, origin="machine", creator=None, stamp=stamp, kind="Update",
-                              concept=class_of(document))
-            for held in plan.retire:
-                self._tombstone(db, rows[held.id], "machine", stamp)
-        return plan.counts
+            return apply_rerun(self, db, key, canvas_id, model_sha256, incoming, rows, stamp)
 
     def add_verdict(
         self, key: str, verdict: dict, creator: str, *, target: str | None, canvas_id: str | None,
@@ -84,8 +59,7 @@ class Curation:
         (review.version_of). Raises InputError (the target is not a machine annotation of container KEY,
         the id is taken) and StaleVersion (the target was changed or deleted since VERSION).
         """
-        if judgement not in (*STATES[1:], "exhaustive"):
-            raise InputError(f"{judgement!r} is not a verdict", where=verdict.get("id"))
+        check_judgement(judgement, verdict)
         document = plain(verdict)
         stamp = now()
         document.setdefault("created", stamp)
@@ -95,15 +69,7 @@ class Curation:
             row = None
             if target is not None:
                 row = db.execute("SELECT * FROM annotations WHERE id = ?", (target,)).fetchone()
-                if row is None or row["key"] != key or row["role"] != "annotation" or row["model_sha256"] is None:
-                    raise InputError(f"{target} is not a machine annotation of this manifest", where=target,
-                                     pointer="/target/source")
-                if row["deleted"]:
-                    raise StaleVersion(f"annotation {target} was deleted after the version judged", where=target)
-                current = version_of(json.loads(row["document"]))
-                if version != current:
-                    raise StaleVersion(f"the verdict judges the version of {version}, but annotation {target} "
-                                       f"has changed since: its current version is of {current}", where=target)
+                check_verdict_target(row, key, target, version)
                 canvas_id = row["canvas_id"]
             self._insert(db, key, canvas_id, document, "human", creator, None, stamp,
                          role="verdict", review_state=judgement, target_id=target)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from ...clock import now
 from ..records import StoredCalibration, StoredEvaluation
+from ..writes import by_name
 
 
 class Evaluations:
@@ -78,7 +79,7 @@ class Evaluations:
             args = tuple(keys)
             where += f" AND key IN ({','.join('?' * len(args))})"
         shas = [row[0] for row in self.db.execute(f"SELECT DISTINCT model_sha256 FROM annotations WHERE {where}", args)]
-        return sorted(((sha, self.model_name(sha)) for sha in shas), key=lambda m: (m[1] is not None, m[1] or "", m[0]))
+        return by_name([(sha, self.model_name(sha)) for sha in shas])
 
     def model_name(self, model_sha256: str) -> str | None:
         """Return the weights file name a live annotation of the model gives (``generator.model``), or None."""

@@ -8,8 +8,8 @@ import uuid
 from typing import Any
 
 from ...clock import now
-from ...errors import InputError
-from ..records import FINISHED_STATES, JOB_FIELDS, JOB_STATES, StoredJob
+from ..records import StoredJob
+from ..writes import job_fields, job_record
 
 
 class Jobs:
@@ -57,15 +57,7 @@ class Jobs:
                     errors.setdefault(note["job_id"], []).append({**place, "error": note["error"]})
                 if note["skipped"] is not None:
                     skipped.setdefault(note["job_id"], []).append({**place, "reason": note["skipped"]})
-        return [
-            StoredJob(
-                id=row["id"], state=row["state"], params=json.loads(row["params"]), total=row["total"],
-                done=row["done"], errors=errors.get(row["id"], []), skipped=skipped.get(row["id"], []),
-                manifests=json.loads(row["manifests"]),
-                error=row["error"], created=row["created"], started=row["started"], finished=row["finished"],
-            )
-            for row in rows
-        ]
+        return [job_record(row, errors.get(row["id"], []), skipped.get(row["id"], [])) for row in rows]
 
     def claim_job(self) -> StoredJob | None:
         """Move the oldest queued job to running, atomically, and return it (None when none waits)."""
@@ -84,16 +76,7 @@ class Jobs:
         Fields: state, total, manifests (list of keys), error, started, finished. A finished state stamps
         ``finished`` unless given.
         """
-        unknown = set(fields) - set(JOB_FIELDS)
-        if unknown:
-            raise TypeError(f"unknown job fields: {', '.join(sorted(unknown))}")
-        state = fields.get("state")
-        if state is not None and state not in JOB_STATES:
-            raise InputError(f"unknown job state {state!r}", where=job_id)
-        if state in FINISHED_STATES:
-            fields.setdefault("finished", now())
-        if "manifests" in fields:
-            fields["manifests"] = json.dumps(list(fields["manifests"]))
+        fields = job_fields(job_id, fields)
         if not fields:
             return False
         assignments = ", ".join(f"{name} = ?" for name in fields)

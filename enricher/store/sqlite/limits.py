@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from ..writes import take_units
+
 
 class Limits:
     """Token buckets (a mixin of SQLiteStore)."""
@@ -16,25 +18,17 @@ class Limits:
         bucket to wait longest for and the seconds until it holds one."""
         with self._unsynced() as db:
             db.execute("DELETE FROM rate_buckets WHERE full_at <= ?", (now,))
-            levels, waits = [], []
-            for name, rate, capacity in buckets:
-                row = db.execute("SELECT tokens, updated FROM rate_buckets WHERE name = ?", (name,)).fetchone()
-                if row is None:
-                    tokens, at = capacity, now
-                else:  # a clock that went back refills nothing
-                    tokens, at = min(capacity, row[0] + max(0.0, now - row[1]) * rate), max(now, row[1])
-                if tokens < 1:
-                    waits.append((name, (1 - tokens) / rate))
-                levels.append((name, tokens - 1, at, at + (capacity - tokens + 1) / rate))
-            if waits:
-                return max(waits, key=lambda wait: wait[1])
+            names = [name for name, _, _ in buckets]
+            held = {row[0]: (row[1], row[2]) for row in db.execute(
+                f"SELECT name, tokens, updated FROM rate_buckets WHERE name IN ({','.join('?' * len(names))})", names)}
+            levels, wait = take_units(buckets, held, now)
             db.executemany(
                 """INSERT INTO rate_buckets (name, tokens, updated, full_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (name) DO UPDATE SET tokens = excluded.tokens, updated = excluded.updated,
                 full_at = excluded.full_at""",
                 levels,
             )
-            return None
+            return wait
 
     @contextmanager
     def _unsynced(self) -> Iterator[sqlite3.Connection]:

@@ -96,6 +96,14 @@ class StoredJob:
     finished: str | None
 
 
+def job_outcome(total: int, failed: int, first_error: str | None) -> tuple[str, str | None]:
+    """The state and error a job ends in once all its TOTAL canvases are finished, FAILED of them with
+    an error (FIRST_ERROR the earliest): failed when every canvas failed, else done."""
+    if total and failed >= total:
+        return "failed", f"every canvas failed; the first: {first_error}"
+    return "done", None
+
+
 @dataclass(frozen=True)
 class Activity:
     """One Change Discovery activity at its fixed position in the stream."""

@@ -88,7 +88,7 @@ class SharedDetector(Detector):
 
 
 def _default_factory(config: Config, fetcher: Fetcher):
-    from ..pipeline import Enricher  # loads torch and ultralytics: only in a worker, at its first message
+    from ..pipeline import Enricher  # loads torch and ultralytics: only in a process that runs workers
 
     return Enricher(config, detector=SharedDetector(config), fetcher=fetcher)
 
@@ -151,8 +151,12 @@ class DramatiqQueue:
         return self.store.cancel_job(job_id)
 
     def start(self) -> None:
-        """Run Dramatiq workers (worker_threads threads) in this process."""
+        """Load the model, then run Dramatiq workers (worker_threads threads) in this process.
+
+        Raises ModelError when the weights cannot be loaded, before any message is taken.
+        """
         if self._worker is None:
+            self._loaded()
             threads = self.config.worker_threads
             self._worker = dramatiq.Worker(self.broker, worker_threads=threads)
             self._worker.queue_prefetch = threads  # a message per thread: none waits here while others idle
@@ -225,7 +229,7 @@ class DramatiqQueue:
         return max((self.limits.delay(host_of(url)) for url in urls if url), default=0.0)
 
     def _loaded(self):
-        """This process's Enricher: the model loads at the first message, once."""
+        """This process's Enricher, with the model loaded once."""
         with self._loading:
             if self._enricher is None:
                 self._enricher = self._factory(self.config, self.fetcher)

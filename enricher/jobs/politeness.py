@@ -5,9 +5,10 @@ them keep after the host answers 429 (its Retry-After, else the first backoff).
 Why not Dramatiq's own limiters: ``WindowRateLimiter`` counts per calendar second, so it lets twice
 its limit through in a second that straddles two of them, and ``ConcurrentRateLimiter`` keeps a plain
 counter whose TTL every use renews, so a worker killed while it holds a slot leaks it for as long as
-the host stays busy. Here the rate is a sliding log of request times and each request in flight holds a
-lease that expires on its own. Both live in one Lua script, timed by the Redis server's clock, so every
-worker sees the same time.
+the host stays busy. Here the rate is a sliding log in which a request counts from when it takes its
+slot until one window after its answer came back, so the host's own count holds whatever the delays
+on the way; each request in flight holds a lease that expires on its own. Both live in Lua scripts,
+timed by the Redis server's clock, so every worker sees the same time.
 
 ``PoliteTransport`` wraps the fetcher's transport: each request waits for its slot first, and a 429
 pauses the host for the whole cluster. The job queue asks ``delay(host)`` before it starts work for a
@@ -27,41 +28,51 @@ from ..config import Config
 from ..errors import ConfigError
 from ..fetch import retry_delay
 
-# a request is counted when its slot is taken, a little before it reaches the host: spacing the
-# window by this much more keeps the host's own count within the limit too
-SPACING_MARGIN = 0.1  # seconds
-LEASE_GRACE = 30.0  # seconds a request's concurrency lease outlives the request timeout (a killed worker's)
+LEASE_GRACE = 30.0  # seconds a request's slot outlives the request timeout (a killed worker's)
+POLL_MS = 20  # how often a request waiting for a slot held by a request in flight asks again
 
-# KEYS: request log (zset of times), leases (zset of expiry times), pause (time until which the host is
-# paused). ARGV: rate (0: none), window ms, concurrency (0: none), lease ms, token, take (1) or look (0).
-# Returns 0 when the slot is taken (or free, when looking), else the milliseconds to wait before trying.
+# KEYS: rate log (zset: token -> until when it counts against the rate), leases (zset: token -> expiry
+# of a request in flight), pause (time until which the host is paused). ARGV: requests per window (0:
+# no rate limit), window ms, concurrency (0: none), lease ms, token, take (1) or look (0).
+# A request counts against the rate from when it takes its slot until one window after its answer
+# (release): the host sees it between those two moments, so it never sees more than the limit within
+# any window, however long the way between a worker and the host takes.
+# Returns 0 when the slot is taken (or free, when looking), else the milliseconds to wait.
 _SLOT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rate, window, concurrency, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local poll = tonumber(ARGV[7])
 local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
 if paused > now then return paused - now end
 if rate > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
   if redis.call('ZCARD', KEYS[1]) >= rate then
-    local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
-    return math.max(oldest + window - now + 1, 1)
+    local wait = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]) - now
+    if wait > window then return poll end  -- every slot is held by a request still in flight
+    return math.max(wait, 1)
   end
 end
 if concurrency > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  if redis.call('ZCARD', KEYS[2]) >= concurrency then return 20 end
+  if redis.call('ZCARD', KEYS[2]) >= concurrency then return poll end
 end
-if ARGV[6] == '1' then
-  if rate > 0 then
-    redis.call('ZADD', KEYS[1], now, ARGV[5])
-    redis.call('PEXPIRE', KEYS[1], window)
-  end
-  if concurrency > 0 then
-    redis.call('ZADD', KEYS[2], now + lease, ARGV[5])
-    redis.call('PEXPIRE', KEYS[2], lease)
-  end
+if ARGV[6] == '1' and rate > 0 then
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], lease + window)
 end
+if ARGV[6] == '1' and concurrency > 0 then
+  redis.call('ZADD', KEYS[2], now + lease, ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], lease)
+end
+return 0
+"""
+# KEYS: rate log, leases. ARGV: window ms, token. The request ended: it counts one more window.
+_RELEASE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[2])
 return 0
 """
 # KEYS: pause. ARGV: milliseconds. Extends the pause, never shortens it.
@@ -84,18 +95,19 @@ class HostLimits:
         self.rate, self.concurrency = rate, concurrency
         self._client = redis.Redis.from_url(url)
         self._slot = self._client.register_script(_SLOT)
+        self._release = self._client.register_script(_RELEASE)
         self._pause = self._client.register_script(_PAUSE)
         self._lease_ms = int(lease * 1000)
         self._namespace = namespace
         # a rate of r per second is max(1, r) requests per window of max(1, 1/r) seconds
         self._per_window = max(1, int(rate)) if rate > 0 else 0
-        self._window_ms = int((max(1.0, 1.0 / rate) if rate > 0 else 1.0) * 1000 + SPACING_MARGIN * 1000)
+        self._window_ms = int((max(1.0, 1.0 / rate) if rate > 0 else 1.0) * 1000)
 
     def _keys(self, host: str) -> list[str]:
         return [f"{self._namespace}:{host}:{part}" for part in ("log", "leases", "pause")]
 
     def _ask(self, host: str, token: str, take: bool) -> float:
-        args = [self._per_window, self._window_ms, self.concurrency, self._lease_ms, token, "1" if take else "0"]
+        args = [self._per_window, self._window_ms, self.concurrency, self._lease_ms, token, "1" if take else "0", POLL_MS]
         return int(self._slot(keys=self._keys(host), args=args)) / 1000
 
     def delay(self, host: str) -> float:
@@ -110,9 +122,8 @@ class HostLimits:
         return token
 
     def release(self, host: str, token: str) -> None:
-        """End the request that took TOKEN (its concurrency lease)."""
-        if self.concurrency > 0:
-            self._client.zrem(self._keys(host)[1], token)
+        """End the request that took TOKEN: it leaves the requests in flight and counts one more window."""
+        self._release(keys=self._keys(host)[:2], args=[self._window_ms, token])
 
     def pause(self, host: str, seconds: float) -> None:
         """Send no request to HOST for SECONDS, from any worker."""

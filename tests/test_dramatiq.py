@@ -13,12 +13,15 @@ import httpx
 import pika
 import pytest
 import redis
+from click.testing import CliRunner
 from dramatiq import Message
 from dramatiq_cluster import BASE_URL, BROKERS, Cluster, reachable, wait_for
 from factories import make_manifest
 from sampledata import SAMPLES, SCENES, specs
 
 from enricher.annotate import manifest_key
+from enricher.cli import main
+from enricher.errors import BrokerError, ConfigError
 from enricher.fetch import Fetcher
 from enricher.imageserver import serve_images
 from enricher.jobs.dramatiq import CANVASES, QUEUE, DramatiqQueue
@@ -210,3 +213,37 @@ def test_a_job_whose_manifest_cannot_be_read_fails_with_the_reason(in_process, c
                       "the job to fail")
     assert failed.state == "failed" and url in failed.error and "cannot connect" in failed.error
     assert manifest_key(url) not in failed.manifests
+
+
+def test_a_job_sent_to_a_broker_that_does_not_answer_fails_with_a_503(settings, closed_port, tmp_path):
+    with open_store(tmp_path / "enricher.sqlite3") as store:
+        queue = DramatiqQueue(settings.replace(broker=f"amqp://guest:s3cret@127.0.0.1:{closed_port}/"), store)
+        with pytest.raises(BrokerError) as raised:
+            queue.submit({"manifest": "https://example.org/manifest.json"})
+        queue.stop(timeout=1)
+        assert raised.value.status == 503 and f"127.0.0.1:{closed_port}" in str(raised.value)
+        assert "s3cret" not in str(raised.value)
+        (job,) = store.jobs()
+        assert job.state == "failed" and "broker" in job.error
+
+
+@pytest.mark.parametrize(("settings_", "expected"), [
+    ({}, "enricher worker needs a broker"),
+    ({"ENRICHER_BROKER": "http://127.0.0.1:5672/"}, "amqp:// (RabbitMQ) or redis:// (Redis)"),
+    ({"ENRICHER_BROKER": "redis://127.0.0.1:6379/3", "ENRICHER_HOST_RATE": "2",
+      "ENRICHER_LIMITS_URL": "", "ENRICHER_WEIGHTS": "/nowhere/weights.pt"}, "/nowhere/weights.pt"),
+])
+def test_a_worker_that_cannot_start_says_why_in_one_line(settings_, expected, tmp_path, monkeypatch):
+    for name, value in {"ENRICHER_DATABASE": str(tmp_path / "enricher.sqlite3"), **settings_}.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["worker"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("enricher: error: ") and expected in lines[0], result.output
+
+
+def test_host_limits_without_redis_name_the_setting(settings, tmp_path):
+    with open_store(tmp_path / "enricher.sqlite3") as store:
+        with pytest.raises(ConfigError) as raised:
+            DramatiqQueue(settings.replace(broker="amqp://guest:guest@127.0.0.1:5672/", host_rate=2), store)
+    assert raised.value.where == "limits_url"

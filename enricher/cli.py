@@ -295,3 +295,39 @@ def migrate(config_file: str | None, target: str, **overrides) -> None:
     except EnricherError as exc:
         _fail(str(exc))
     click.echo(f"{sum(copied.values())} rows copied ({time.perf_counter() - started:.1f} s)")
+
+
+@main.command()
+@config_option
+@database_option
+@click.option("--broker", help="amqp://... (RabbitMQ) or redis://... (Redis) (setting broker).")
+@click.option("--threads", "worker_threads", type=int, help="Worker threads (setting worker_threads).")
+@click.option("--weights", help="YOLO weights: a local path or a file name in ultralytics' weights folder.")
+@click.option("--device", help="auto, cpu, cuda, cuda:0 ...")
+def worker(config_file: str | None, **overrides) -> None:
+    """Run the distributed job queue's workers on this machine until SIGTERM or Ctrl-C: they take the
+    messages of jobs from the broker and write to the store (settings broker and database)."""
+    import signal
+    import threading
+
+    from .jobs import open_queue
+    from .jobs.dramatiq import redacted
+    from .store import open_store
+
+    try:
+        config = load_config(overrides, file=config_file)
+        if not config.broker:
+            _fail("enricher worker needs a broker: set ENRICHER_BROKER (amqp://... or redis://...) or --broker")
+        store = open_store(config.database)
+        queue = open_queue(config, store)
+        queue.start()
+    except EnricherError as exc:
+        _fail(str(exc))
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    click.echo(f"enricher worker: {config.worker_threads} threads on {redacted(config.broker)}, store {store.url}", err=True)
+    while not stopping.wait(1.0):
+        pass
+    queue.stop()  # the messages in flight finish first; the broker redelivers what was not taken
+    store.close()

@@ -96,7 +96,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("page_size", 100, "Annotations per page of a container", int),
     Setting("max_body", 1024 * 1024, "Largest request body accepted, in bytes", int),
     Setting("job_worker", True, "Run the background job worker in this process", _bool),
-    Setting("job_queue", "thread", "Job queue: thread (a runner thread in one process of those on the database)"),
+    Setting("job_queue", "thread", "Job queue: thread (a runner thread in one process of those on the database) or dramatiq (`enricher worker` processes on a message broker; a broker setting chooses it)"),
     Setting("index", "embedded", "RDF index behind /sparql, the dumps and VoID: embedded (Oxigraph in each process)"),
     Setting("index_path", "", "On-disk RDF index (an Oxigraph folder) each process loads its in-memory copy from; empty: next to the database (x.sqlite3 -> x.oxigraph)"),
     Setting("sparql_timeout", 30.0, "Seconds a SPARQL query may run before the endpoint answers 503", float),
@@ -118,6 +118,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_canvases", 10000, "Most canvases one job may enrich; a job over it fails, a POST listing more is refused (0: no cap)", int),
     Setting("sparql_max_rows", 100000, "Most rows a SELECT may answer through /sparql; a query past it answers 422 (0: no cap)", int),
     Setting("sparql_max_triples", 1000000, "Most triples a CONSTRUCT or DESCRIBE may answer through /sparql; a query past it answers 422 (0: no cap)", int),
+    # distributed jobs: Dramatiq workers on a broker, polite to each IIIF host across the cluster
+    Setting("broker", "", "Message broker of the distributed job queue: amqp://user:password@host:5672/ (RabbitMQ) or redis://host:6379/0 (empty: none, jobs run in the thread queue)"),
+    Setting("worker_threads", 2, "Threads of each `enricher worker` process, each on one message at a time (the model runs one batch at a time per process)", int),
+    Setting("message_canvases", 4, "Canvases per message: the distributed queue fans a job out into messages of this many canvases", int),
+    Setting("job_retries", 5, "Times a message that fails for another reason than its canvases' own errors is retried, with backoff, before it goes to the dead-letter queue", int),
+    Setting("host_rate", 0.0, "Requests per second to one IIIF host from all workers together (0: no limit; shared through Redis)", float),
+    Setting("host_concurrency", 0, "Requests in flight to one IIIF host from all workers together (0: no limit; shared through Redis)", int),
+    Setting("limits_url", "", "Redis that holds the per-host limits, redis://host:6379/0 (empty: the broker's, when it is Redis)"),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -17,6 +17,7 @@
     ├── ImageError                422  an image that cannot be decoded, or is too large to decode
     ├── ModelError                500  weights that cannot be loaded
     ├── QueryTimeout              503  a query ran past its time, too many are running, or the index is loading
+    ├── BrokerError               503  the job queue's message broker cannot be reached
     └── HTTPProblem               500  errors of the HTTP surface
         ├── Unauthorized          401  missing or wrong bearer token
         ├── NotFound              404  no such resource
@@ -157,6 +158,12 @@ class QueryTimeout(EnricherError):
     status = 503
     slug = "query-timeout"
     title = "Query timeout"
+
+
+class BrokerError(EnricherError):
+    status = 503
+    slug = "broker-unavailable"
+    title = "Message broker unavailable"
 
 
 class HTTPProblem(EnricherError):

@@ -487,3 +487,55 @@ def test_a_clock_that_goes_back_refills_nothing(store):
     waits(store, [WRITES], 100.0, 3)
     assert waits(store, [WRITES], 90.0) == [(WRITES[0], 1.0)]
     assert waits(store, [WRITES], 100.5) == [(WRITES[0], 0.5)]
+
+
+def test_a_job_ends_when_its_last_canvas_is_finished(store):
+    job = store.create_job({"manifest": "m"})
+    store.claim_job()
+    store.set_job(job.id, total=2, manifests=[KEY])
+    store.mark_canvas_done(job.id, KEY, "c1", None)
+    assert store.finish_job(job.id) is None and store.job(job.id).state == "running"  # one canvas to go
+    store.mark_canvas_done(job.id, KEY, "c2", "image server said 500")
+    ended = store.finish_job(job.id)
+    assert (ended.state, ended.error, ended.done) == ("done", None, 2) and ended.finished
+    assert store.finish_job(job.id) is None  # a redelivered last canvas ends it only once
+
+    failing = store.create_job({"manifest": "m"})
+    store.claim_job()
+    store.set_job(failing.id, total=2)
+    store.mark_canvas_done(failing.id, KEY, "c1", "first failure")
+    store.mark_canvas_done(failing.id, KEY, "c2", "second failure")
+    ended = store.finish_job(failing.id)
+    assert ended.state == "failed" and "every canvas failed" in ended.error and "first failure" in ended.error
+
+    cancelled = store.create_job({"manifest": "m"})
+    store.claim_job()
+    store.set_job(cancelled.id, total=1)
+    store.cancel_job(cancelled.id)
+    store.mark_canvas_done(cancelled.id, KEY, "c1", None)
+    assert store.finish_job(cancelled.id) is None and store.job(cancelled.id).state == "cancelled"
+    assert store.finish_job("nothing") is None
+
+
+def test_concurrent_last_canvases_end_the_job_once(store_url):
+    with open_store(store_url) as store:
+        job = store.create_job({"manifest": "m"})
+        store.claim_job()
+        store.set_job(job.id, total=10)
+    barrier = threading.Barrier(10)
+    ended: list[str] = []
+
+    def finish(n: int) -> None:
+        with open_store(store_url) as own:
+            barrier.wait()
+            with own.transaction():  # as a worker commits its canvas with its done marker
+                own.mark_canvas_done(job.id, KEY, f"c{n}", None)
+                if own.finish_job(job.id) is not None:
+                    ended.append(own.job(job.id).state)
+
+    threads = [threading.Thread(target=finish, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert ended == ["done"]

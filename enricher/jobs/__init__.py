@@ -2,7 +2,8 @@
 is a job queue's work. The web layer and the CLI only submit and cancel.
 
 A queue implements ``JobQueue``; ``open_queue`` picks it from QUEUES by setting ``job_queue``. The
-in-process thread queue (thread.py) is the default. A new queue is one module plus one entry here.
+in-process thread queue (thread.py) is the default; a broker URL (setting broker) chooses Dramatiq
+workers (dramatiq.py). A new queue is one module plus one entry here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ..errors import ConfigError
 from ..store import Store, StoredJob
 
 # setting job_queue -> "module:class"; the class takes (config, store, **options)
-QUEUES = {"thread": "enricher.jobs.thread:ThreadQueue"}
+QUEUES = {"thread": "enricher.jobs.thread:ThreadQueue", "dramatiq": "enricher.jobs.dramatiq:DramatiqQueue"}
 
 
 class JobQueue(Protocol):
@@ -31,8 +32,12 @@ class JobQueue(Protocol):
 
 
 def open_queue(config: Config, store: Store, **options: Any) -> JobQueue:
-    """The job queue setting job_queue names, on STORE. Raises ConfigError for an unknown one."""
-    if config.job_queue not in QUEUES:
-        raise ConfigError(f"no job queue {config.job_queue!r}; known: {', '.join(sorted(QUEUES))}", where="job_queue")
-    module, name = QUEUES[config.job_queue].split(":")
+    """The job queue setting job_queue names (dramatiq whenever a broker is set), on STORE.
+
+    Raises ConfigError for an unknown one.
+    """
+    chosen = "dramatiq" if config.broker else config.job_queue
+    if chosen not in QUEUES:
+        raise ConfigError(f"no job queue {chosen!r}; known: {', '.join(sorted(QUEUES))}", where="job_queue")
+    module, name = QUEUES[chosen].split(":")
     return getattr(import_module(module), name)(config, store, **options)

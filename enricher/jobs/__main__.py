@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         store = open_store(config.database)
         queue = open_queue(config, store)
         if args.once:
+            if config.broker:
+                print("enricher: error: --once runs the thread queue's jobs; with a broker, run `enricher worker`",
+                      file=sys.stderr)
+                return 1
             if not queue.acquire():
                 print(f"enricher: error: another runner runs the jobs of {store.url}", file=sys.stderr)
                 return 1

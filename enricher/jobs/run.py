@@ -1,6 +1,10 @@
 """Running one job: enrich every manifest it names, committing each canvas's annotations together with
 its done marker, so a killed process loses at most the canvas in flight and the job resumes after the
-canvases already done. Scheduling jobs is a JobQueue's work (enricher.jobs)."""
+canvases already done. Scheduling jobs is a JobQueue's work (enricher.jobs).
+
+The steps are public so that a queue which spreads a job over many workers runs the same code:
+``plan_job`` reads the manifests and records the total, ``enrich_canvases`` enriches some canvases of
+one manifest and ``commit_canvas`` commits each (the last one ends the job)."""
 
 from __future__ import annotations
 
@@ -11,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from ..annotate import manifest_key
 from ..config import Config
 from ..errors import EnricherError, InputError, RegionError
-from ..geometry import parse_region
+from ..geometry import Box, parse_region
 from ..store import Store, StoredJob
 
 if TYPE_CHECKING:
-    from ..manifest import Canvas
+    from ..manifest import Canvas, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -36,34 +40,60 @@ def run_job(job: StoredJob, store: Store, config: Config, enricher, stopping: Ca
     is stopping: the job then goes back to the queue between two canvases. A cancelled job stops there
     too."""
     try:
-        state, error = _work(job, store, config, enricher, stopping)
+        _work(job, store, config, enricher, stopping)
     except Stopped:
         if stopping():
             store.set_job(job.id, expect="running", state="queued")
-        state = store.job(job.id).state
-        log.info("job %s left %s", job.id, state)
-        return state
+        log.info("job %s left %s", job.id, store.job(job.id).state)
     except EnricherError as exc:
-        state, error = "failed", str(exc)
+        store.set_job(job.id, expect="running", state="failed", error=str(exc))
     except Exception as exc:  # a bug fails the job visibly instead of killing the runner
         log.exception("job %s", job.id)
-        state, error = "failed", f"internal error ({exc.__class__.__name__}); see the server log"
-    store.set_job(job.id, expect="running", state=state, error=error)
+        store.set_job(job.id, expect="running", state="failed",
+                      error=f"internal error ({exc.__class__.__name__}); see the server log")
     return store.job(job.id).state
 
 
-def _work(job: StoredJob, store: Store, config: Config, enricher, stopping) -> tuple[str, str | None]:
-    """Enrich every manifest of the job; return its final state and error (failed: every canvas did)."""
+def _work(job: StoredJob, store: Store, config: Config, enricher, stopping) -> None:
+    """Enrich every canvas of the job not done yet; the last one committed ends it (Store.finish_job)."""
+    config, region = job_settings(job, config)
+    enricher = tuned(enricher, config)
+    done = store.done_canvases(job.id)
+    for manifest, key, canvases in plan_job(job, store, config, enricher.fetcher):
+        todo = [canvas for canvas in canvases if (key, canvas.id) not in done]
+        if not todo:
+            continue
+        if stopping() or store.job(job.id).state != "running":
+            raise Stopped(job.id)
+        enrich_canvases(job.id, store, enricher, manifest, key, todo, region, stopping)
+    store.finish_job(job.id)  # when every canvas was done before (a resumed job), or there were none
+
+
+def job_settings(job: StoredJob, config: Config) -> tuple[Config, Box | None]:
+    """CONFIG with the job's thresholds, and the job's region (None: whole canvases).
+
+    Raises RegionError for a bad region.
+    """
+    params = job.params
+    config = config.replace(conf=params.get("conf"), iou=params.get("iou"), tiled=params.get("tiled"))
+    return config, parse_region(params["region"]) if params.get("region") else None
+
+
+def plan_job(job: StoredJob, store: Store, config: Config, fetcher) -> list[tuple[Manifest, str, list[Canvas]]]:
+    """Read the job's manifest (or every manifest of its collection), store them and record the job's
+    total and manifests; return (manifest, key, canvases) for each one with canvases to enrich: the one
+    selection of the job's canvases.
+
+    Raises EnricherError when the job names no manifest or a canvas that is in none of them, when its
+    source cannot be read, or (InputError) when it holds more canvases than setting max_canvases allows.
+    """
     from ..manifest import read_manifests
 
-    params = job.params
-    source = params.get("manifest")
+    source = job.params.get("manifest")
     if not isinstance(source, str):
         raise EnricherError("the job names no manifest", where=job.id)
-    config = config.replace(conf=params.get("conf"), iou=params.get("iou"), tiled=params.get("tiled"))
-    region = parse_region(params["region"]) if params.get("region") else None
-    enricher = tuned(enricher, config)
-    plan = _plan(read_manifests(source, enricher.fetcher, config), [str(c) for c in params.get("canvases") or []], source)
+    wanted = [str(c) for c in job.params.get("canvases") or []]
+    plan = _plan(read_manifests(source, fetcher, config), wanted, source)
     total = sum(len(canvases) for _, _, canvases in plan)
     if config.max_canvases and total > config.max_canvases:
         raise InputError(f"the job has {total} canvases, more than the {config.max_canvases} a job may enrich "
@@ -71,40 +101,42 @@ def _work(job: StoredJob, store: Store, config: Config, enricher, stopping) -> t
     for manifest, key, _ in plan:
         store.save_manifest(key, manifest.id, manifest.url, manifest.label, manifest.document)
     store.set_job(job.id, total=total, manifests=[key for _, key, _ in plan])
-    done = store.done_canvases(job.id)
+    return plan
+
+
+def enrich_canvases(job_id: str, store: Store, enricher, manifest: Manifest, key: str, canvases: list[Canvas],
+                    region: Box | None, stopping: Callable[[], bool] = lambda: False) -> None:
+    """Enrich these canvases of one manifest of a running job, committing each as it finishes
+    (commit_canvas). Raises Stopped when the job is no longer running or STOPPING says so."""
     model = enricher.generator.model_sha256
 
-    def check() -> None:
-        if stopping() or store.job(job.id).state != "running":
-            raise Stopped(job.id)
+    def on_event(name: str, data: dict) -> None:
+        if name == "canvas_done" and (stopping() or not commit_canvas(job_id, store, key, model, data["result"])):
+            raise Stopped(job_id)
 
-    for manifest, key, canvases in plan:
-        todo = [canvas for canvas in canvases if (key, canvas.id) not in done]
-        if not todo:
-            continue
-        check()
+    enricher.enrich(manifest, canvases=canvases, region=region, on_event=on_event)
 
-        def on_event(name: str, data: dict, key: str = key) -> None:
-            if name != "canvas_done":
-                return
-            result = data["result"]
-            with store.transaction():  # a cancellation lands before or after this canvas, never between
-                check()
-                if result.error is None:
-                    store.replace_machine_annotations(key, result.canvas.id, model, result.annotations)
-                error = None if result.error is None else str(result.error)
-                store.mark_canvas_done(job.id, key, result.canvas.id, error, result.skipped)
 
-        enricher.enrich(manifest, canvases=todo, region=region, on_event=on_event)
-    finished = store.job(job.id)
-    if finished.errors and len(finished.errors) == finished.total - len(finished.skipped):
-        return "failed", f"every canvas failed; the first: {finished.errors[0]['error']}"
-    return "done", None
+def commit_canvas(job_id: str, store: Store, key: str, model_sha256: str, result) -> bool:
+    """Commit one canvas of a running job in one transaction: its annotations (reconciled, so a canvas
+    committed twice changes nothing), its done marker (an upsert) with its error or the reason it was
+    skipped, and the job's end when
+    it was the last one. Return False, writing nothing, when the job is no longer running (cancelled):
+    a cancellation lands before or after a canvas, never between."""
+    with store.transaction():
+        job = store.job(job_id)
+        if job is None or job.state != "running":
+            return False
+        if result.error is None:
+            store.replace_machine_annotations(key, result.canvas.id, model_sha256, result.annotations)
+        error = None if result.error is None else str(result.error)
+        store.mark_canvas_done(job_id, key, result.canvas.id, error, result.skipped)
+        store.finish_job(job_id)
+    return True
 
 
 def _plan(manifests, wanted: list[str], source: str) -> list[tuple[Any, str, list[Canvas]]]:
-    """Return (manifest, key, canvases) for each distinct manifest with canvases to enrich: the one
-    selection of the job's canvases.
+    """Return (manifest, key, canvases) for each distinct manifest with canvases to enrich.
 
     WANTED (canvas ids or 0-based indexes) applies to every manifest; empty means all canvases.
     Raises RegionError when a wanted canvas is in none of them.

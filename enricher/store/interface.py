@@ -123,6 +123,9 @@ class Store(Protocol):
         """Record that a job finished a canvas (failed: ERROR; skipped: why)."""
     def done_canvases(self, job_id: str) -> set[tuple[str, str]]: """The (key, canvas id) a job finished."""
     def requeue_interrupted(self) -> int: """Put jobs left running by a dead runner back in the queue."""
+    def finish_job(self, job_id: str) -> StoredJob | None:
+        """End a running job whose canvases are all finished (writes.job_outcome), atomically; return
+        it when this call ended it."""
 
     # the change log and its followers
     def last_change(self, key: str | None = None) -> int: """The seq of the latest change (0: none)."""

@@ -204,3 +204,12 @@ def take_units(
     if waits:
         return [], max(waits, key=lambda wait: wait[1])
     return levels, None
+
+
+def job_outcome(total: int, failed: int, skipped: int, first_error: str | None) -> tuple[str, str | None]:
+    """The state and error a job ends in once all its TOTAL canvases are finished, FAILED of them with an
+    error (FIRST_ERROR the earliest) and SKIPPED with nothing to look at: failed when every canvas it
+    looked at failed, else done."""
+    if failed and failed >= total - skipped:
+        return "failed", f"every canvas failed; the first: {first_error}"
+    return "done", None

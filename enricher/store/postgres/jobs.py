@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from ...clock import now
 from ..records import StoredJob
 from ..tables import job_canvases, jobs
-from ..writes import job_fields, job_record
+from ..writes import job_fields, job_outcome, job_record
 
 DONE = select(func.count()).where(job_canvases.c.job_id == jobs.c.id).scalar_subquery().label("done")
 
@@ -110,3 +110,26 @@ class Jobs:
         only from the single job runner, when it starts."""
         with self.transaction() as db:
             return db.execute(update(jobs).where(jobs.c.state == "running").values(state="queued")).rowcount
+
+    def finish_job(self, job_id: str) -> StoredJob | None:
+        """End a running job once every canvas of its recorded total is finished: done, or failed when
+        every canvas it looked at failed. The job's row is locked first, so of several workers finishing
+        its last canvases at once exactly one ends it; return the job when this call ended it, else None.
+        """
+        c = job_canvases.c
+        with self.transaction() as db:
+            # FOR NO KEY UPDATE: the done markers' foreign keys hold KEY SHARE on the row, which it does
+            # not conflict with (FOR UPDATE would deadlock against them)
+            total = db.execute(select(jobs.c.total).where(jobs.c.id == job_id, jobs.c.state == "running")
+                               .with_for_update(key_share=True)).scalar()
+            if total is None:
+                return None
+            done, failed, skipped = db.execute(
+                select(func.count(), func.count(c.error), func.count(c.skipped)).where(c.job_id == job_id)).one()
+            if done < total:
+                return None
+            first_error = db.execute(select(c.error).where(c.job_id == job_id, c.error.is_not(None))
+                                     .order_by(c.finished, c.key, c.canvas_id).limit(1)).scalar()
+            state, error = job_outcome(total, failed, skipped, first_error)
+            db.execute(update(jobs).where(jobs.c.id == job_id).values(state=state, error=error, finished=now()))
+        return self.job(job_id)

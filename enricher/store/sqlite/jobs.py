@@ -9,7 +9,7 @@ from typing import Any
 
 from ...clock import now
 from ..records import StoredJob
-from ..writes import job_fields, job_record
+from ..writes import job_fields, job_outcome, job_record
 
 
 class Jobs:
@@ -125,3 +125,25 @@ class Jobs:
         with self.transaction() as db:
             return db.execute("UPDATE jobs SET state = 'queued' WHERE state = 'running'").rowcount
 
+    def finish_job(self, job_id: str) -> StoredJob | None:
+        """End a running job once every canvas of its recorded total is finished: done, or failed when
+        every canvas failed. Atomic, so of several workers finishing its last canvases at once exactly
+        one ends it; return the job when this call ended it, else None.
+
+        Call it only once the job's total is recorded (a job of no canvases ends done).
+        """
+        with self.transaction() as db:
+            row = db.execute(
+                """SELECT jobs.total, count(done.canvas_id) AS done, count(done.error) AS failed,
+                count(done.skipped) AS skipped,
+                (SELECT error FROM job_canvases WHERE job_id = jobs.id AND error IS NOT NULL
+                 ORDER BY finished, key, canvas_id LIMIT 1) AS first_error
+                FROM jobs LEFT JOIN job_canvases AS done ON done.job_id = jobs.id
+                WHERE jobs.id = ? AND jobs.state = 'running' GROUP BY jobs.id""",
+                (job_id,),
+            ).fetchone()
+            if row is None or row["done"] < row["total"]:
+                return None
+            state, error = job_outcome(row["total"], row["failed"], row["skipped"], row["first_error"])
+            db.execute("UPDATE jobs SET state = ?, error = ?, finished = ? WHERE id = ?", (state, error, now(), job_id))
+        return self.job(job_id)

@@ -1,0 +1,135 @@
+"""Distributed workers against one worker and against the embedded thread queue, in one run.
+
+Serves pre-rendered images of a manifest of N canvases from a plain file server (see
+bench_pipeline.prerendered) and runs the same job three ways, each process limited to one inference
+thread (OMP_NUM_THREADS=1): the embedded thread queue (``python -m enricher.jobs``), one
+``enricher worker`` and two ``enricher worker`` processes on a broker, every one on a fresh SQLite
+store. Each way first runs a warm-up job, then the measured job, timed from the moment it runs to its
+end (polling the store every 20 ms; the model is loaded before). Prints canvases per second and the
+ratios: two workers / one (target >= 1.7 where each worker has a core of its own) and one worker /
+embedded (target >= 0.9).
+
+    python benchmarks/bench_workers.py --canvases 96 [--broker amqp://guest:guest@127.0.0.1:5672/]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_pipeline import IMAGES, prerendered, sample_manifest
+
+from enricher.config import load_config
+from enricher.datafiles import DEMO_WEIGHTS, PROJECT_ROOT
+from enricher.store import open_store
+
+POLL = 0.02
+WAIT_SECONDS = 1200
+
+
+def environment(database: Path, **settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    env["OMP_NUM_THREADS"] = "1"  # one inference thread per process
+    settings = {"database": database, "weights": DEMO_WEIGHTS, "allow_private": "true", "tiled": "off", **settings}
+    env.update({f"ENRICHER_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+def start(command: list[str], folder: Path, env: dict[str, str]) -> subprocess.Popen:
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=(folder / "log.txt").open("w"))
+
+
+def wait_until(predicate, what: str):
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            sys.exit(f"gave up waiting for {what}")
+        time.sleep(POLL)
+    return value
+
+
+def timed_job(store, submit, manifest: str, canvases: list[int] | None = None) -> float:
+    """Run a job through SUBMIT; return the seconds from its start to its end."""
+    job_id = submit({"manifest": manifest, "canvases": canvases or []})
+    wait_until(lambda: store.job(job_id).state != "queued", "the job to start")
+    began = time.perf_counter()
+    job = wait_until(lambda: (found := store.job(job_id)).state in ("done", "failed", "cancelled") and found, "the job")
+    elapsed = time.perf_counter() - began
+    if job.state != "done" or job.errors:
+        sys.exit(f"the job ended {job.state}: {job.error or job.errors[:1]}")
+    return elapsed
+
+
+def run_way(folder: Path, manifest: str, canvases: int, repeat: int, workers: int, broker: str, threads: int,
+            batch: int) -> float:
+    """Best canvases per second of the measured job run the way WORKERS says (0: embedded thread queue)."""
+    database = folder / "enricher.sqlite3"
+    settings = {"batch": batch}
+    if workers:
+        settings |= {"broker": broker, "worker_threads": threads, "message_canvases": batch}
+    env = environment(database, **settings)
+    with open_store(database) as store:
+        if workers:
+            from enricher.jobs.dramatiq import DramatiqQueue
+
+            queue = DramatiqQueue(load_config({"database": str(database), **settings}, env={}), store)
+            submit = lambda params: queue.submit(params).id  # noqa: E731
+            command = [sys.executable, "-c", "from enricher.cli import main; main()", "worker"]
+            processes = [start(command, folder / f"worker-{n}", env) for n in range(workers)]
+            for n in range(workers):  # each prints its line once its model is loaded
+                wait_until(lambda n=n: "enricher worker:" in (folder / f"worker-{n}" / "log.txt").read_text(), "a worker")
+        else:
+            queue = None
+            submit = lambda params: store.create_job(params).id  # noqa: E731
+            processes = [start([sys.executable, "-m", "enricher.jobs"], folder / "runner", env)]
+        try:
+            timed_job(store, submit, manifest, list(range(2 * batch * max(1, workers))))  # warm-up
+            best = min(timed_job(store, submit, manifest) for _ in range(repeat))
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait()
+            if queue is not None:
+                queue.stop()
+    return canvases / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--canvases", type=int, default=96)
+    parser.add_argument("--repeat", type=int, default=2, help="Measured jobs of each way; the best is kept")
+    parser.add_argument("--broker", default="amqp://guest:guest@127.0.0.1:5672/")
+    parser.add_argument("--threads", type=int, default=2, help="Threads per worker process (setting worker_threads)")
+    parser.add_argument("--batch", type=int, default=8, help="Images per inference batch, and canvases per message")
+    args = parser.parse_args()
+    print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
+    config = load_config({"weights": str(DEMO_WEIGHTS), "allow_private": True, "tiled": "off"}, env={})
+    scenes = [p.stem for p in sorted(IMAGES.glob("scene-*.jpg"))]
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "files").mkdir()
+        with prerendered(config, scenes, root / "files") as base:
+            (root / "files" / "manifest.json").write_text(json.dumps(sample_manifest(base, args.canvases)))
+            manifest = f"{base}/manifest.json"
+            ways = {"embedded thread queue": 0, "one worker": 1, "two workers": 2}
+            rates = {name: run_way(root / name.replace(" ", "-"), manifest, args.canvases, args.repeat, workers,
+                                   args.broker, args.threads, args.batch)
+                     for name, workers in ways.items()}
+    print(f"canvases: {args.canvases}, one inference thread per process, {args.threads} worker threads, "
+          f"batch and message of {args.batch} canvases, broker {args.broker.rpartition('@')[2]}")
+    for name, rate in rates.items():
+        print(f"{name:22s} {rate:7.1f} canvases/s")
+    print(f"two workers / one worker: {rates['two workers'] / rates['one worker']:.2f} (target >= 1.7)")
+    print(f"one worker / embedded:    {rates['one worker'] / rates['embedded thread queue']:.2f} (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Helpers for the distributed-queue tests: the brokers (skipped, naming the service, when one is not
+running; failing under CI), and a cluster of real processes on one store: `enricher serve` under
+gunicorn and `enricher worker` processes, each in a working directory of its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pika
+import pytest
+import redis
+from conftest import unavailable
+
+from enricher.datafiles import DEMO_WEIGHTS, PROJECT_ROOT
+from enricher.jobs.dramatiq import QUEUE, open_broker
+
+BASE_URL = "https://enricher.test/"
+SECRET = "s3cret"
+WAIT_SECONDS = 240  # generous bounds for a loaded 2-core machine; reaching one fails the test
+BROKERS = {
+    "rabbitmq": ("amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ on 127.0.0.1:5672"),
+    "redis": ("redis://127.0.0.1:6379/3", "Redis on 127.0.0.1:6379"),
+}
+LIMITS_URL = "redis://127.0.0.1:6379/3"
+
+
+def reachable(name: str) -> str:
+    """The URL of broker NAME, emptied of messages left by earlier tests; unavailable() when it is down."""
+    url, service = BROKERS[name]
+    try:
+        if name == "rabbitmq":
+            pika.BlockingConnection(pika.URLParameters(url)).close()
+        else:
+            redis.Redis.from_url(url).ping()
+    except Exception as exc:  # whatever the client raises, the service is not there
+        unavailable(f"{service} is not running ({exc.__class__.__name__}): the distributed job tests need it")
+    broker = open_broker(url)
+    broker.declare_queue(QUEUE)
+    broker.flush_all()
+    broker.close()
+    return url
+
+
+def redis_limits() -> str:
+    """The Redis of the host limits, with no limits left by earlier tests."""
+    client = redis.Redis.from_url(LIMITS_URL)
+    try:
+        keys = client.keys("enricher:host:*")
+    except redis.RedisError as exc:
+        unavailable(f"Redis on 127.0.0.1:6379 is not running ({exc.__class__.__name__}): the host limits need it")
+    if keys:
+        client.delete(*keys)
+    return LIMITS_URL
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def environment(**settings) -> dict[str, str]:
+    """The environment of a cluster process: this checkout first on the path, settings as ENRICHER_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    env["OMP_NUM_THREADS"] = "1"  # four processes share two cores
+    base = {"weights": DEMO_WEIGHTS, "base_url": BASE_URL, "allow_private": "true", "batch": 1, "backoff": 0.01,
+            "tokens": f"tester:{SECRET}"}
+    env.update({f"ENRICHER_{k.upper()}": str(v) for k, v in {**base, **settings}.items()})
+    return env
+
+
+def enricher(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from enricher.cli import main; main()", *args]
+
+
+class Cluster:
+    """`enricher serve` (one gunicorn worker, no job runner) and WORKERS `enricher worker` processes,
+    each in its own folder under ROOT, on one store and one broker."""
+
+    def __init__(self, root: Path, database: Path, broker: str, workers: int = 2, web: bool = True, **settings):
+        self.processes: list[subprocess.Popen] = []
+        self.logs: list[Path] = []
+        self.settings = {"database": database, "broker": broker, **settings}
+        self.url = ""
+        if web:
+            port = free_port()
+            self.url = f"http://127.0.0.1:{port}"
+            self._start(root / "web", enricher("serve", "--port", str(port), "--workers", "1"), job_worker="false")
+        self.workers = [self._start(root / f"worker-{n}", enricher("worker")) for n in range(workers)]
+        if web:
+            self._wait_for_web()
+
+    def _start(self, folder: Path, command: list[str], **settings) -> subprocess.Popen:
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / "log.txt"
+        self.logs.append(log)
+        process = subprocess.Popen(command, cwd=folder, env=environment(**self.settings, **settings),
+                                   stdout=log.open("w"), stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def _wait_for_web(self) -> None:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            self.check()
+            try:
+                if httpx.get(self.url + "/jobs", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"enricher serve did not answer: {self.output()}")
+
+    def check(self) -> None:
+        """Fail when a process of the cluster died on its own."""
+        for process in self.processes:
+            if process.poll() is not None and process.returncode != -signal.SIGKILL:
+                pytest.fail(f"a cluster process ended with {process.returncode}: {self.output()}")
+
+    def output(self) -> str:
+        return "\n".join(f"--- {log}\n{log.read_text()[-3000:]}" for log in self.logs if log.exists())
+
+    def submit(self, manifest: str) -> str:
+        """POST a job; return its URL."""
+        answer = httpx.post(self.url + "/jobs", json={"manifest": manifest},
+                            headers={"Authorization": f"Bearer {SECRET}"}, timeout=30)
+        assert answer.status_code == 202, answer.text
+        return answer.headers["Location"].replace(BASE_URL.rstrip("/"), self.url)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_for(predicate, what: str, cluster: Cluster | None = None):
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not (value := predicate()):
+        if cluster is not None:
+            cluster.check()
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}" + (f": {cluster.output()}" if cluster else ""))
+        time.sleep(0.1)
+    return value

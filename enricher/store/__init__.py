@@ -13,17 +13,17 @@ from pathlib import Path
 from ..errors import ConfigError
 from .interface import Leadership, Store
 from .records import (
-    Activity, Change, Cursor, StoredAnnotation, StoredCalibration, StoredEvaluation, StoredJob, StoredManifest,
-    etag_matches, now, target_canvas,
+    Activity, Change, Cursor, HarvestRecord, HarvestSet, StoredAnnotation, StoredCalibration, StoredEvaluation,
+    StoredJob, StoredManifest, etag_matches, now, target_canvas,
 )
 
 # URL scheme -> "module:class"; the class has open(location) for the rest of the URL
 BACKENDS = {"sqlite": "enricher.store.sqlite:SQLiteStore"}
 
 __all__ = [
-    "BACKENDS", "Activity", "Change", "Cursor", "Leadership", "Store", "StoredAnnotation", "StoredCalibration",
-    "StoredEvaluation", "StoredJob", "StoredManifest", "etag_matches", "now", "open_store", "split_url",
-    "target_canvas",
+    "BACKENDS", "Activity", "Change", "Cursor", "HarvestRecord", "HarvestSet", "Leadership", "Store", "StoredAnnotation",
+    "StoredCalibration", "StoredEvaluation", "StoredJob", "StoredManifest", "etag_matches", "now", "open_store",
+    "split_url", "target_canvas",
 ]
 
 

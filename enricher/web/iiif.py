@@ -8,6 +8,7 @@ from flask import Blueprint, Response, request
 
 from ..annotate import annotation_list, annotation_page, enriched_manifest
 from ..errors import NotFound
+from ..harvest import record_links
 from ..manifest import Canvas, Manifest
 from ..served import Calibrations
 from .annotations import find_manifest
@@ -61,7 +62,7 @@ def manifest(key: str) -> Response:
     """The source manifest with every canvas linked to its page (v3) or list (v2) here."""
     found = find_manifest(key)
     links = {c.id: (service().page(key, c.index), service().list(key, c.index)) for c in found.canvases}
-    document = enriched_manifest(found, links, service().manifest(key))
+    document = enriched_manifest(found, links, service().manifest(key), record_links(service().base, key))
     return _send(document, IIIF3_JSONLD if found.version == 3 else IIIF2_JSONLD)
 
 

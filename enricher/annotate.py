@@ -271,11 +271,11 @@ def enriched_manifest(
                     canvas["otherContent"] = _with(canvas.get("otherContent"), listing, "@id")
         source = {"@id": manifest.id, "format": "application/ld+json", "profile": IIIF2_CONTEXT}
         id_key = "@id"
-    if manifest_id and manifest_id != manifest.id:
-        document[id_key] = manifest_id
-        document["seeAlso"] = _with(document.get("seeAlso"), source, id_key)
     for reference in see_also:
         entry = reference if manifest.version == 3 else {"@id": reference["id"], **{
             k: v for k, v in reference.items() if k not in ("id", "type")}}
         document["seeAlso"] = _with(document.get("seeAlso"), entry, id_key)
+    if manifest_id and manifest_id != manifest.id:
+        document[id_key] = manifest_id
+        document["seeAlso"] = _with(document.get("seeAlso"), source, id_key)
     return document

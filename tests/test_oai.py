@@ -15,8 +15,10 @@ from lxml import etree
 from oaipmh import OAI, check_oai_dc, check_response, error_code, q
 from webclient import Client, live_server
 
+from enricher.annotate import enriched_manifest
 from enricher.edm import MEDIA_TYPE as EDM_MEDIA_TYPE
-from enricher.harvest import collection_set
+from enricher.harvest import collection_set, record_links
+from enricher.manifest import parse_manifest
 from enricher.store import now
 
 MAX_RECORDS = 2
@@ -240,3 +242,12 @@ def test_a_repository_without_sets_says_so(tmp_path):
         assert error_code(client.get("oai", params=arguments).content) == "noSetHierarchy"
         assert error_code(client.get("oai", params={"verb": "ListRecords", "metadataPrefix": "edm"}).content) \
             == "noRecordsMatch"
+
+
+def test_a_v2_manifest_links_its_records_in_its_own_terms():
+    document = make_manifest(2, [("a", 800, 600)], IMAGES, manifest_id="https://example.org/v2.json")
+    links = record_links("https://enricher.example/", "0123456789abcdef")
+    enriched = enriched_manifest(parse_manifest(document, document["@id"]), {}, "https://enricher.example/x", links)
+    assert enriched["seeAlso"][:2] == [{"@id": link["id"], "format": link["format"], "profile": link["profile"]}
+                                       for link in links]
+    assert links[1]["id"].endswith("identifier=oai:enricher.example:0123456789abcdef")

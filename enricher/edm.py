@@ -11,7 +11,9 @@ which a person verified, and what the manifest lacked.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from functools import lru_cache
 
 from lxml import etree
 
@@ -37,6 +39,7 @@ MEDIA_TYPE = "application/rdf+xml"
 PROVENANCE_LANGUAGE = "en"
 
 
+@lru_cache(maxsize=None)
 def _q(name: str) -> str:
     prefix, local = name.split(":")
     return f"{{{NS[prefix]}}}{local}"
@@ -104,30 +107,34 @@ def _concepts(root: etree._Element, subjects: Sequence[Subject], tree: ConceptTr
     written: set[str] = set()
     for subject in subjects:
         chain = tree.chain(subject.concept.uri)
+        links = tuple(subject.wikidata())
         if not chain:  # a concept the vocabulary files describe only through the class mapping
-            element = _add(root, "skos:Concept", about=subject.concept.uri)
-            for lang, label in sorted(subject.concept.labels.items()):
-                _add(element, "skos:prefLabel", label, lang=lang)
-            _links(element, subject)
+            labels = tuple(sorted(subject.concept.labels.items()))
+            root.append(copy.deepcopy(_concept(subject.concept.uri, labels, None, None, links)))
             continue
         for n, entry in enumerate(chain):
-            if entry.uri in written:
-                continue
-            written.add(entry.uri)
-            element = _add(root, "skos:Concept", about=entry.uri)
-            for lang, label in sorted(entry.labels.items()):
-                _add(element, "skos:prefLabel", label, lang=lang)
-            if entry.broader:
-                _add(element, "skos:broader", resource=entry.broader)
-            if n == 0:
-                _links(element, subject)
-            if entry.notation:
-                _add(element, "skos:notation", entry.notation)
+            if entry.uri not in written:
+                written.add(entry.uri)
+                labels = tuple(sorted(entry.labels.items()))
+                element = _concept(entry.uri, labels, entry.broader, entry.notation, links if n == 0 else ())
+                root.append(copy.deepcopy(element))
 
 
-def _links(element: etree._Element, subject: Subject) -> None:
-    for uri, match in subject.wikidata():
-        _add(element, f"skos:{match}Match", resource=uri)
+@lru_cache(maxsize=4096)
+def _concept(uri: str, labels: tuple[tuple[str, str], ...], broader: str | None, notation: str | None,
+             links: tuple[tuple[str, str], ...]) -> etree._Element:
+    """One skos:Concept, built once per process and copied into each record (most records share them)."""
+    element = etree.Element(_q("skos:Concept"), nsmap=NS)
+    element.set(_q("rdf:about"), uri)
+    for lang, label in labels:
+        _add(element, "skos:prefLabel", label, lang=lang)
+    if broader:
+        _add(element, "skos:broader", resource=broader)
+    for target, match in links:
+        _add(element, f"skos:{match}Match", resource=target)
+    if notation:
+        _add(element, "skos:notation", notation)
+    return element
 
 
 def provenance(obj: ProvidedObject, subjects: Sequence[Subject]) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -43,6 +44,8 @@ VERBS = {  # verb -> (required arguments, optional arguments); a resumptionToken
     "ListRecords": (("metadataPrefix",), ("from", "until", "set")),
 }
 RESUMABLE = ("ListSets", *LISTS)
+SPLICE = "@@"  # around a record's number in its metadata element until the response is serialised
+_PLACEHOLDER = re.compile(rb"<metadata>@@(\d+)@@</metadata>")
 
 
 class OAIError(Exception):
@@ -109,6 +112,27 @@ def parse_datestamp(text: str, name: str, end: bool) -> tuple[str, str]:
     raise OAIError("badArgument", f"{name}={text!r} is not a date (YYYY-MM-DD) or a UTC time (YYYY-MM-DDThh:mm:ssZ)")
 
 
+class _Reply:
+    """A response being built: its tree, and the records it holds, serialised each on its own and
+    spliced in at the end (moving a record's elements into the response's tree costs more than the
+    record's own serialisation)."""
+
+    def __init__(self, root: etree._Element):
+        self.root, self.element = root, root
+        self.records: list[bytes] = []
+
+    def splice(self, record: etree._Element) -> str:
+        """Keep RECORD for the response; return the placeholder its metadata element holds meanwhile."""
+        self.records.append(etree.tostring(record, encoding="UTF-8"))
+        return f"{SPLICE}{len(self.records) - 1}{SPLICE}"
+
+    def serialise(self) -> bytes:
+        body = etree.tostring(self.root, xml_declaration=True, encoding="UTF-8")
+        if not self.records:
+            return body
+        return _PLACEHOLDER.sub(lambda found: b"<metadata>" + self.records[int(found.group(1))] + b"</metadata>", body)
+
+
 class Repository:
     """An OAI-PMH repository over CATALOGUE's records; MAX_RECORDS per response."""
 
@@ -127,40 +151,43 @@ class Repository:
         etree.SubElement(root, f"{{{OAI}}}responseDate").text = now()
         request = etree.SubElement(root, f"{{{OAI}}}request")
         request.text = self.base_url
+        reply = _Reply(root)
         try:
             verb, args = _check(pairs)
             for name, value in (("verb", verb), *sorted(args.items())):
                 request.set(name, value)
-            getattr(self, f"_{verb}")(store, etree.SubElement(root, f"{{{OAI}}}{verb}"), args)
+            reply.element = etree.SubElement(root, f"{{{OAI}}}{verb}")
+            getattr(self, f"_{verb}")(store, reply, args)
         except OAIError as error:
             for child in root[2:]:
                 root.remove(child)
+            reply.records.clear()
             if error.code in ("badVerb", "badArgument"):
                 request.attrib.clear()
             element = etree.SubElement(root, f"{{{OAI}}}error", code=error.code)
             element.text = error.message
-        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+        return reply.serialise()
 
     # the verbs
 
-    def _Identify(self, store: Store, element: etree._Element, args: dict) -> None:
+    def _Identify(self, store: Store, reply: _Reply, args: dict) -> None:
         for name, value in (
             ("repositoryName", self.name), ("baseURL", self.base_url), ("protocolVersion", "2.0"),
             ("adminEmail", self.admin_email), ("earliestDatestamp", store.earliest_datestamp() or now()),
             ("deletedRecord", "persistent"), ("granularity", GRANULARITY),
         ):
-            _text(element, name, value)
+            _text(reply.element, name, value)
 
-    def _ListMetadataFormats(self, store: Store, element: etree._Element, args: dict) -> None:
+    def _ListMetadataFormats(self, store: Store, reply: _Reply, args: dict) -> None:
         if "identifier" in args:
             self._record(store, args["identifier"])
         for prefix, (schema, namespace) in FORMATS.items():
-            entry = _text(element, "metadataFormat")
+            entry = _text(reply.element, "metadataFormat")
             _text(entry, "metadataPrefix", prefix)
             _text(entry, "schema", schema)
             _text(entry, "metadataNamespace", namespace)
 
-    def _ListSets(self, store: Store, element: etree._Element, args: dict) -> None:
+    def _ListSets(self, store: Store, reply: _Reply, args: dict) -> None:
         token = Token.decode(args["resumptionToken"], "ListSets") if "resumptionToken" in args else Token("ListSets")
         sets = _with_parents(store)
         if not sets:
@@ -168,27 +195,27 @@ class Repository:
         remaining = [(spec, name) for spec, name in sets if token.last_set is None or spec > token.last_set]
         page = remaining[:self.max_records]
         for spec, name in page:
-            entry = _text(element, "set")
+            entry = _text(reply.element, "set")
             _text(entry, "setSpec", spec)
             _text(entry, "setName", name)
         if token.last_set is not None or len(remaining) > len(page):
             more = replace(token, last_set=page[-1][0], cursor=token.cursor + len(page), total=len(sets))
-            self._token(element, more if len(remaining) > len(page) else None, token.cursor, len(sets))
+            self._token(reply.element, more if len(remaining) > len(page) else None, token.cursor, len(sets))
 
-    def _GetRecord(self, store: Store, element: etree._Element, args: dict) -> None:
+    def _GetRecord(self, store: Store, reply: _Reply, args: dict) -> None:
         prefix = _prefix(args["metadataPrefix"])
         record = self._record(store, args["identifier"])
-        self._write(store, element, record, prefix)
+        self._write(store, reply, record, prefix)
 
-    def _ListIdentifiers(self, store: Store, element: etree._Element, args: dict) -> None:
-        self._list(store, element, args, "ListIdentifiers")
+    def _ListIdentifiers(self, store: Store, reply: _Reply, args: dict) -> None:
+        self._list(store, reply, args, "ListIdentifiers")
 
-    def _ListRecords(self, store: Store, element: etree._Element, args: dict) -> None:
-        self._list(store, element, args, "ListRecords")
+    def _ListRecords(self, store: Store, reply: _Reply, args: dict) -> None:
+        self._list(store, reply, args, "ListRecords")
 
     # lists
 
-    def _list(self, store: Store, element: etree._Element, args: dict, verb: str) -> None:
+    def _list(self, store: Store, reply: _Reply, args: dict, verb: str) -> None:
         token = Token.decode(args["resumptionToken"], verb) if "resumptionToken" in args else self._begin(store, args, verb)
         query = {"since": token.since, "until": token.until, "set_spec": token.set_spec}
         records = store.harvest_records(token.after, token.upto, self.max_records + 1, **query)
@@ -200,13 +227,13 @@ class Repository:
         page = records[:self.max_records]
         for record in page:
             if verb == "ListIdentifiers":
-                self._header(element, record)
+                self._header(reply.element, record)
             else:
-                self._write(store, element, record, token.prefix)
+                self._write(store, reply, record, token.prefix)
         more = len(records) > len(page)
         if more or "resumptionToken" in args:
             following = replace(token, after=page[-1].position, cursor=token.cursor + len(page))
-            self._token(element, following if more else None, token.cursor, token.total)
+            self._token(reply.element, following if more else None, token.cursor, token.total)
 
     def _begin(self, store: Store, args: dict, verb: str) -> Token:
         prefix = _prefix(args["metadataPrefix"])
@@ -245,14 +272,14 @@ class Repository:
         for spec in record.sets:
             _text(header, "setSpec", spec)
 
-    def _write(self, store: Store, parent: etree._Element, record: HarvestRecord, prefix: str) -> None:
-        entry = _text(parent, "record")
+    def _write(self, store: Store, reply: _Reply, record: HarvestRecord, prefix: str) -> None:
+        entry = _text(reply.element, "record")
         described = None if record.deleted else self.catalogue.describe(store, record.key)
         if described is not None and not described.subjects:  # changed since the follower's last round
             described = None
         self._header(entry, replace(record, deleted=described is None))
         if described is not None:
-            _text(entry, "metadata").append(self.catalogue.metadata(described, prefix))
+            _text(entry, "metadata", reply.splice(self.catalogue.metadata(described, prefix)))
 
     def _token(self, parent: etree._Element, token: Token | None, cursor: int, total: int) -> None:
         element = _text(parent, "resumptionToken", token.encode() if token else None)

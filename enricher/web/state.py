@@ -108,7 +108,8 @@ class Service:
                 follower = self._followers[consumer.name] = FollowerThread(
                     store, consumer, interval=DISCOVERY_SECONDS, leader=consumer.name)
                 follower.start()
-        if not follower.wait_for(store.last_change(), DISCOVERY_WAIT):
+        latest = store.last_change()
+        if consumer.position(store) < latest and not follower.wait_for(latest, DISCOVERY_WAIT):
             log.warning("%s lags behind the change log", what)
         return store
 

@@ -160,7 +160,8 @@ def main() -> None:
         count, seconds = follow(config)
         print(f"{count} OAI-PMH records derived from the change log in {seconds:.1f} s")
         settings = {"ENRICHER_OAI_MAX_RECORDS": str(args.page)}
-        with gunicorn(folder, listener, base_url, 100, settings, script=__file__) as master:
+        # probing /oai: the service root lists every manifest, 25 MB at 100,000 of them
+        with gunicorn(folder, listener, base_url, 100, settings, script=__file__, probe="oai?verb=Identify") as master:
             listener.close()  # gunicorn holds its own copy
             with httpx.Client() as http:  # warm-up: each worker opens its store and builds its catalogue
                 for _ in range(4):

@@ -45,6 +45,7 @@ EDM_NAMESPACE = "http://www.europeana.eu/schemas/edm/"
 NOT_EVALUATED = "http://rightsstatements.org/vocab/CNE/1.0/"
 EUROPEANA_ITEM = "http://data.europeana.eu/item/"
 _EUROPEANA_PAGE = re.compile(r"^https?://(?:www\.europeana\.eu/(?:[a-z]{2}/)?item|data\.europeana\.eu/item)/([^/?#]+)/([^/?#]+)")
+_LEVEL = re.compile(r"^(?:level[012]|https?://iiif\.io/api/image/[23]/level[012]\.json)$")
 _SET_SPEC = re.compile(r"^[A-Za-z0-9\-_.!~*'()]+(?::[A-Za-z0-9\-_.!~*'()]+)*$")
 # the rights statements Europeana takes: Creative Commons licences and marks, rightsstatements.org
 _RIGHTS = re.compile(
@@ -132,7 +133,7 @@ class ProvidedObject:
     data_provider: str
     provider: str
     shown_at: str | None
-    images: tuple[tuple[str, str | None, str | None], ...]  # (image URL, IIIF service id, its profile)
+    images: tuple[tuple[str, str | None, str | None], ...]  # (image URL, IIIF service id, its level's URI)
     notes: tuple[str, ...] = field(default=())  # where a value came from because the manifest lacks it
 
 
@@ -169,8 +170,8 @@ def provided_object(manifest: Manifest, aggregation: Aggregation, repository_nam
             notes.append("The manifest names no provider: edm:dataProvider is the aggregation file's.")
     titles = tuple(language_values(document.get("label"))) or ((manifest.label or manifest.id, None),)
     summary = document.get("summary") if manifest.version == 3 else document.get("description")
-    images = tuple((c.image_url, c.service_id, _service_profile(c.service_id, c.service_version))
-                   for c in manifest.canvases if c.image_url)
+    profiles = _service_profiles(document)
+    images = tuple((c.image_url, c.service_id, profiles.get(c.service_id or "")) for c in manifest.canvases if c.image_url)
     if not images:
         notes.append("No canvas of the manifest paints an image.")
     return ProvidedObject(
@@ -255,10 +256,25 @@ def _europeana_item(*uris: str | None) -> str | None:
     return None
 
 
-def _service_profile(service_id: str | None, version: int | None) -> str | None:
-    """The compliance profile a IIIF image service implements (its level is in its info.json, which the
-    record does not fetch: the profile names the API version)."""
-    return None if service_id is None or version is None else f"http://iiif.io/api/image/{version}"
+def _service_profiles(document: Any) -> dict[str, str]:
+    """Image service id -> the compliance level it states, as a URI (``level2`` in 3.0 is
+    http://iiif.io/api/image/3/level2.json), from every service block of a manifest."""
+    found: dict[str, str] = {}
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            service_id = node.get("id") or node.get("@id")
+            for profile in as_list(node.get("profile")):
+                if isinstance(profile, str) and isinstance(service_id, str):
+                    level = _LEVEL.match(profile)
+                    if level:
+                        uri = profile if profile.startswith("http") else f"http://iiif.io/api/image/3/{profile}.json"
+                        found.setdefault(service_id.removesuffix("/info.json").rstrip("/"), uri)
+            stack.extend(node.values())
+    return found
 
 
 def _optional(entry: dict, name: str, where: str) -> str | None:

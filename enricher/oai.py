@@ -46,6 +46,7 @@ VERBS = {  # verb -> (required arguments, optional arguments); a resumptionToken
 RESUMABLE = ("ListSets", *LISTS)
 SPLICE = "@@"  # around a record's number in its metadata element until the response is serialised
 _PLACEHOLDER = re.compile(rb"<metadata>@@(\d+)@@</metadata>")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 class OAIError(Exception):
@@ -295,6 +296,8 @@ def _text(parent: etree._Element, name: str, text: str | None = None) -> etree._
 
 def _check(pairs: list[tuple[str, str]]) -> tuple[str, dict[str, str]]:
     """The verb and the other arguments of a request. Raises OAIError badVerb or badArgument."""
+    if any(_CONTROL.search(text) for pair in pairs for text in pair):
+        raise OAIError("badArgument", "an argument holds control characters, which XML cannot carry")
     names = [name for name, _ in pairs]
     verbs = [value for name, value in pairs if name == "verb"]
     if len(verbs) != 1 or verbs[0] not in VERBS:
@@ -314,7 +317,7 @@ def _check(pairs: list[tuple[str, str]]) -> tuple[str, dict[str, str]]:
         return verb, args
     illegal = sorted(set(args) - set(required) - set(optional))
     if illegal:
-        raise OAIError("badArgument", f"{verb} takes no {', '.join(illegal)}")
+        raise OAIError("badArgument", f"{verb} takes no {', '.join(map(repr, illegal))}")
     missing = [name for name in required if name not in args]
     if missing:
         raise OAIError("badArgument", f"{verb} needs {', '.join(missing)}")

@@ -218,6 +218,7 @@ ERRORS = [
     ({"verb": "ListSets", "resumptionToken": "eyJ2ZXJiIjoiTGlzdFJlY29yZHMifQ"}, "badResumptionToken"),
     ({"verb": "ListRecords", "resumptionToken": "x", "metadataPrefix": "edm"}, "badArgument"),
     ({"verb": "Identify", "resumptionToken": "x"}, "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": "edm", "set": "a\x01b"}, "badArgument"),
 ]
 
 

@@ -86,6 +86,16 @@ def seed(server, names) -> dict[str, str]:
     return found
 
 
+def first_page(server, count: int, verb: str) -> tuple[str, dict[str, str], str, etree._Element]:
+    """Seed COUNT manifests, wait for a fresh second and ask VERB's first page; return the endpoint, the
+    identifiers by name, that second (for the next incremental harvest) and the page."""
+    endpoint = f"{server.url}oai"
+    ids = seed(server, [f"m{n}" for n in range(count)])
+    start = next_second()
+    page = check_response(httpx.get(endpoint, params={"verb": verb, "metadataPrefix": "edm"}).content)
+    return endpoint, ids, start, page
+
+
 def key_of(identifier: str) -> str:
     return identifier.rsplit(":", 1)[1]
 
@@ -124,10 +134,7 @@ def test_a_full_then_an_incremental_harvest(harvester, tmp_path):
 
 def test_a_token_kept_while_a_thousand_annotations_are_added_resumes_where_it_stood(tmp_path):
     with live_server(tmp_path, oai_max_records=MAX_RECORDS) as server:
-        endpoint = f"{server.url}oai"
-        ids = seed(server, [f"m{n}" for n in range(8)])
-        start = next_second()
-        page = check_response(httpx.get(endpoint, params={"verb": "ListRecords", "metadataPrefix": "edm"}).content)
+        endpoint, ids, start, page = first_page(server, 8, "ListRecords")
         token = page.find(f".//{q('resumptionToken')}")
         first = [e.text for e in page.iter(q("identifier"))]
         assert len(first) == MAX_RECORDS and token.get("completeListSize") == "8"
@@ -157,10 +164,7 @@ def test_a_token_kept_while_a_thousand_annotations_are_added_resumes_where_it_st
 
 def test_a_record_changed_during_a_harvest_comes_with_the_next_one(tmp_path):
     with live_server(tmp_path, oai_max_records=MAX_RECORDS) as server:
-        endpoint = f"{server.url}oai"
-        ids = seed(server, [f"m{n}" for n in range(5)])
-        start = next_second()
-        page = check_response(httpx.get(endpoint, params={"verb": "ListIdentifiers", "metadataPrefix": "edm"}).content)
+        endpoint, ids, start, page = first_page(server, 5, "ListIdentifiers")
         first = [e.text for e in page.iter(q("identifier"))]
         waiting = sorted(set(ids.values()) - set(first))
         with server.store() as store:  # every record still to send changes

@@ -8,7 +8,8 @@ records up to date (enricher.harvest.sync, the follower the service runs), then:
   use it) and walks ``ListRecords`` with ``metadataPrefix=edm`` from the first page to the last by its
   resumption tokens (``oai_max_records`` a page), one client (httpx), sampling the server's RSS;
 - baseline: in this process, reads the same records from the store in the harvest order and writes
-  each as EDM (Catalogue.describe, Catalogue.metadata, lxml's tostring), without the protocol.
+  each as EDM (Catalogue.describe, Catalogue.metadata, lxml's tostring), without the protocol; it takes
+  turns with the harvest (the records of every 10 pages), so both meet the same load on a shared machine.
 
 Prints records/s of both and the ratio protocol / baseline (target >= 0.8), and the server's peak RSS
 at 10%, 50% and 100% of the walk: flat means a harvest does not grow with the repository.
@@ -19,6 +20,7 @@ at 10%, 50% and 100% of the walk: flat means a harvest does not grow with the re
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import sys
@@ -35,6 +37,7 @@ TOKEN = re.compile(rb"<resumptionToken[^>]*>([^<]*)</resumptionToken>")
 RECORD = b"<record>"
 LABELS = ("dog", "horse", "bird", "cup", "clock", "book", "chair", "boat", "bench", "cat")  # all with Iconclass
 SEED_BATCH = 1000  # manifests a transaction
+TURN = 10  # harvest pages between two stretches of the baseline
 
 
 def serve(fd: int) -> None:
@@ -92,49 +95,55 @@ def follow(config) -> tuple[int, float]:
         return store.harvest_position(), time.perf_counter() - start
 
 
-def baseline(config, records: int, page: int) -> tuple[float, float]:
-    """Serialise every record as EDM straight from the store, in the harvest order; return records/s and
-    CPU ms a record."""
-    from lxml import etree
+class Baseline:
+    """Writes the records as EDM straight from the store, in the harvest order, a stretch at a time
+    (taking turns with the harvest, so both sides meet the same load on a shared machine)."""
 
-    from enricher.harvest import Catalogue
-    from enricher.store import open_store
+    def __init__(self, config, page: int):
+        from enricher.harvest import Catalogue
+        from enricher.store import open_store
 
-    catalogue = Catalogue(config)
-    done, after = 0, 0
-    with open_store(config.database) as store:
-        upto = store.harvest_position()
+        self.catalogue, self.page = Catalogue(config), page
+        self.store = open_store(config.database)
+        self.upto, self.after = self.store.harvest_position(), 0
+        self.done, self.seconds, self.cpu = 0, 0.0, 0.0
+
+    def write(self, count: int) -> None:
+        """Write the next COUNT records (fewer at the end)."""
+        from lxml import etree
+
         start, cpu = time.perf_counter(), time.process_time()
-        while batch := store.harvest_records(after, upto, page):
+        while count > 0 and (batch := self.store.harvest_records(self.after, self.upto, min(count, self.page))):
             for record in batch:
-                described = catalogue.describe(store, record.key)
-                etree.tostring(catalogue.metadata(described, "edm"), encoding="UTF-8")
-                done += 1
-            after = batch[-1].position
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    if done != records:
-        raise SystemExit(f"the baseline wrote {done} records, not {records}")
-    return done / seconds, 1000 * cpu / done
+                described = self.catalogue.describe(self.store, record.key)
+                etree.tostring(self.catalogue.metadata(described, "edm"), encoding="UTF-8")
+            self.after, self.done, count = batch[-1].position, self.done + len(batch), count - len(batch)
+        self.seconds += time.perf_counter() - start
+        self.cpu += time.process_time() - cpu
 
 
-def harvest(base_url: str, records: int, sampler: Sampler) -> float:
-    """Walk ListRecords (edm) by its resumption tokens to the end; return records/s."""
-    done, query = 0, {"verb": "ListRecords", "metadataPrefix": "edm"}
+def harvest(base_url: str, records: int, sampler: Sampler, baseline: Baseline) -> float:
+    """Walk ListRecords (edm) by its resumption tokens to the end, letting BASELINE write as many records
+    after every TURN pages; return the harvest's records/s."""
+    done, seconds, query = 0, 0.0, {"verb": "ListRecords", "metadataPrefix": "edm"}
     with httpx.Client(timeout=120) as http:
-        start = time.perf_counter()
-        while True:
+        for pages in itertools.count(1):
+            start = time.perf_counter()
             response = http.get(f"{base_url}oai", params=query)
             response.raise_for_status()
             body = response.content
+            found = TOKEN.search(body)
+            seconds += time.perf_counter() - start
             done += body.count(RECORD)
             sampler.done = done
-            found = TOKEN.search(body)
+            if pages % TURN == 0:
+                baseline.write(done - baseline.done)
             if not found or not found.group(1):
                 break
             query = {"verb": "ListRecords", "resumptionToken": found.group(1).decode()}
-        seconds = time.perf_counter() - start
-    if done != records:
-        raise SystemExit(f"the harvest got {done} records, not {records}")
+    baseline.write(done - baseline.done)
+    if done != records or baseline.done != records:
+        raise SystemExit(f"the harvest got {done} records and the baseline wrote {baseline.done}, not {records}")
     return done / seconds
 
 
@@ -166,13 +175,16 @@ def main() -> None:
             with httpx.Client() as http:  # warm-up: each worker opens its store and builds its catalogue
                 for _ in range(4):
                     http.get(f"{base_url}oai", params={"verb": "ListRecords", "metadataPrefix": "edm"}).raise_for_status()
+            baseline = Baseline(config, args.page)
             with Sampler(master) as sampler:
                 server_cpu, client_cpu = sampler.cpu()
-                protocol = harvest(base_url, count, sampler)
+                protocol = harvest(base_url, count, sampler, baseline)
                 server_cpu, client_cpu = (after - before for after, before in zip(sampler.cpu(), (server_cpu, client_cpu)))
+            baseline.store.close()
             peaks = "  ".join(f"{int(share * 100):3d}%:{mib(peak)}" for share, peak in
                               zip(CHECKPOINTS, sampler.peaks(count)))
-        bare, bare_cpu = baseline(config, count, args.page)
+        client_cpu -= baseline.cpu  # this process ran the baseline too
+        bare, bare_cpu = baseline.done / baseline.seconds, 1000 * baseline.cpu / baseline.done
     print(f"ListRecords over HTTP ({args.page} a page): {protocol:8.1f} records/s  "
           f"CPU ms/record server {1000 * server_cpu / count:.3f} client {1000 * client_cpu / count:.3f}")
     print(f"  server peak RSS {peaks}")

@@ -182,10 +182,11 @@ def loopback_listener() -> tuple[socket.socket, str]:
 
 @contextmanager
 def gunicorn(
-    folder: Path, listener: socket.socket, base_url: str, page_size: int, settings: Mapping[str, str] | None = None
+    folder: Path, listener: socket.socket, base_url: str, page_size: int, settings: Mapping[str, str] | None = None,
+    script: str = __file__, probe: str = "",
 ) -> Iterator[psutil.Process]:
-    """Run the service with 2 workers on LISTENER (SETTINGS: more ENRICHER_* variables); yield its master
-    process once it answers."""
+    """Run the service with 2 workers on LISTENER (SETTINGS: more ENRICHER_* variables) through SCRIPT's
+    ``--serve-fd``; yield its master process once it answers PROBE (a path below the base URL)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
     env.update(
         ENRICHER_DATABASE=str(folder / "enricher.sqlite3"), ENRICHER_BASE_URL=base_url, ENRICHER_WORKERS="2",
@@ -193,12 +194,12 @@ def gunicorn(
     )
     log_path = folder / "gunicorn.log"
     with log_path.open("w") as log:
-        command = [sys.executable, __file__, "--serve-fd", str(listener.fileno())]
+        command = [sys.executable, script, "--serve-fd", str(listener.fileno())]
         process = subprocess.Popen(command, pass_fds=[listener.fileno()], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             master = psutil.Process(process.pid)
             deadline = time.monotonic() + START_SECONDS
-            while not _answers(base_url) or len(master.children()) < 2:
+            while not _answers(base_url + probe) or len(master.children()) < 2:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(f"gunicorn did not start:\n{log_path.read_text()[-4000:]}")
                 time.sleep(0.2)

@@ -10,7 +10,7 @@ import copy
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from .errors import EnricherError, RegionError
@@ -223,13 +223,15 @@ def _with(entries: Any, entry: dict, key: str) -> list:
 
 
 def enriched_manifest(
-    manifest: Manifest, links: Mapping[str, tuple[str, str]], manifest_id: str | None = None
+    manifest: Manifest, links: Mapping[str, tuple[str, str]], manifest_id: str | None = None,
+    see_also: Sequence[dict] = (),
 ) -> dict:
     """Copy the source manifest and link each canvas in ``links`` to its page (v3) or list (v2).
 
     ``manifest_id`` (our published URL) replaces the source id, so viewers that resolve a manifest by
-    its id load ours; the source stays reachable through ``seeAlso``. Existing links stay, and a
-    link already there is not added twice (enriching an enriched manifest again changes nothing).
+    its id load ours; the source stays reachable through ``seeAlso``, as does each of SEE_ALSO (v3
+    references: id, type, format, profile). Existing links stay, and a link already there is not added
+    twice (enriching an enriched manifest again changes nothing).
     """
     document = copy.deepcopy(manifest.document)
     if manifest.version == 3:
@@ -247,6 +249,10 @@ def enriched_manifest(
                     canvas["otherContent"] = _with(canvas.get("otherContent"), listing, "@id")
         source = {"@id": manifest.id, "format": "application/ld+json", "profile": IIIF2_CONTEXT}
         id_key = "@id"
+    for reference in see_also:
+        entry = reference if manifest.version == 3 else {"@id": reference["id"], **{
+            k: v for k, v in reference.items() if k not in ("id", "type")}}
+        document["seeAlso"] = _with(document.get("seeAlso"), entry, id_key)
     if manifest_id and manifest_id != manifest.id:
         document[id_key] = manifest_id
         document["seeAlso"] = _with(document.get("seeAlso"), source, id_key)

@@ -203,7 +203,8 @@ def reindex(config_file: str | None, **overrides) -> None:
 @config_option
 @database_option
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--format", "formats", default="coco,yolo", show_default=True, help="coco, yolo or both, comma-separated.")
+@click.option("--format", "formats", default="coco,yolo", show_default=True,
+              help="coco, yolo or both, comma-separated; or europeana (the Europeana Annotations API profile).")
 @click.option("--weights", help="The model whose class names become the categories (setting weights).")
 @click.option("--classes", help="Classes a canvas must have been reviewed for, comma-separated (default: all the model's).")
 @click.option("--split", "ratios", default="0.8,0.1,0.1", show_default=True, help="train,val,test fractions for new manifests.")
@@ -215,12 +216,16 @@ def reindex(config_file: str | None, **overrides) -> None:
 def export_data(manifests: tuple[str, ...], config_file, out_dir: Path, formats: str, ratios: str, max_size, consented,
                 splits_file, **overrides) -> None:
     """Export the exhaustively reviewed canvases of MANIFESTS (keys; none or "all": every manifest) as COCO
-    and YOLO training data into OUT, skipping manifests whose rights forbid AI use."""
+    and YOLO training data into OUT, skipping manifests whose rights forbid AI use; with --format europeana,
+    each manifest's annotations for the Europeana Annotations API as OUT/{key}/europeana.jsonld."""
     from .export import export_store, parse_ratios
     from .fetch import Fetcher
     from .store import open_store
 
     keys = None if not manifests or manifests == ("all",) else list(manifests)
+    if formats.strip() == "europeana":
+        _export_europeana(keys, config_file, out_dir, overrides)
+        return
     try:
         config = load_config(overrides, file=config_file)
         options = {"formats": [f.strip() for f in formats.split(",") if f.strip()], "ratios": parse_ratios(ratios),
@@ -241,6 +246,31 @@ def export_data(manifests: tuple[str, ...], config_file, out_dir: Path, formats:
     click.echo(f"{sum(result.images.values())} images in {out_dir} ({', '.join(str(p) for p in result.files)})")
     if not sum(result.images.values()):
         _fail("nothing exported: no exhaustively reviewed canvas that may be used")
+
+
+def _export_europeana(keys: list[str] | None, config_file, out_dir: Path, overrides: dict) -> None:
+    """Write the Europeana profile of each manifest and say what each holds and left out."""
+    from . import europeana
+    from .harvest import Catalogue
+    from .publish import write_json
+    from .store import open_store
+
+    sent = 0
+    try:
+        config = load_config({k: v for k, v in overrides.items() if k == "database"}, file=config_file)
+        catalogue = Catalogue(config)
+        with open_store(config.database) as store:
+            for key in keys or [m.key for m in store.manifests()]:
+                found = europeana.profile(catalogue, store, key)
+                if found is None:
+                    _fail(f"no manifest {key} in the store", 1)
+                write_json(out_dir / key / "europeana.jsonld", found.page)
+                left = ", ".join(f"{n} {reason}" for reason, n in found.left_out.items() if n)
+                click.echo(f"{key}: {found.sent} annotations" + (f", left out: {left}" if left else ""))
+                sent += found.sent
+    except (EnricherError, OSError) as exc:
+        _fail(str(exc))
+    click.echo(f"{sent} annotations in the Europeana profile in {out_dir}")
 
 
 @main.command()

@@ -126,6 +126,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("host_rate", 0.0, "Requests per second to one IIIF host from all workers together (0: no limit; shared through Redis)", float),
     Setting("host_concurrency", 0, "Requests in flight to one IIIF host from all workers together (0: no limit; shared through Redis)", int),
     Setting("limits_url", "", "Redis that holds the per-host limits, redis://host:6379/0 (empty: the broker's, when it is Redis)"),
+    # aggregators: OAI-PMH, EDM and the Europeana Annotations API profile
+    Setting("oai_repository_name", "enricher", "The repository name OAI-PMH Identify gives (and edm:provider where the aggregation file names none)"),
+    Setting("oai_admin_email", "", "The administrator's e-mail address OAI-PMH Identify gives (empty: webmaster@ the base URL's host)"),
+    Setting("oai_max_records", 100, "Most records (headers, sets) in one OAI-PMH response; a resumption token carries on", int),
+    Setting("aggregation_file", "", "TOML or JSON file mapping manifest URIs to the provider's object URIs and Europeana items, naming the data provider, provider and rights, and grouping manifests into OAI-PMH sets (empty: none)"),
+    Setting("aggregation_threshold", 0.5, "Confidence (calibrated where a calibration applies) from which a pending machine annotation's concept goes to aggregators; accepted ones always go, rejected ones never", float),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

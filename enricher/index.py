@@ -43,7 +43,14 @@ from .datafiles import (
     TERMS_FILE,
     VERDICT_VOCABULARY,
 )
-from .errors import EnricherError, InputError, QueryError, QueryTimeout, ResultTooLarge, UpdateRefused
+from .errors import (
+    EnricherError,
+    InputError,
+    QueryError,
+    QueryTimeout,
+    ResultTooLarge,
+    UpdateRefused,
+)
 from .follow import FollowerThread, follow
 from .served import Calibrations
 

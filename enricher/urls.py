@@ -18,6 +18,8 @@ its file's place in the folder.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 
 def public_base(base_url: str) -> str:
     """The configured public base URL, ending in one slash."""
@@ -124,3 +126,23 @@ def terms_url(base: str) -> str:
 def vocabulary_url(base: str) -> str:
     """The class-to-concept mapping (SKOS)."""
     return f"{base}vocab"
+
+
+def edm_url(base: str, key: str) -> str:
+    """The URL of manifest KEY's EDM record under the public BASE."""
+    return f"{base}{key}/edm.xml"
+
+
+def europeana_url(base: str, key: str) -> str:
+    """The URL of manifest KEY's annotations in the Europeana Annotations API profile."""
+    return f"{base}{key}/europeana.jsonld"
+
+
+def oai_url(base: str) -> str:
+    """The OAI-PMH base URL under the public BASE."""
+    return f"{base}oai"
+
+
+def oai_identifier(base: str, key: str) -> str:
+    """The OAI-PMH identifier of manifest KEY's record in the repository under the public BASE."""
+    return f"oai:{urlsplit(base).hostname or 'localhost'}:{key}"

@@ -539,3 +539,44 @@ def test_concurrent_last_canvases_end_the_job_once(store_url):
     for thread in threads:
         thread.join()
     assert ended == ["done"]
+
+
+# ---- what OAI-PMH harvests ----------------------------------------------------------------------------
+
+
+def test_harvest_records_move_to_the_end_with_every_change(store):
+    assert store.harvest_position() == 0 and store.earliest_datestamp() is None and store.harvest_record(KEY) is None
+    first = store.save_harvest_record(KEY, "2026-01-01T00:00:00Z", False, {"collection:c1": "Collection one"})
+    second = store.save_harvest_record(OTHER, "2026-01-02T00:00:00Z", False, {})
+    assert (first.position, second.position) == (1, 2) and first.sets == ("collection:c1",)
+    moved = store.save_harvest_record(KEY, "2026-01-03T00:00:00Z", True, {"group:a:b": "B", "group:a": "A"})
+    assert moved.position == 3 and moved.deleted and moved.sets == ("group:a", "group:a:b")
+    assert [r.key for r in store.harvest_records(0, 3, 10)] == [OTHER, KEY]
+    assert store.harvest_position() == 3 and store.earliest_datestamp() == "2026-01-02T00:00:00Z"
+    # a record keeps its sets' names; a set no record holds any more is still known (a harvester may ask)
+    assert [(s.spec, s.name) for s in store.harvest_sets()] == [
+        ("collection:c1", "Collection one"), ("group:a", "A"), ("group:a:b", "B")]
+
+
+def test_a_datestamp_never_goes_back_along_the_harvest_order(store):
+    store.save_harvest_record(KEY, "2026-01-02T00:00:05Z", False, {})
+    late = store.save_harvest_record(OTHER, "2026-01-02T00:00:04Z", False, {})  # another writer's clock
+    assert late.datestamp == "2026-01-02T00:00:05Z"
+
+
+def test_harvest_records_page_by_position_and_filter_by_date_and_set(store):
+    for n in range(6):
+        key = f"{n:016x}"
+        sets = {"group:even": "Even"} if n % 2 == 0 else {"group:odd:x": "Odd x"}
+        store.save_harvest_record(key, f"2026-01-0{n + 1}T12:00:00Z", n == 5, sets)
+    everything = store.harvest_records(0, 6, 100)
+    assert [r.position for r in everything] == [1, 2, 3, 4, 5, 6] and everything[-1].deleted
+    assert [r.position for r in store.harvest_records(2, 6, 2)] == [3, 4]
+    assert [r.position for r in store.harvest_records(0, 4, 100)] == [1, 2, 3, 4]  # UPTO freezes a list
+    dated = store.harvest_records(0, 6, 100, since="2026-01-02T12:00:00Z", until="2026-01-04T12:00:00Z")
+    assert [r.position for r in dated] == [2, 3, 4]
+    assert [r.position for r in store.harvest_records(0, 6, 100, set_spec="group:even")] == [1, 3, 5]
+    assert [r.position for r in store.harvest_records(0, 6, 100, set_spec="group:odd")] == [2, 4, 6]  # below it
+    assert store.harvest_records(0, 6, 100, set_spec="group:od") == []  # a prefix is not a parent set
+    assert store.harvest_count(6, set_spec="group:odd", since="2026-01-03T00:00:00Z") == 2
+    assert store.harvest_count(3) == 3

@@ -14,7 +14,7 @@ from test_store_contract import CANVAS, KEY, MODEL, fill, machine
 
 from enricher.errors import EnricherError
 from enricher.store import open_store
-from enricher.store.sqlite.annotations import PAGE_SEQS_SQL
+from enricher.store.sqlite.annotations import PAGE_SEQS_SQL, PAGE_START_CONTAINERS
 from enricher.store.sqlite.schema import MIGRATIONS
 
 
@@ -123,3 +123,19 @@ def test_four_processes_opening_one_new_database_at_once_all_succeed(tmp_path):
     for round_ in range(rounds):
         with open_store(tmp_path / f"new-{round_}.sqlite3") as store:
             assert len(store.jobs()) == 4 and store.schema_version == len(MIGRATIONS)
+
+
+def test_page_starts_are_kept_for_a_bounded_number_of_containers(tmp_path):
+    """A walk over every container (an OAI-PMH harvest reads each manifest's annotations) keeps the page
+    starts of the latest containers only, not one entry per container for good."""
+    keys = [f"{n:016x}" for n in range(PAGE_START_CONTAINERS + 50)]
+    with open_store(tmp_path / "db.sqlite3") as store:
+        with store.transaction():
+            for key in keys:
+                canvas = f"https://e.org/{key}/c"
+                store.replace_machine_annotations(key, canvas, MODEL, [machine(1, canvas, key)])
+        for key in keys:
+            assert len(store.page(key, 0, 10)) == 1
+        assert len(store._page_starts._starts) == PAGE_START_CONTAINERS
+        kept = store._page_starts._starts
+        assert ("annotation", keys[-1]) in kept and ("annotation", keys[0]) not in kept

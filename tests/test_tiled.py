@@ -14,10 +14,10 @@ from enricher.datafiles import DEMO_WEIGHTS, PROJECT_ROOT
 from enricher.detect import Detection
 from enricher.errors import ConfigError
 from enricher.fetch import Fetcher
+from enricher.geometry import parse_region
 from enricher.imageapi import ImagePart, ImageRequest, tile_starts
 from enricher.imageserver import serve_images
 from enricher.manifest import parse_manifest
-from enricher.geometry import parse_region
 from enricher.pipeline import Enricher
 from enricher.tiling import merge_passes
 

@@ -88,7 +88,9 @@ class SharedDetector(Detector):
 
 
 def _default_factory(config: Config, fetcher: Fetcher):
-    from ..pipeline import Enricher  # loads torch and ultralytics: only in a process that runs workers
+    from ..pipeline import (
+        Enricher,  # loads torch and ultralytics: only in a process that runs workers
+    )
 
     return Enricher(config, detector=SharedDetector(config), fetcher=fetcher)
 

@@ -17,6 +17,8 @@ from .records import (
     Activity,
     Change,
     Cursor,
+    HarvestRecord,
+    HarvestSet,
     StoredAnnotation,
     StoredCalibration,
     StoredEvaluation,
@@ -33,9 +35,9 @@ BACKENDS = {
 }
 
 __all__ = [
-    "BACKENDS", "Activity", "Change", "Cursor", "Leadership", "Store", "StoredAnnotation", "StoredCalibration",
-    "StoredEvaluation", "StoredJob", "StoredManifest", "etag_matches", "open_store", "split_url",
-    "target_canvas",
+    "BACKENDS", "Activity", "Change", "Cursor", "HarvestRecord", "HarvestSet", "Leadership", "Store",
+    "StoredAnnotation", "StoredCalibration", "StoredEvaluation", "StoredJob", "StoredManifest", "etag_matches",
+    "open_store", "split_url", "target_canvas",
 ]
 
 

@@ -11,7 +11,7 @@ write with a stale If-Match never lands; reads never write.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -19,6 +19,8 @@ from .records import (
     Activity,
     Change,
     Cursor,
+    HarvestRecord,
+    HarvestSet,
     StoredAnnotation,
     StoredCalibration,
     StoredEvaluation,
@@ -156,3 +158,17 @@ class Store(Protocol):
         """Every row of TABLE (records.COPIED_TABLES) as column -> value, as stored, in key order."""
     def import_rows(self, table: str, rows: Iterable[dict]) -> int:
         """Insert exported ROWS as they are into the empty TABLE; return how many."""
+    # what OAI-PMH harvests (enricher.harvest derives it from the change log)
+    def save_harvest_record(self, key: str, datestamp: str, deleted: bool, sets: Mapping[str, str]) -> HarvestRecord:
+        """Move record KEY to the end of the harvest order with DATESTAMP (raised to the latest one where
+        it is earlier), its deleted flag and its SETS (spec -> name)."""
+    def harvest_record(self, key: str) -> HarvestRecord | None: """Record KEY, deleted or not."""
+    def harvest_records(self, after: int, upto: int, limit: int, *, since: str | None = None,
+                        until: str | None = None, set_spec: str | None = None) -> list[HarvestRecord]:
+        """Records at positions AFTER < p <= UPTO in order, with datestamps in SINCE..UNTIL, in set SET_SPEC
+        (or one below it)."""
+    def harvest_count(self, upto: int, *, since: str | None = None, until: str | None = None,
+                      set_spec: str | None = None) -> int: """How many records harvest_records would give."""
+    def harvest_position(self) -> int: """The position of the last record (0: none)."""
+    def harvest_sets(self) -> list[HarvestSet]: """Every set that has held a record, by spec."""
+    def earliest_datestamp(self) -> str | None: """The earliest datestamp of a record (None: no record)."""

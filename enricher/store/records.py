@@ -103,6 +103,24 @@ class StoredJob:
 
 
 @dataclass(frozen=True)
+class HarvestRecord:
+    """An OAI-PMH record (an enriched manifest) at its place in the harvest order: every change moves it
+    to the end, with the time of that change as its datestamp (never earlier than the one before)."""
+
+    key: str
+    position: int
+    datestamp: str
+    deleted: bool
+    sets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HarvestSet:
+    spec: str
+    name: str
+
+
+@dataclass(frozen=True)
 class Activity:
     """One Change Discovery activity at its fixed position in the stream."""
 

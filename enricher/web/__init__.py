@@ -3,7 +3,8 @@
 Surfaces, one blueprint each: ``annotations`` (W3C Web Annotation Protocol), ``iiif`` (enriched
 manifests, pages, lists), ``jobs``, ``openapi`` (the service description, /openapi.json and our
 JSON-LD context), ``sparql`` (the SPARQL 1.1 endpoint), ``activity`` (IIIF Change Discovery) and
-``dataset`` (VoID, dumps, the vocabulary and our terms). ``problems`` renders every error. Reads are
+``dataset`` (VoID, dumps, the vocabulary and our terms) and ``oai`` (OAI-PMH, EDM records and the
+Europeana Annotations API profile, for aggregators). ``problems`` renders every error. Reads are
 public and open to any origin (CORS); writes need a bearer token (see ``auth``) and are rate-limited per
 client and token (``limits``). With setting ``push_url`` the app pushes every change to an external
 triplestore (one process per database).
@@ -25,6 +26,7 @@ from . import (
     iiif,
     jobs,
     limits,
+    oai,
     openapi,
     problems,
     review,
@@ -65,7 +67,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["enricher"] = Service(config)
     problems.init_app(app)
     limits.init_app(app)
-    for surface in (openapi, annotations, iiif, jobs, sparql, activity, dataset, review, verdicts, evaluations):
+    for surface in (openapi, annotations, iiif, jobs, sparql, activity, dataset, review, verdicts, evaluations, oai):
         app.register_blueprint(surface.bp)
     app.after_request(_cors)
     jobs.init_app(app)

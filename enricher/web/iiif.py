@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 from .. import urls
 from ..annotate import annotation_list, annotation_page, enriched_manifest
 from ..errors import NotFound
+from ..harvest import record_links
 from ..manifest import Canvas, Manifest
 from ..served import Calibrations
 from .annotations import find_manifest
@@ -73,7 +74,7 @@ def manifest(key: str) -> Response:
     found = find_manifest(key)
     base = service().base
     links = {c.id: (urls.page_url(base, key, c.index), urls.list_url(base, key, c.index)) for c in found.canvases}
-    document = enriched_manifest(found, links, urls.manifest_url(base, key))
+    document = enriched_manifest(found, links, urls.manifest_url(base, key), record_links(base, key))
     return _send(document, IIIF3_JSONLD if found.version == 3 else IIIF2_JSONLD)
 
 

@@ -1,6 +1,6 @@
 """What every view shares: the settings, the public base URL (enricher.urls builds on it), the store,
 the job queue, this process's RDF index (see indexing), and the change-log followers: the index's,
-Change Discovery's and the pusher to an external triplestore."""
+Change Discovery's, OAI-PMH's records and the pusher to an external triplestore."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from flask import current_app
 from ..config import Config
 from ..discovery import ChangeDiscovery
 from ..errors import QueryTimeout
-from ..follow import FollowerThread
+from ..follow import Consumer, FollowerThread
+from ..harvest import Catalogue, HarvestRecords
 from ..indexes import RDFIndex, open_index
 from ..jobs import JobQueue, open_queue
 from ..manifest import Manifest, parse_manifest
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST_CACHE = 64  # parsed manifests kept per process
 DISCOVERY_SECONDS = 1.0  # how often the Change Discovery follower looks at the change log
-DISCOVERY_WAIT = 10.0  # longest a read of the change stream waits for the follower to catch up
+DISCOVERY_WAIT = 10.0  # longest a read of the change stream (or of OAI-PMH) waits for its follower to catch up
 
 
 @dataclass
@@ -40,7 +41,8 @@ class Service:
     _index: RDFIndex | None = field(default=None, repr=False)
     _index_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _follower: FollowerThread | None = field(default=None, repr=False)
-    _discovery: FollowerThread | None = field(default=None, repr=False)
+    _followers: dict[str, FollowerThread] = field(default_factory=dict, repr=False)  # by consumer name
+    _catalogue: Catalogue | None = field(default=None, repr=False)
     _queue: JobQueue | None = field(default=None, repr=False)
     _pusher: Pusher | None = field(default=None, repr=False)
     _manifests: dict[str, tuple[dict, Manifest]] = field(default_factory=dict, repr=False)
@@ -76,15 +78,39 @@ class Service:
 
         Raises EnricherError when the database cannot be opened.
         """
+        return self._followed(ChangeDiscovery(self.base), "the change stream")
+
+    def catalogue(self) -> Catalogue:
+        """What manifests give aggregators (enricher.harvest), built on first use.
+
+        Raises ConfigError for an aggregation file or vocabulary that cannot be read.
+        """
+        with self._lock:
+            if self._catalogue is None:
+                self._catalogue = Catalogue(self.config)
+            return self._catalogue
+
+    def harvested(self) -> Store:
+        """The store, once the OAI-PMH records follow its change log up to the latest change (or
+        DISCOVERY_WAIT has passed), as ``discovered`` does for Change Discovery.
+
+        Raises ConfigError (see ``catalogue``), EnricherError when the database cannot be opened.
+        """
+        return self._followed(HarvestRecords(self.catalogue()), "the OAI-PMH records")
+
+    def _followed(self, consumer: Consumer, what: str) -> Store:
+        """The store, once the follower of CONSUMER (started on first use, in one process of those on
+        the store: the leadership role is the consumer's name) has caught up with its change log."""
         store = self.store()
         with self._lock:
-            if self._discovery is None:
-                self._discovery = FollowerThread(store, ChangeDiscovery(self.base), interval=DISCOVERY_SECONDS,
-                                                 leader="discovery")
-                self._discovery.start()
-            follower = self._discovery
-        if not follower.wait_for(store.last_change(), DISCOVERY_WAIT):
-            log.warning("the change stream lags behind the change log")
+            follower = self._followers.get(consumer.name)
+            if follower is None:
+                follower = self._followers[consumer.name] = FollowerThread(
+                    store, consumer, interval=DISCOVERY_SECONDS, leader=consumer.name)
+                follower.start()
+        latest = store.last_change()
+        if consumer.position(store) < latest and not follower.wait_for(latest, DISCOVERY_WAIT):
+            log.warning("%s lags behind the change log", what)
         return store
 
     def index(self) -> RDFIndex:
@@ -142,9 +168,9 @@ class Service:
         if self._queue is not None:
             self._queue.stop()
             self._queue = None
-        if self._discovery is not None:
-            self._discovery.stop()
-            self._discovery = None
+        for follower in self._followers.values():
+            follower.stop()
+        self._followers.clear()
         if self._pusher is not None:
             self._pusher.close()
             self._pusher = None

@@ -51,6 +51,9 @@ def _page_seqs_sql(role: str) -> dict[str, str]:
 # rows of the page (one more seq tells where the next page starts).
 SEQS_SQL = {role: _page_seqs_sql(role) for role in ROLES}
 PAGE_SEQS_SQL = SEQS_SQL["annotation"]
+# containers whose page starts are kept: a walk over every manifest (OAI-PMH, 100,000 of them) would
+# otherwise keep one entry per manifest for good
+PAGE_START_CONTAINERS = 1024
 
 
 class _PageStarts:
@@ -80,6 +83,8 @@ class _PageStarts:
         with self._lock:
             known_stamp, starts = self._starts.get(key, (None, {}))
             if known_stamp != stamp:
+                if key not in self._starts and len(self._starts) >= PAGE_START_CONTAINERS:
+                    self._starts.pop(next(iter(self._starts)))  # the container known longest
                 starts = {}
                 self._starts[key] = (stamp, starts)
             starts[offset] = seq

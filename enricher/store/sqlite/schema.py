@@ -225,4 +225,15 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
             full_at REAL NOT NULL) WITHOUT ROWID""",
         "CREATE INDEX rate_buckets_full ON rate_buckets (full_at)",
     ),
+    # 9: what OAI-PMH harvests (enricher.harvest): a record per enriched manifest at its place in the
+    # harvest order (an AUTOINCREMENT position: a moved record never takes a place a harvester has passed),
+    # the sets it is in, and the names of the sets
+    (
+        """CREATE TABLE harvest_records (position INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE,
+            datestamp TEXT NOT NULL, deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)))""",
+        "CREATE INDEX harvest_records_by_datestamp ON harvest_records (datestamp, position)",
+        "CREATE TABLE harvest_sets (spec TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID",
+        "CREATE TABLE harvest_members (key TEXT NOT NULL, spec TEXT NOT NULL, PRIMARY KEY (key, spec)) WITHOUT ROWID",
+        "CREATE INDEX harvest_members_by_spec ON harvest_members (spec, key)",
+    ),
 )

@@ -2,8 +2,9 @@
 
 Every write runs inside ``BEGIN IMMEDIATE``, so a compare-and-swap on an ETag cannot race and a killed
 process loses at most the transaction in flight. Each concern lives in a module of its own, mixed in
-here: annotations and manifests, curation, evaluations, jobs, and the change log with what its
-followers keep; connection.py holds the file, its migrations (schema.py) and the leadership locks.
+here: annotations and manifests, curation, evaluations, jobs, the change log with what its followers
+keep, and the search index; connection.py holds the file, its migrations (schema.py) and the
+leadership locks.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from .connection import Connection
 from .curation import Curation
 from .evaluations import Evaluations
 from .jobs import Jobs
+from .search import Search
 
 
-class SQLiteStore(Annotations, Curation, Evaluations, Jobs, ChangeLog, Connection):
+class SQLiteStore(Annotations, Curation, Evaluations, Jobs, ChangeLog, Search, Connection):
     """The system of record in one SQLite file; safe to share across threads (a connection each)."""
 
     scheme = "sqlite"

@@ -46,6 +46,24 @@ def _backfill_regions(db: sqlite3.Connection) -> None:
         last = rows[-1][0]
 
 
+def _backfill_search(db: sqlite3.Connection) -> None:
+    """Index the public annotations already stored (migration 7)."""
+    from .search import search_rows  # search.py reads this module's region_columns
+
+    last = 0
+    while rows := db.execute(
+        """SELECT seq, key, document, origin, role, review_state, concept FROM annotations
+        WHERE seq > ? AND deleted = 0 ORDER BY seq LIMIT ?""", (last, BACKFILL_BATCH)
+    ).fetchall():
+        db.executemany(
+            "INSERT INTO search_index (key, term, motivation, seq) VALUES (?, ?, ?, ?)",
+            [entry for seq, key, text, origin, role, state, concept in rows
+             for entry in search_rows(seq, key, json.loads(text), origin=origin, role=role, review_state=state,
+                                      concept=concept, deleted=False)],
+        )
+        last = rows[-1][0]
+
+
 def _cursor_rows(db: sqlite3.Connection) -> None:
     """Bring the cursors that Change Discovery and the pusher kept in tables of their own (created on
     first use before migration 6) into the one table of follower cursors."""
@@ -216,5 +234,24 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
         "CREATE INDEX IF NOT EXISTS discovery_members_by_canvas ON discovery_members (key, canvas_id)",
         # objects whose last activity was a Create or an Update
         "CREATE TABLE IF NOT EXISTS discovery_published (object_id TEXT PRIMARY KEY) WITHOUT ROWID",
+    ),
+    # 7: the search index (enricher.search, search.py): a row per index term of each public annotation,
+    # written with it, ordered for paging by term and store order; counts per container, term and
+    # motivation kept by triggers, so totals and autocomplete counts are lookups
+    (
+        """CREATE TABLE search_index (key TEXT NOT NULL, term TEXT NOT NULL, motivation TEXT NOT NULL,
+            seq INTEGER NOT NULL, PRIMARY KEY (key, term, seq)) WITHOUT ROWID""",
+        "CREATE INDEX search_index_by_seq ON search_index (seq)",
+        """CREATE TABLE search_counts (key TEXT NOT NULL, term TEXT NOT NULL, motivation TEXT NOT NULL,
+            live INTEGER NOT NULL, PRIMARY KEY (key, term, motivation)) WITHOUT ROWID""",
+        """CREATE TRIGGER search_counted_insert AFTER INSERT ON search_index BEGIN
+            INSERT INTO search_counts (key, term, motivation, live) VALUES (new.key, new.term, new.motivation, 1)
+            ON CONFLICT (key, term, motivation) DO UPDATE SET live = live + 1;
+        END""",
+        """CREATE TRIGGER search_counted_delete AFTER DELETE ON search_index BEGIN
+            UPDATE search_counts SET live = live - 1
+            WHERE key = old.key AND term = old.term AND motivation = old.motivation;
+        END""",
+        _backfill_search,
     ),
 )

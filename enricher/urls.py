@@ -11,6 +11,7 @@ BASE is always what ``public_base`` returns (ending in one slash); KEY is a mani
     {base}activity/all-changes  activity/page-{n}
     {base}{key}/manifest.json  pages/{n}.json  lists/{n}.json
     {base}{key}/annotations/  verdicts/  evaluations/{id}
+    {base}{key}/search/{1,2}  autocomplete/{1,2}  IIIF Content Search 1.0 and 2.0
 
 A static export (``enricher enrich --out``) is laid out the same way: ``path_under`` turns a URL into
 its file's place in the folder.
@@ -124,3 +125,13 @@ def terms_url(base: str) -> str:
 def vocabulary_url(base: str) -> str:
     """The class-to-concept mapping (SKOS)."""
     return f"{base}vocab"
+
+
+def search_url(base: str, key: str, version: int) -> str:
+    """The IIIF Content Search service (VERSION 1 or 2) of manifest KEY."""
+    return f"{base}{key}/search/{version}"
+
+
+def autocomplete_url(base: str, key: str, version: int) -> str:
+    """The IIIF Content Search autocomplete service (VERSION 1 or 2) of manifest KEY."""
+    return f"{base}{key}/autocomplete/{version}"

@@ -2,10 +2,11 @@
 
 Surfaces, one blueprint each: ``annotations`` (W3C Web Annotation Protocol), ``iiif`` (enriched
 manifests, pages, lists), ``jobs``, ``openapi`` (the service description, /openapi.json and our
-JSON-LD context), ``sparql`` (the SPARQL 1.1 endpoint), ``activity`` (IIIF Change Discovery) and
-``dataset`` (VoID, dumps, the vocabulary and our terms). ``problems`` renders every error. Reads are
-public and open to any origin (CORS); writes need a bearer token (see ``auth``). With setting
-``push_url`` the app pushes every change to an external triplestore (one process per database).
+JSON-LD context), ``sparql`` (the SPARQL 1.1 endpoint), ``activity`` (IIIF Change Discovery),
+``dataset`` (VoID, dumps, the vocabulary and our terms) and ``search`` (IIIF Content Search 1.0 and
+2.0). ``problems`` renders every error. Reads are public and open to any origin (CORS); writes need a
+bearer token (see ``auth``). With setting ``push_url`` the app pushes every change to an external
+triplestore (one process per database).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from . import (
     openapi,
     problems,
     review,
+    search,
     sparql,
     verdicts,
 )
@@ -61,7 +63,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["key"] = KeyConverter
     app.extensions["enricher"] = Service(config)
     problems.init_app(app)
-    for surface in (openapi, annotations, iiif, jobs, sparql, activity, dataset, review, verdicts, evaluations):
+    for surface in (openapi, annotations, iiif, jobs, sparql, activity, dataset, review, verdicts, evaluations, search):
         app.register_blueprint(surface.bp)
     app.after_request(_cors)
     jobs.init_app(app)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from .. import urls
+from .. import contentsearch, urls
 from ..annotate import annotation_list, annotation_page, enriched_manifest
 from ..errors import NotFound
 from ..manifest import Canvas, Manifest
@@ -74,6 +74,7 @@ def manifest(key: str) -> Response:
     base = service().base
     links = {c.id: (urls.page_url(base, key, c.index), urls.list_url(base, key, c.index)) for c in found.canvases}
     document = enriched_manifest(found, links, urls.manifest_url(base, key))
+    document = contentsearch.advertise(document, found.version, base, key)
     return _send(document, IIIF3_JSONLD if found.version == 3 else IIIF2_JSONLD)
 
 

@@ -12,6 +12,7 @@ BASE is always what ``public_base`` returns (ending in one slash); KEY is a mani
     {base}{key}/manifest.json  pages/{n}.json  lists/{n}.json
     {base}{key}/annotations/  verdicts/  evaluations/{id}
     {base}{key}/search/{1,2}  autocomplete/{1,2}  IIIF Content Search 1.0 and 2.0
+    {base}{key}/verified/manifest.json  layers/{layer}  layers/{layer}/pages/{n}.json  lists/{n}.json
 
 A static export (``enricher enrich --out``) is laid out the same way: ``path_under`` turns a URL into
 its file's place in the folder.
@@ -135,3 +136,23 @@ def search_url(base: str, key: str, version: int) -> str:
 def autocomplete_url(base: str, key: str, version: int) -> str:
     """The IIIF Content Search autocomplete service (VERSION 1 or 2) of manifest KEY."""
     return f"{base}{key}/autocomplete/{version}"
+
+
+def verified_manifest_url(base: str, key: str) -> str:
+    """The enriched manifest KEY with only what curators verified and people made."""
+    return f"{base}{key}/verified/manifest.json"
+
+
+def layer_url(base: str, key: str, layer: str) -> str:
+    """The AnnotationCollection of one LAYER (machine, verified, people) of manifest KEY."""
+    return f"{base}{key}/layers/{layer}"
+
+
+def layer_page_url(base: str, key: str, layer: str, index: int) -> str:
+    """The Presentation 3 AnnotationPage of LAYER on canvas INDEX of manifest KEY."""
+    return f"{layer_url(base, key, layer)}/pages/{index}.json"
+
+
+def layer_list_url(base: str, key: str, layer: str, index: int) -> str:
+    """The Presentation 2.1 AnnotationList of LAYER on canvas INDEX of manifest KEY."""
+    return f"{layer_url(base, key, layer)}/lists/{index}.json"

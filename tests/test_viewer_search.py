@@ -1,7 +1,8 @@
 """IIIF Content Search in real viewers, in Debian's headless chromium, on an enriched manifest served by
 the running service: Mirador 3 and 4 offer their search panel, autocomplete "Hund" after "Hu", list as
 many hits as the API's total, each with the label, and move to a hit's canvas when it is chosen; a box
-curators rejected is not among them. The Universal Viewer 4 finds the same hits through its search box."""
+curators rejected is not among them. The Universal Viewer 4 finds the same hits through its search box.
+A manifest asked for in French shows French labels in Mirador."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser.mirador import StaticSite, install, mirador_site, packages
+from browser.mirador import StaticSite, install, mirador_site, open_mirador, packages
 from browser.search import search_mirador, search_uv
 from conftest import unavailable
 from factories import gradient_image
@@ -84,3 +85,11 @@ def test_universal_viewer_finds_the_same_hits(chromium, site, served, screenshot
     seen = search_uv(chromium, site, served.manifest, query="Hund", screenshot=screenshot)
     assert not seen.errors, seen.summary()
     assert seen.hits == served.total, seen.summary()
+
+
+@pytest.mark.parametrize("version", sorted(packages()))
+def test_a_french_manifest_shows_french_labels(chromium, site, served, screenshot, version):
+    french = ["chien", "oiseau", "Wikidata Q144: chien", "Iconclass 25F3: oiseau"]
+    view = open_mirador(chromium, site, version, f"{served.manifest}?lang=fr", labels=french, screenshot=screenshot)
+    assert not view.errors and not view.missing(french), view.summary()
+    assert "dog" not in view.panel and "bird" not in view.panel, view.summary()

@@ -480,3 +480,21 @@ def test_seeding_stores_indexes_and_logs_in_bulk(store):
     assert store.term_counts(KEY, ["class:dog", "class:cat"]) == {"class:dog": 1}
     with pytest.raises(InputError):
         store.seed_machine_annotations(KEY, MODEL, [machine(1)])
+
+
+def test_a_rerun_keeps_the_run_that_generated_an_unchanged_annotation(store):
+    first, second = "https://enricher.example/runs/1", "https://enricher.example/runs/2"
+    store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1, wasGeneratedBy=first), machine(2, wasGeneratedBy=first)])
+    counts = store.replace_machine_annotations(
+        KEY, CANVAS, MODEL, [machine(1, wasGeneratedBy=second), machine(2, confidence=0.5, wasGeneratedBy=second)])
+    assert counts["kept"] == 1 and counts["updated"] == 1
+    assert store.get(machine(1)["id"]).document["wasGeneratedBy"] == first
+    assert store.get(machine(2)["id"]).document["wasGeneratedBy"] == second
+
+
+def test_a_job_keeps_what_its_run_used(store):
+    job = store.create_job({"manifest": "https://example.org/m.json"})
+    assert store.job(job.id).provenance is None
+    used = {"model": "demo.pt", "modelSha256": MODEL, "runtime": "ultralytics 8", "thresholds": {"conf": 0.3}}
+    assert store.set_job(job.id, provenance=used)
+    assert store.job(job.id).provenance == used

@@ -8,11 +8,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from .. import provenance
 from ..annotate import manifest_key
 from ..config import Config
 from ..errors import EnricherError, RegionError
 from ..geometry import parse_region
 from ..store import Store, StoredJob
+from ..urls import public_base
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ def _work(job: StoredJob, store: Store, config: Config, enricher, stopping) -> t
     config = config.replace(conf=params.get("conf"), iou=params.get("iou"), tiled=params.get("tiled"))
     region = parse_region(params["region"]) if params.get("region") else None
     enricher = tuned(enricher, config)
+    store.set_job(job.id, provenance=provenance.describe(enricher, config))
+    base = public_base(config.base_url)
     plan = _plan(read_manifests(source, enricher.fetcher, config), [str(c) for c in params.get("canvases") or []], source)
     for manifest, key, _ in plan:
         store.save_manifest(key, manifest.id, manifest.url, manifest.label, manifest.document)
@@ -84,7 +88,8 @@ def _work(job: StoredJob, store: Store, config: Config, enricher, stopping) -> t
             with store.transaction():  # a cancellation lands before or after this canvas, never between
                 check()
                 if result.error is None:
-                    store.replace_machine_annotations(key, result.canvas.id, model, result.annotations)
+                    annotations = provenance.generated_by(result.annotations, base, job.id)
+                    store.replace_machine_annotations(key, result.canvas.id, model, annotations)
                 store.mark_canvas_done(job.id, key, result.canvas.id, None if result.error is None else str(result.error))
 
         enricher.enrich(manifest, canvases=todo, region=region, on_event=on_event)

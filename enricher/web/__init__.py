@@ -1,7 +1,8 @@
 """The HTTP service. ``create_app`` builds the Flask app from settings; nothing happens at import time.
 
 Surfaces, one blueprint each: ``annotations`` (W3C Web Annotation Protocol), ``iiif`` (enriched
-manifests, pages, lists), ``layers`` (the verified-only manifest and the layers' collections), ``jobs``, ``openapi`` (the service description, /openapi.json and our
+manifests, pages, lists), ``layers`` (the verified-only manifest and the layers' collections),
+``jobs``, ``runs`` (jobs' runs as PROV-O), ``openapi`` (the service description, /openapi.json and our
 JSON-LD context), ``sparql`` (the SPARQL 1.1 endpoint), ``activity`` (IIIF Change Discovery),
 ``dataset`` (VoID, dumps, the vocabulary and our terms) and ``search`` (IIIF Content Search 1.0 and
 2.0). ``problems`` renders every error. Reads are public and open to any origin (CORS); writes need a
@@ -28,6 +29,7 @@ from . import (
     openapi,
     problems,
     review,
+    runs,
     search,
     sparql,
     verdicts,
@@ -64,8 +66,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["key"] = KeyConverter
     app.extensions["enricher"] = Service(config)
     problems.init_app(app)
-    for surface in (openapi, annotations, iiif, layers, jobs, sparql, activity, dataset, review, verdicts, evaluations,
-                    search):
+    for surface in (openapi, annotations, iiif, layers, jobs, runs, sparql, activity, dataset, review, verdicts,
+                    evaluations, search):
         app.register_blueprint(surface.bp)
     app.after_request(_cors)
     jobs.init_app(app)

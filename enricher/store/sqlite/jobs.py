@@ -58,6 +58,7 @@ class Jobs:
                 id=row["id"], state=row["state"], params=json.loads(row["params"]), total=row["total"],
                 done=row["done"], errors=errors.get(row["id"], []), manifests=json.loads(row["manifests"]),
                 error=row["error"], created=row["created"], started=row["started"], finished=row["finished"],
+                provenance=json.loads(row["provenance"]) if row["provenance"] else None,
             )
             for row in rows
         ]
@@ -76,7 +77,8 @@ class Jobs:
     def set_job(self, job_id: str, expect: str | None = None, **fields: Any) -> bool:
         """Set fields of a job (only while its state is EXPECT, when given); return whether it changed.
 
-        Fields: state, total, manifests (list of keys), error, started, finished. A finished state stamps
+        Fields: state, total, manifests (list of keys), error, started, finished, provenance (what the run
+        used, a dict). A finished state stamps
         ``finished`` unless given.
         """
         unknown = set(fields) - set(JOB_FIELDS)
@@ -89,6 +91,8 @@ class Jobs:
             fields.setdefault("finished", now())
         if "manifests" in fields:
             fields["manifests"] = json.dumps(list(fields["manifests"]))
+        if fields.get("provenance") is not None:
+            fields["provenance"] = json.dumps(fields["provenance"], ensure_ascii=False)
         if not fields:
             return False
         assignments = ", ".join(f"{name} = ?" for name in fields)

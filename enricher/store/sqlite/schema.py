@@ -237,7 +237,7 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
     ),
     # 7: the search index (enricher.search, search.py): a row per index term of each public annotation,
     # written with it, ordered for paging by term and store order; counts per container, term and
-    # motivation kept by triggers, so totals and autocomplete counts are lookups
+    # motivation kept by triggers, so totals and autocomplete counts are lookups. And jobs' provenance.
     (
         """CREATE TABLE search_index (key TEXT NOT NULL, term TEXT NOT NULL, motivation TEXT NOT NULL,
             seq INTEGER NOT NULL, PRIMARY KEY (key, term, seq)) WITHOUT ROWID""",
@@ -253,5 +253,7 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
             WHERE key = old.key AND term = old.term AND motivation = old.motivation;
         END""",
         _backfill_search,
+        # what a job's run used (enricher.provenance): the model, its runtime and the thresholds
+        "ALTER TABLE jobs ADD COLUMN provenance TEXT",
     ),
 )

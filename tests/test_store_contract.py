@@ -470,9 +470,11 @@ def test_a_persons_text_is_found_by_its_words_and_a_class_by_its_concept(store):
 
 
 def test_seeding_stores_indexes_and_logs_in_bulk(store):
+    store.replace_machine_annotations(OTHER, CANVAS, MODEL, [machine(100, key=OTHER)])  # numbers taken before
     assert store.seed_machine_annotations(KEY, MODEL, [machine(n, label="dog" if n % 2 else "cat") for n in range(10)]) == 10
-    assert store.count(KEY) == 10 and len(store.changes(0, 100)) == 10
+    assert store.count(KEY) == 10 and len(store.changes(0, 100)) == 11
     assert store.term_counts(KEY, ["class:dog", "class:cat"]) == {"class:dog": 5, "class:cat": 5}
+    assert _found(store, "class:dog") == [machine(n)["id"] for n in range(1, 10, 2)]
     seeded = store.get(machine(1)["id"])
     assert seeded.review_state == "pending" and seeded.origin == "machine" and seeded.concept == "dog"
     # a re-run sees them like any other machine annotation

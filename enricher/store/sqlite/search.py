@@ -102,7 +102,7 @@ class Search:
         Raises InputError for an annotation without id or target, or whose id is taken.
         """
         stamp = now()
-        rows, changes, index = [], [], []
+        rows, changes, terms = [], [], []
         for annotation in map(plain, annotations):
             anno_id = annotation.get("id")
             if not isinstance(anno_id, str) or not anno_id:
@@ -112,10 +112,11 @@ class Search:
             rows.append((anno_id, key, canvas_id, model_sha256, json.dumps(document, ensure_ascii=False),
                          make_etag(document, 1), stamp, stamp, concept, *region_columns(document)))
             changes.append((stamp, "Create", anno_id, key, canvas_id))
-            index += [(key, term, motivation, anno_id) for key, term, motivation, _ in search_rows(
-                0, key, document, origin="machine", role="annotation", review_state="pending", concept=concept,
-                deleted=False)]
+            terms.append(search_rows(0, key, document, origin="machine", role="annotation", review_state="pending",
+                                     concept=concept, deleted=False))
         with self.transaction() as db:
+            # one INSERT gives its rows consecutive numbers after the last one AUTOINCREMENT handed out
+            last = db.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'annotations'").fetchone()[0]
             try:
                 db.executemany(
                     """INSERT INTO annotations (id, key, canvas_id, model_sha256, origin, document, version, etag,
@@ -126,9 +127,7 @@ class Search:
             except sqlite3.IntegrityError as exc:
                 raise InputError(f"an annotation id is taken: {exc}") from None
             db.executemany("INSERT INTO changes (time, kind, anno_id, key, canvas_id) VALUES (?, ?, ?, ?, ?)", changes)
-            db.executemany(
-                """INSERT INTO search_index (key, term, motivation, seq)
-                SELECT ?, ?, ?, seq FROM annotations WHERE id = ?""",
-                index,
-            )
+            db.executemany("INSERT INTO search_index (key, term, motivation, seq) VALUES (?, ?, ?, ?)",
+                           [(k, term, motivation, last + n) for n, entries in enumerate(terms, 1)
+                            for k, term, motivation, _ in entries])
         return len(rows)

@@ -25,12 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from enricher.annotate import Generator, build_annotation, manifest_key  # noqa: E402
-from enricher.config import load_config  # noqa: E402
-from enricher.detect import Detection  # noqa: E402
-from enricher.manifest import parse_manifest  # noqa: E402
-from enricher.store import open_store  # noqa: E402
-from enricher.vocab import Vocabulary  # noqa: E402
+from enricher.annotate import Generator, build_annotation, manifest_key
+from enricher.config import load_config
+from enricher.detect import Detection
+from enricher.manifest import parse_manifest
+from enricher.store import open_store
+from enricher.vocab import Vocabulary
 
 LABELS = ("person", "dog", "horse", "chair", "book", "bird", "boat", "cup", "bench", "cat", "elephant", "zebra")
 CANVASES = 1000

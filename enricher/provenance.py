@@ -22,23 +22,23 @@ PROV = "http://www.w3.org/ns/prov#"
 # the thresholds a run records, setting -> our term (contexts/ns.ttl)
 THRESHOLDS = {"conf": "confidenceThreshold", "iou": "iouThreshold", "imgsz": "imageSize", "max_det": "maxDetections",
               "tiled": "tiled"}
+TYPED = {  # term -> (IRI, datatype, or @id for a node)
+    "used": ("prov:used", "@id"), "wasAssociatedWith": ("prov:wasAssociatedWith", "@id"),
+    "seeAlso": ("rdfs:seeAlso", "@id"), "startedAtTime": ("prov:startedAtTime", "xsd:dateTime"),
+    "endedAtTime": ("prov:endedAtTime", "xsd:dateTime"),
+    "confidenceThreshold": ("enricher:confidenceThreshold", "xsd:double"),
+    "iouThreshold": ("enricher:iouThreshold", "xsd:double"), "imageSize": ("enricher:imageSize", "xsd:integer"),
+    "maxDetections": ("enricher:maxDetections", "xsd:integer"),
+}
 CONTEXT = {
     "prov": PROV, "enricher": ENRICHER_NS, "xsd": "http://www.w3.org/2001/XMLSchema#",
     "schema": "https://schema.org/", "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
     "id": "@id", "type": "@type",
     "Activity": "prov:Activity", "Entity": "prov:Entity", "SoftwareAgent": "prov:SoftwareAgent",
-    "used": {"@id": "prov:used", "@type": "@id"},
-    "wasAssociatedWith": {"@id": "prov:wasAssociatedWith", "@type": "@id"},
-    "startedAtTime": {"@id": "prov:startedAtTime", "@type": "xsd:dateTime"},
-    "endedAtTime": {"@id": "prov:endedAtTime", "@type": "xsd:dateTime"},
-    "label": "rdfs:label", "seeAlso": {"@id": "rdfs:seeAlso", "@type": "@id"},
-    "name": "schema:name", "softwareVersion": "schema:softwareVersion",
+    "label": "rdfs:label", "name": "schema:name", "softwareVersion": "schema:softwareVersion",
     "model": "enricher:model", "modelSha256": "enricher:modelSha256", "runtime": "enricher:runtime",
-    "confidenceThreshold": {"@id": "enricher:confidenceThreshold", "@type": "xsd:double"},
-    "iouThreshold": {"@id": "enricher:iouThreshold", "@type": "xsd:double"},
-    "imageSize": {"@id": "enricher:imageSize", "@type": "xsd:integer"},
-    "maxDetections": {"@id": "enricher:maxDetections", "@type": "xsd:integer"},
     "tiled": "enricher:tiled",
+    **{term: {"@id": iri, "@type": datatype} for term, (iri, datatype) in TYPED.items()},
 }
 
 

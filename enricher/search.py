@@ -191,7 +191,7 @@ class Lexicon:
     def lookup(self, query: str) -> Lookup:
         """What QUERY means: a concept URI, or a label or notation of concepts, or a person's text."""
         query = query.strip()
-        if re.match(r"[a-z][a-z0-9+.-]*://", query, re.I):
+        if re.match(r"[a-z][a-z0-9+.-]*://", query, re.IGNORECASE):
             found = self.concept(query)
             concepts = [found] if found else []
             return Lookup((*self.terms_of(concepts), IRI + query), None, tuple(c.uri for c in concepts))

@@ -62,7 +62,7 @@ def violations(data: Graph) -> set[str]:
 
 
 def test_each_machine_annotation_names_its_run(ran):
-    client, job, annotations = ran
+    _, job, annotations = ran
     run = job["id"].replace("/jobs/", "/runs/")
     assert {a["wasGeneratedBy"] for a in annotations} == {run}
     triples = Graph().parse(data=rdf.annotation_nquads(annotations[0], None), format="nt")

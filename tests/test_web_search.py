@@ -12,7 +12,12 @@ from searchdata import seed_classes
 from test_web_verdicts import post_verdict, verdict
 from webclient import live_server
 
-from enricher.contentsearch import AUTOCOMPLETE1, SEARCH1, SEARCH1_CONTEXT, SEARCH2_CONTEXT
+from enricher.contentsearch import (
+    AUTOCOMPLETE1,
+    SEARCH1,
+    SEARCH1_CONTEXT,
+    SEARCH2_CONTEXT,
+)
 from enricher.jsonld import to_graph
 
 DOGS, BIRDS, TRAFFIC_LIGHTS = 3, 1, 1  # in searchdata.SCENES

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from browser.mirador import ERRORS, MIRADOR_NOISE, RECORD_ERRORS, VIEWER_PAGE, WAIT_MS, StaticSite
+from browser.mirador import (
+    ERRORS,
+    MIRADOR_NOISE,
+    RECORD_ERRORS,
+    VIEWER_PAGE,
+    WAIT_MS,
+    StaticSite,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -12,30 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from ...clock import now
 from ...errors import InputError
-from ...review import HIDDEN, class_of, state_iri
-from ...search import index_terms
+from ...review import class_of
 from ..records import StoredAnnotation, make_etag, plain, target_canvas
 from .annotations import ANNOTATION_COLUMNS, annotation_record
-from .schema import region_columns
-
-PENDING = state_iri("pending")
-
-
-def motivation_of(document: Mapping) -> str:
-    """An annotation's first motivation, without the ``oa:`` prefix (what a search filters on)."""
-    motivation = document.get("motivation")
-    if isinstance(motivation, list):
-        motivation = motivation[0] if motivation else None
-    return motivation.removeprefix("oa:") if isinstance(motivation, str) else ""
-
-
-def search_rows(seq: int, key: str, document: Mapping, *, origin: str, role: str, review_state: str | None,
-                concept: str | None, deleted: bool) -> list[tuple[str, str, str, int]]:
-    """The (key, term, motivation, seq) rows of an annotation: none unless the public sees it."""
-    if deleted or role != "annotation" or (review_state or "pending") in HIDDEN:
-        return []
-    motivation = motivation_of(document)
-    return [(key, term, motivation, seq) for term in index_terms(document, concept, origin)]
+from .schema import PENDING, region_columns, search_rows
 
 
 def _where(key: str, terms: Sequence[str], motivations: Sequence[str] | None) -> tuple[str, tuple]:

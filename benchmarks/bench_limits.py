@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from bench_container import gunicorn, loopback_listener, seed, seed_options
 from bench_sparql import NTRIPLES, SELECT_JSON, documented
 

@@ -31,7 +31,14 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_container import CHECKPOINTS, Sampler, gunicorn, loopback_listener, manifest_document, mib  # noqa: E402
+from bench_container import (  # noqa: E402
+    CHECKPOINTS,
+    Sampler,
+    gunicorn,
+    loopback_listener,
+    manifest_document,
+    mib,
+)
 
 TOKEN = re.compile(rb"<resumptionToken[^>]*>([^<]*)</resumptionToken>")
 RECORD = b"<record>"

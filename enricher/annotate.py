@@ -222,11 +222,17 @@ def _with(entries: Any, entry: dict, key: str) -> list:
     return entries if entry[key] in known else entries + [entry]
 
 
+def _pairs(value: tuple[str, str] | Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """One (page, list) link, or several, as a list."""
+    return [value] if len(value) == 2 and all(isinstance(v, str) for v in value) else list(value)
+
+
 def enriched_manifest(
-    manifest: Manifest, links: Mapping[str, tuple[str, str]], manifest_id: str | None = None,
+    manifest: Manifest, links: Mapping[str, tuple[str, str] | Sequence[tuple[str, str]]], manifest_id: str | None = None,
     see_also: Sequence[dict] = (),
 ) -> dict:
-    """Copy the source manifest and link each canvas in ``links`` to its page (v3) or list (v2).
+    """Copy the source manifest and link each canvas in ``links`` to its page (v3) or list (v2), or to
+    each of several.
 
     ``manifest_id`` (our published URL) replaces the source id, so viewers that resolve a manifest by
     its id load ours; the source stays reachable through ``seeAlso``, as does each of SEE_ALSO (v3
@@ -236,16 +242,16 @@ def enriched_manifest(
     document = copy.deepcopy(manifest.document)
     if manifest.version == 3:
         for canvas in document.get("items", []):
-            if canvas.get("id") in links:
-                page = {"id": links[canvas["id"]][0], "type": "AnnotationPage"}
+            for page_id, _ in _pairs(links.get(canvas.get("id"), ())):
+                page = {"id": page_id, "type": "AnnotationPage"}
                 canvas["annotations"] = _with(canvas.get("annotations"), page, "id")
         source = {"id": manifest.id, "type": "Manifest", "format": "application/ld+json", "profile": IIIF3_CONTEXT}
         id_key = "id"
     else:
         for sequence in document.get("sequences", []):
             for canvas in sequence.get("canvases", []):
-                if canvas.get("@id") in links:
-                    listing = {"@id": links[canvas["@id"]][1], "@type": "sc:AnnotationList"}
+                for _, list_id in _pairs(links.get(canvas.get("@id"), ())):
+                    listing = {"@id": list_id, "@type": "sc:AnnotationList"}
                     canvas["otherContent"] = _with(canvas.get("otherContent"), listing, "@id")
         source = {"@id": manifest.id, "format": "application/ld+json", "profile": IIIF2_CONTEXT}
         id_key = "@id"

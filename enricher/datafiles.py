@@ -31,6 +31,7 @@ METRICS_VOCABULARY = DATA_ROOT / "vocab" / "metrics.ttl"
 # SHACL shapes of what we publish
 ANNOTATION_SHAPES = DATA_ROOT / "shapes" / "annotation.ttl"
 VERDICT_SHAPES = DATA_ROOT / "shapes" / "verdict.ttl"
+PROVENANCE_SHAPES = DATA_ROOT / "shapes" / "provenance.ttl"
 # the offline demo: manifests, the images they show, the weights of the demo detector
 DEMO_MANIFESTS = DATA_ROOT / "samples" / "manifests"
 DEMO_COLLECTION = DEMO_MANIFESTS / "collection.json"

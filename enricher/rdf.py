@@ -70,6 +70,8 @@ PROPERTIES: dict[str, tuple[str, str]] = {
     # a TimeState) are few and go through pyld
     "reviewState": (ENRICHER_NS + "reviewState", IRI), "replaces": (DCTERMS + "replaces", IRI),
     "calibratedConfidence": (ENRICHER_NS + "calibratedConfidence", DOUBLE), "calibration": (ENRICHER_NS + "calibration", IRI),
+    # provenance (issue 12): the run (a job) that generated a machine annotation
+    "wasGeneratedBy": ("http://www.w3.org/ns/prov#wasGeneratedBy", IRI),
 }
 # Our context scopes ``partOf`` on Canvas and Manifest nodes to dcterms:isPartOf, as IIIF's does.
 SCOPED = {IIIF3 + "Canvas", IIIF3 + "Manifest"}

@@ -20,8 +20,9 @@ from functools import cached_property
 from .geometry import Box, iou
 from .review import MATCH_IOU, box_of, class_of, state_iri
 
-# A re-run stamps new times and knows no review state; an annotation that differs only there is unchanged.
-VOLATILE = ("created", "modified", "reviewState")
+# A re-run stamps new times and its own run, and knows no review state; an annotation that differs only
+# there is unchanged (and keeps the run that generated it).
+VOLATILE = ("created", "modified", "reviewState", "wasGeneratedBy")
 PENDING = state_iri("pending")
 
 

@@ -580,3 +580,81 @@ def test_harvest_records_page_by_position_and_filter_by_date_and_set(store):
     assert store.harvest_records(0, 6, 100, set_spec="group:od") == []  # a prefix is not a parent set
     assert store.harvest_count(6, set_spec="group:odd", since="2026-01-03T00:00:00Z") == 2
     assert store.harvest_count(3) == 3
+
+
+# search (enricher.search says what the index terms are; here: what the store does with them)
+
+def _found(store, *terms, motivations=None, key=KEY) -> list[str]:
+    return [a.id for a in store.search(key, list(terms), motivations)]
+
+
+def test_search_finds_public_annotations_by_term_and_counts_them(store):
+    store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1), machine(2), machine(3, label="cat")])
+    store.replace_machine_annotations(OTHER, CANVAS, MODEL, [machine(4, key=OTHER)])
+    dogs = [machine(n)["id"] for n in (1, 2)]
+    assert _found(store, "class:dog") == dogs
+    assert store.term_counts(KEY, ["class:dog", "class:cat", "class:bird"]) == {"class:dog": 2, "class:cat": 1}
+    assert _found(store, "class:dog", "class:cat") == [machine(3)["id"], *dogs]  # by term, then store order
+    assert store.term_counts(OTHER, ["class:dog"]) == {"class:dog": 1}
+    assert [a.id for a in store.search(KEY, ["class:dog", "class:cat"], offset=1, limit=1)] == [dogs[0]]
+    assert _found(store, "class:dog", motivations=["commenting"]) == []
+    assert store.term_counts(KEY, ["class:dog"], ["tagging"]) == {"class:dog": 2}
+
+
+def test_search_follows_rejections_edits_and_deletions(store):
+    store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1), machine(2)])
+    first, second = (store.get(machine(n)["id"]) for n in (1, 2))
+    verdict = {"id": "https://enricher.example/verdicts/v1", "type": "Annotation", "motivation": "assessing",
+               "body": [], "target": {"source": first.id}}
+    store.add_verdict(KEY, verdict, "curator", target=first.id, canvas_id=None, judgement="rejected",
+                      version=first.document["created"])
+    assert _found(store, "class:dog") == [second.id]
+    store.update(second.id, machine(2, label="cat"), second.etag, "curator")
+    assert _found(store, "class:dog") == [] and _found(store, "class:cat") == [second.id]
+    store.delete(second.id, None)
+    assert _found(store, "class:cat") == [] and store.term_counts(KEY, ["class:cat", "class:dog"]) == {}
+    store.retract_verdict(verdict["id"], None)
+    assert _found(store, "class:dog") == [first.id]
+
+
+def test_a_persons_text_is_found_by_its_words_and_a_class_by_its_concept(store):
+    store.create(KEY, human("A small dóg"), "alice")
+    store.create(KEY, {**human("Hund", n=2), "motivation": "tagging"}, "alice")  # a label of the class dog
+    assert _found(store, "text:a dog small") == [human("", n=1)["id"]]
+    assert _found(store, "word:small") == [human("", n=1)["id"]]
+    assert _found(store, "class:dog") == [human("", n=2)["id"]]
+    assert store.terms_starting(KEY, "word:s") == [("word:small", 1)]
+    assert _found(store, "class:dog", motivations=["commenting"]) == []
+
+
+def test_seeding_stores_indexes_and_logs_in_bulk(store):
+    store.replace_machine_annotations(OTHER, CANVAS, MODEL, [machine(100, key=OTHER)])  # numbers taken before
+    assert store.seed_machine_annotations(KEY, MODEL, [machine(n, label="dog" if n % 2 else "cat") for n in range(10)]) == 10
+    assert store.count(KEY) == 10 and len(store.changes(0, 100)) == 11
+    assert store.term_counts(KEY, ["class:dog", "class:cat"]) == {"class:dog": 5, "class:cat": 5}
+    assert _found(store, "class:dog") == [machine(n)["id"] for n in range(1, 10, 2)]
+    seeded = store.get(machine(1)["id"])
+    assert seeded.review_state == "pending" and seeded.origin == "machine" and seeded.concept == "dog"
+    # a re-run sees them like any other machine annotation
+    assert store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1)])["deleted"] == 9
+    assert store.term_counts(KEY, ["class:dog", "class:cat"]) == {"class:dog": 1}
+    with pytest.raises(InputError):
+        store.seed_machine_annotations(KEY, MODEL, [machine(1)])
+
+
+def test_a_rerun_keeps_the_run_that_generated_an_unchanged_annotation(store):
+    first, second = "https://enricher.example/runs/1", "https://enricher.example/runs/2"
+    store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1, wasGeneratedBy=first), machine(2, wasGeneratedBy=first)])
+    counts = store.replace_machine_annotations(
+        KEY, CANVAS, MODEL, [machine(1, wasGeneratedBy=second), machine(2, confidence=0.5, wasGeneratedBy=second)])
+    assert counts["kept"] == 1 and counts["updated"] == 1
+    assert store.get(machine(1)["id"]).document["wasGeneratedBy"] == first
+    assert store.get(machine(2)["id"]).document["wasGeneratedBy"] == second
+
+
+def test_a_job_keeps_what_its_run_used(store):
+    job = store.create_job({"manifest": "https://example.org/m.json"})
+    assert store.job(job.id).provenance is None
+    used = {"model": "demo.pt", "modelSha256": MODEL, "runtime": "ultralytics 8", "thresholds": {"conf": 0.3}}
+    assert store.set_job(job.id, provenance=used)
+    assert store.job(job.id).provenance == used

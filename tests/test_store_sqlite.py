@@ -52,6 +52,7 @@ def test_an_old_version_database_upgrades_and_keeps_its_data(tmp_path):
     with open_store(path) as store:
         assert store.schema_version == len(MIGRATIONS)
         assert store.count(KEY) == 2  # counts back-filled from the old rows
+        assert store.term_counts(KEY, ["class:dog"]) == {"class:dog": 2}  # and the search index
         assert store.get(machine(1)["id"]).document["confidence"] == 0.9
         assert store.create_job({"manifest": "https://example.org/m.json"}).state == "queued"
         store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1), machine(4)])
@@ -89,6 +90,13 @@ def test_page_queries_walk_the_partial_indexes(store):
     for name, index in (("key", "annotations_live_by_key"), ("all", "annotations_live")):
         detail = " ".join(row[3] for row in plans[name])
         assert index in detail and "TEMP B-TREE" not in detail, detail
+
+
+def test_search_walks_its_primary_key_in_order(store):
+    fill(store, 50)
+    sql = "SELECT seq FROM search_index WHERE key = ? AND term IN (?, ?) ORDER BY term, seq LIMIT ? OFFSET ?"
+    detail = " ".join(row[3] for row in store.db.execute("EXPLAIN QUERY PLAN " + sql, (KEY, "a", "b", 10, 0)))
+    assert "PRIMARY KEY" in detail and "TEMP B-TREE" not in detail, detail
 
 
 # Each child waits for the start times it is given, then opens one new file per round and writes to it.

@@ -194,7 +194,8 @@ def test_concepts_come_strongest_first_wikidata_before_iconclass(vocabulary):
     assert [(c.scheme, c.match, c.notation) for c in concepts] == [
         ("wikidata", "exact", "Q144"), ("iconclass", "exact", "34B11")]
     assert concepts[1].labels["en"] == "dog"
-    assert [c.match for c in vocabulary.lookup("sports ball").concepts] == ["broad"]
+    assert [(c.scheme, c.match) for c in vocabulary.lookup("sports ball").concepts] == [
+        ("wikidata", "broad"), ("iconclass", "broad")]
 
 
 def test_label_falls_back_to_base_language_then_english(vocabulary):
@@ -280,3 +281,15 @@ def test_missing_mapping_file_raises_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         Vocabulary.load([path])
     assert info.value.where == str(path)
+
+
+# objects Iconclass has no notation for, hung on the broader concept they serve (vocab/README.md)
+BROAD_OBJECTS = {"fire hydrant": "41B52", "microwave": "41C254", "snowboard": "43C24", "sports ball": "43C41",
+                 "baseball bat": "43C4135", "baseball glove": "43C4135", "surfboard": "43C222", "tennis racket": "43C4151"}
+
+
+@pytest.mark.parametrize("name", sorted(BROAD_OBJECTS))
+def test_objects_without_a_notation_match_their_broader_concept(vocabulary, name):
+    (concept,) = [c for c in vocabulary.lookup(name).concepts if c.scheme == "iconclass"]
+    assert concept.notation == BROAD_OBJECTS[name] and concept.match == "broad"
+    assert concept.labels["en"]

@@ -33,6 +33,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware, Retries
 
+from .. import provenance
 from ..addresses import AddressGuard, GuardedTransport
 from ..clock import now
 from ..config import Config
@@ -186,6 +187,7 @@ class DramatiqQueue:
         try:
             config, _ = job_settings(job, self.config)
             plan = plan_job(job, self.store, config, self.fetcher)
+            self.store.set_job(job_id, provenance=provenance.describe(tuned(self._loaded(), config), config))
         except EnricherError as exc:  # as in the embedded run: a job whose source is unusable fails
             self.store.set_job(job_id, expect="running", state="failed", error=str(exc))
             return

@@ -129,6 +129,17 @@ class Store(Protocol):
         """End a running job whose canvases are all finished (writes.job_outcome), atomically; return
         it when this call ended it."""
 
+    # search (enricher.search says what the index terms are)
+    def search(self, key: str, terms: Sequence[str], motivations: Sequence[str] | None = None, offset: int = 0,
+               limit: int = 100) -> list[StoredAnnotation]:
+        """Public annotations of container KEY indexed under any of TERMS, by term then store order."""
+    def term_counts(self, key: str, terms: Sequence[str], motivations: Sequence[str] | None = None) -> dict[str, int]:
+        """How many public annotations of container KEY each of TERMS indexes (absent: none)."""
+    def terms_starting(self, key: str, prefix: str, limit: int = 20) -> list[tuple[str, int]]:
+        """(term, count) of container KEY's index terms that start with PREFIX, in order."""
+    def seed_machine_annotations(self, key: str, model_sha256: str, annotations: Iterable[dict]) -> int:
+        """Store new machine annotations in bulk, pending, without reconciling; return how many."""
+
     # the change log and its followers
     def last_change(self, key: str | None = None) -> int: """The seq of the latest change (0: none)."""
     def changes(self, after: int, limit: int, key: str | None = None) -> list[Change]:

@@ -12,7 +12,7 @@ from ..errors import InputError
 
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED_STATES = ("done", "failed", "cancelled")
-JOB_FIELDS = ("state", "total", "manifests", "error", "started", "finished")
+JOB_FIELDS = ("state", "total", "manifests", "error", "started", "finished", "provenance")
 ROLES = ("annotation", "verdict")
 # what a store's rows are copied as (export_rows/import_rows), in an order that keeps references valid;
 # container_counts is left out: the target's triggers count what it imports
@@ -100,6 +100,7 @@ class StoredJob:
     created: str
     started: str | None
     finished: str | None
+    provenance: dict | None = None  # what the run used (enricher.provenance.describe)
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,8 @@ def job_fields(job_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         fields.setdefault("finished", now())
     if "manifests" in fields:
         fields["manifests"] = json.dumps(list(fields["manifests"]))
+    if fields.get("provenance") is not None:
+        fields["provenance"] = json.dumps(fields["provenance"], ensure_ascii=False)
     return fields
 
 
@@ -166,6 +168,7 @@ def job_record(row: Mapping, errors: list[dict], skipped: list[dict]) -> StoredJ
     return StoredJob(
         id=row["id"], state=row["state"], params=json.loads(row["params"]), total=row["total"], done=row["done"],
         errors=errors, skipped=skipped, manifests=json.loads(row["manifests"]), error=row["error"], created=row["created"],
+        provenance=json.loads(row["provenance"]) if row["provenance"] else None,
         started=row["started"], finished=row["finished"],
     )
 

@@ -1,12 +1,14 @@
 """The HTTP service. ``create_app`` builds the Flask app from settings; nothing happens at import time.
 
 Surfaces, one blueprint each: ``annotations`` (W3C Web Annotation Protocol), ``iiif`` (enriched
-manifests, pages, lists), ``jobs``, ``openapi`` (the service description, /openapi.json and our
-JSON-LD context), ``sparql`` (the SPARQL 1.1 endpoint), ``activity`` (IIIF Change Discovery) and
-``dataset`` (VoID, dumps, the vocabulary and our terms) and ``oai`` (OAI-PMH, EDM records and the
-Europeana Annotations API profile, for aggregators). ``problems`` renders every error. Reads are
-public and open to any origin (CORS); writes need a bearer token (see ``auth``) and are rate-limited per
-client and token (``limits``). With setting ``push_url`` the app pushes every change to an external
+manifests, pages, lists), ``layers`` (the verified-only manifest and the layers' collections),
+``jobs``, ``runs`` (jobs' runs as PROV-O), ``openapi`` (the service description, /openapi.json and our
+JSON-LD context), ``sparql`` (the SPARQL 1.1 endpoint), ``activity`` (IIIF Change Discovery),
+``dataset`` (VoID, dumps, the vocabulary and our terms), ``search`` (IIIF Content Search 1.0 and 2.0)
+and ``oai`` (OAI-PMH, EDM records and the Europeana Annotations API profile, for aggregators).
+``problems`` renders every error. Reads are public and open to any origin (CORS); writes need a bearer
+token (see ``auth``) and are rate-limited per client and token (``limits``). With setting ``push_url``
+the app pushes every change to an external
 triplestore (one process per database).
 """
 
@@ -25,11 +27,14 @@ from . import (
     evaluations,
     iiif,
     jobs,
+    layers,
     limits,
     oai,
     openapi,
     problems,
     review,
+    runs,
+    search,
     sparql,
     verdicts,
 )
@@ -67,7 +72,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["enricher"] = Service(config)
     problems.init_app(app)
     limits.init_app(app)
-    for surface in (openapi, annotations, iiif, jobs, sparql, activity, dataset, review, verdicts, evaluations, oai):
+    for surface in (openapi, annotations, iiif, layers, jobs, runs, sparql, activity, dataset, review, verdicts,
+                    evaluations, search, oai):
         app.register_blueprint(surface.bp)
     app.after_request(_cors)
     jobs.init_app(app)

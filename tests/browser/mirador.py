@@ -63,9 +63,10 @@ def packages() -> dict[int, str]:
     return {int(spec.rsplit("@", 1)[1].split(".")[0]): alias for alias, spec in declared.items()}
 
 
-def install() -> Path:
-    """Run setup.sh (chromium and Mirador, each only when missing); return its node_modules folder."""
-    done = subprocess.run([str(SETUP)], capture_output=True, text=True, check=False)
+def install(*args: str) -> Path:
+    """Run setup.sh with ARGS (chromium and Mirador, or with "uv" the Universal Viewer, each only when
+    missing); return its node_modules folder."""
+    done = subprocess.run([str(SETUP), *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{SETUP} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return Path(done.stdout.strip().splitlines()[-1])

@@ -3,8 +3,8 @@
 Every write runs inside ``BEGIN IMMEDIATE``, so a compare-and-swap on an ETag cannot race and a killed
 process loses at most the transaction in flight. Each concern lives in a module of its own, mixed in
 here: annotations and manifests, curation, evaluations, jobs, the change log with what its followers
-keep, the rate limits' token buckets, what OAI-PMH harvests, and raw rows for ``enricher migrate``;
-connection.py holds the file, its migrations (schema.py) and the leadership locks.
+keep, the rate limits' token buckets, what OAI-PMH harvests, the search index, and raw rows for
+``enricher migrate``; connection.py holds the file, its migrations (schema.py) and the leadership locks.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from .harvest import Harvest
 from .jobs import Jobs
 from .limits import Limits
 from .rows import Rows
+from .search import Search
 
 
-class SQLiteStore(Annotations, Curation, Evaluations, Jobs, ChangeLog, Harvest, Limits, Rows, Connection):
+class SQLiteStore(Annotations, Curation, Evaluations, Jobs, ChangeLog, Harvest, Search, Limits, Rows, Connection):
     """The system of record in one SQLite file; safe to share across threads (a connection each)."""
 
     scheme = "sqlite"

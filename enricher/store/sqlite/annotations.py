@@ -223,7 +223,7 @@ class Annotations:
 
     def _insert(self, db, key, canvas_id, document, origin, creator, model_sha256, stamp, *,
                 role="annotation", review_state=None, concept=None, target_id=None) -> None:
-        db.execute(
+        inserted = db.execute(
             """INSERT INTO annotations (id, key, canvas_id, model_sha256, origin, creator, document, version,
             etag, created, modified, role, review_state, concept, target_id, box_x, box_y, box_w, box_h, score,
             classes) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
@@ -233,6 +233,8 @@ class Annotations:
                 role, review_state, concept, target_id, *region_columns(document), classes_column(document, review_state),
             ),
         )
+        self._index(db, inserted.lastrowid, key, document, fresh=True, origin=origin, role=role,
+                    review_state=review_state, concept=concept, deleted=False)
         self._log(db, "Create", document["id"], key, canvas_id, stamp)
 
     def _rewrite(self, db, row, document, *, origin, creator, stamp, kind, review_state=None, concept=None) -> None:
@@ -247,6 +249,8 @@ class Annotations:
                 canvas_id, stamp, review_state, concept, *region_columns(document), row["seq"],
             ),
         )
+        self._index(db, row["seq"], row["key"], document, origin=origin, role=row["role"],
+                    review_state=review_state or row["review_state"], concept=concept or row["concept"], deleted=False)
         self._log(db, kind, row["id"], row["key"], canvas_id, stamp)
 
     def _tombstone(self, db, row, origin: str, stamp: str) -> None:
@@ -255,6 +259,7 @@ class Annotations:
             "UPDATE annotations SET deleted = 1, version = ?, etag = ?, origin = ?, modified = ? WHERE seq = ?",
             (version, make_etag(json.loads(row["document"]), version), origin, stamp, row["seq"]),
         )
+        db.execute("DELETE FROM search_index WHERE seq = ?", (row["seq"],))
         self._log(db, "Delete", row["id"], row["key"], row["canvas_id"], stamp)
 
 

@@ -73,7 +73,8 @@ class Jobs:
     def set_job(self, job_id: str, expect: str | None = None, **fields: Any) -> bool:
         """Set fields of a job (only while its state is EXPECT, when given); return whether it changed.
 
-        Fields: state, total, manifests (list of keys), error, started, finished. A finished state stamps
+        Fields: state, total, manifests (list of keys), error, started, finished, provenance (what the run
+        used, a dict). A finished state stamps
         ``finished`` unless given.
         """
         fields = job_fields(job_id, fields)

@@ -1,13 +1,15 @@
 """The SQLite schema: the ordered MIGRATIONS (``PRAGMA user_version`` counts those applied), and the
-columns derived from a document that every write fills (region, score, classes)."""
+columns and rows derived from a document that every write fills (region, score, classes, the search
+index's terms)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from ...review import EXHAUSTIVE, box_of, class_of, classes_reviewed, state_iri
+from ...review import EXHAUSTIVE, HIDDEN, box_of, class_of, classes_reviewed, state_iri
+from ...search import index_terms
 
 PENDING = state_iri("pending")
 BACKFILL_BATCH = 5000  # rows per read while a migration fills new columns
@@ -26,6 +28,23 @@ def classes_column(document: dict, review_state: str | None) -> str | None:
     return "\n".join(classes_reviewed(document)) if review_state == EXHAUSTIVE else None
 
 
+def motivation_of(document: Mapping) -> str:
+    """An annotation's first motivation, without the ``oa:`` prefix (what a search filters on)."""
+    motivation = document.get("motivation")
+    if isinstance(motivation, list):
+        motivation = motivation[0] if motivation else None
+    return motivation.removeprefix("oa:") if isinstance(motivation, str) else ""
+
+
+def search_rows(seq: int, key: str, document: Mapping, *, origin: str, role: str, review_state: str | None,
+                concept: str | None, deleted: bool) -> list[tuple[str, str, str, int]]:
+    """The (key, term, motivation, seq) rows of an annotation: none unless the public sees it."""
+    if deleted or role != "annotation" or (review_state or "pending") in HIDDEN:
+        return []
+    motivation = motivation_of(document)
+    return [(key, term, motivation, seq) for term in index_terms(document, concept, origin)]
+
+
 def _backfill_regions(db: sqlite3.Connection) -> None:
     """Fill the region, score and classes columns of existing rows, and the class of rows older than
     migration 4."""
@@ -42,6 +61,22 @@ def _backfill_regions(db: sqlite3.Connection) -> None:
             """UPDATE annotations SET box_x = ?, box_y = ?, box_w = ?, box_h = ?, score = ?, classes = ?,
             concept = coalesce(concept, ?) WHERE seq = ?""",
             updates,
+        )
+        last = rows[-1][0]
+
+
+def _backfill_search(db: sqlite3.Connection) -> None:
+    """Index the public annotations already stored (migration 7)."""
+    last = 0
+    while rows := db.execute(
+        """SELECT seq, key, document, origin, role, review_state, concept FROM annotations
+        WHERE seq > ? AND deleted = 0 ORDER BY seq LIMIT ?""", (last, BACKFILL_BATCH)
+    ).fetchall():
+        db.executemany(
+            "INSERT INTO search_index (key, term, motivation, seq) VALUES (?, ?, ?, ?)",
+            [entry for seq, key, text, origin, role, state, concept in rows
+             for entry in search_rows(seq, key, json.loads(text), origin=origin, role=role, review_state=state,
+                                      concept=concept, deleted=False)],
         )
         last = rows[-1][0]
 
@@ -235,5 +270,26 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
         "CREATE TABLE harvest_sets (spec TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID",
         "CREATE TABLE harvest_members (key TEXT NOT NULL, spec TEXT NOT NULL, PRIMARY KEY (key, spec)) WITHOUT ROWID",
         "CREATE INDEX harvest_members_by_spec ON harvest_members (spec, key)",
+    ),
+    # 10: the search index (enricher.search, search.py): a row per index term of each public annotation,
+    # written with it, ordered for paging by term and store order; counts per container, term and
+    # motivation kept by triggers, so totals and autocomplete counts are lookups. And jobs' provenance.
+    (
+        """CREATE TABLE search_index (key TEXT NOT NULL, term TEXT NOT NULL, motivation TEXT NOT NULL,
+            seq INTEGER NOT NULL, PRIMARY KEY (key, term, seq)) WITHOUT ROWID""",
+        "CREATE INDEX search_index_by_seq ON search_index (seq)",
+        """CREATE TABLE search_counts (key TEXT NOT NULL, term TEXT NOT NULL, motivation TEXT NOT NULL,
+            live INTEGER NOT NULL, PRIMARY KEY (key, term, motivation)) WITHOUT ROWID""",
+        """CREATE TRIGGER search_counted_insert AFTER INSERT ON search_index BEGIN
+            INSERT INTO search_counts (key, term, motivation, live) VALUES (new.key, new.term, new.motivation, 1)
+            ON CONFLICT (key, term, motivation) DO UPDATE SET live = live + 1;
+        END""",
+        """CREATE TRIGGER search_counted_delete AFTER DELETE ON search_index BEGIN
+            UPDATE search_counts SET live = live - 1
+            WHERE key = old.key AND term = old.term AND motivation = old.motivation;
+        END""",
+        _backfill_search,
+        # what a job's run used (enricher.provenance): the model, its runtime and the thresholds
+        "ALTER TABLE jobs ADD COLUMN provenance TEXT",
     ),
 )

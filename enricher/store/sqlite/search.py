@@ -15,7 +15,8 @@ from ...errors import InputError
 from ...review import class_of
 from ..records import StoredAnnotation, make_etag, plain, target_canvas
 from .annotations import ANNOTATION_COLUMNS, annotation_record
-from .schema import PENDING, region_columns, search_rows
+from ..writes import search_rows
+from .schema import PENDING, region_columns
 
 
 def _where(key: str, terms: Sequence[str], motivations: Sequence[str] | None) -> tuple[str, tuple]:

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from ..records import HarvestRecord, HarvestSet
 from ..tables import harvest_members, harvest_records, harvest_sets
+from .search import BYTES
 
 R, M, S = harvest_records.c, harvest_members.c, harvest_sets.c
 
@@ -62,7 +63,7 @@ class Harvest:
 
     def harvest_sets(self) -> list[HarvestSet]:
         """Every set that has held a record, by spec."""
-        return [HarvestSet(spec, name) for spec, name in self._rows(select(S.spec, S.name).order_by(S.spec.collate("C")))]
+        return [HarvestSet(spec, name) for spec, name in self._rows(select(S.spec, S.name).order_by(S.spec.collate(BYTES)))]
 
     def earliest_datestamp(self) -> str | None:
         """The earliest datestamp of a record, deleted ones included (None: no record yet)."""
@@ -72,7 +73,7 @@ class Harvest:
         if not rows:
             return []
         sets: dict[str, list[str]] = {}
-        members = select(M.key, M.spec).where(M.key.in_([row[0] for row in rows])).order_by(M.spec.collate("C"))
+        members = select(M.key, M.spec).where(M.key.in_([row[0] for row in rows])).order_by(M.spec.collate(BYTES))
         for key, spec in self._rows(members):
             sets.setdefault(key, []).append(spec)
         return [HarvestRecord(key, position, datestamp, bool(deleted), tuple(sets.get(key, ())))

@@ -21,7 +21,7 @@ from ..sqlite.annotations import annotation_record
 from ..sqlite.schema import PENDING, region_columns
 from ..tables import annotations as A
 from ..tables import changes, search_counts, search_index
-from ..writes import search_rows
+from ..writes import check_page, search_rows
 from .annotations import RECORD, REGION
 
 COUNTS = search_counts.c
@@ -51,8 +51,7 @@ class Search:
                limit: int = 100) -> list[StoredAnnotation]:
         """Return the public annotations of container KEY indexed under any of TERMS (with one of
         MOTIVATIONS), by term and then store order, LIMIT from OFFSET."""
-        if offset < 0 or limit < 0:
-            raise InputError(f"offset {offset} and limit {limit} must not be negative")
+        check_page(offset, limit, "annotation")
         if not terms or not limit:
             return []
         hits = (select(INDEX.seq, INDEX.term.collate(BYTES).label("term")).where(*_where(INDEX, key, terms, motivations))

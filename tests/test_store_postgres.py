@@ -9,6 +9,7 @@ import os
 import time
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
@@ -16,7 +17,7 @@ from test_store_contract import CANVAS, KEY, MODEL, machine
 
 from enricher.errors import EnricherError
 from enricher.store import open_store
-from enricher.store.migrations import BASELINE_VERSION, revisions
+from enricher.store.migrations import BASELINE_VERSION, alembic_config, revisions
 from enricher.store.records import NUMBERED_TABLES
 from enricher.store.sqlite.schema import MIGRATIONS
 from enricher.store.tables import metadata
@@ -138,3 +139,14 @@ def test_a_server_that_does_not_answer_is_named_without_its_password(closed_port
     with pytest.raises(EnricherError, match="cannot open the database") as caught:
         open_store(f"postgresql://enricher:s3cret@127.0.0.1:{closed_port}/enricher?connect_timeout=5")
     assert str(closed_port) in caught.value.where and "s3cret" not in str(caught.value)
+
+
+def test_the_search_revision_indexes_the_annotations_already_stored(url):
+    with open_store(url) as store:
+        store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1), machine(2, label="cat")])
+        with store.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0004")  # as a store before the search index was
+    with open_store(url) as upgraded:
+        assert upgraded.schema_version == len(MIGRATIONS)
+        assert [a.id for a in upgraded.search(KEY, ["class:dog"])] == [machine(1)["id"]]
+        assert upgraded.term_counts(KEY, ["class:dog", "class:cat"]) == {"class:dog": 1, "class:cat": 1}

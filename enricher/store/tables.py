@@ -134,6 +134,7 @@ jobs = Table(
     Column("created", Text, nullable=False),
     Column("started", Text),
     Column("finished", Text),
+    Column("provenance", Text),  # what the run used (revision 0005, SQLite's migration 10)
     sqlite_autoincrement=True,
 )
 Index("jobs_by_state", jobs.c.state, jobs.c.number)
@@ -220,3 +221,55 @@ rate_buckets = Table(
     sqlite_with_rowid=False,
 )
 Index("rate_buckets_full", rate_buckets.c.full_at)
+
+# what OAI-PMH harvests: a record per enriched manifest at its place in the harvest order (a position never
+# reused: a moved record never takes a place a harvester has passed), its sets, and the sets' names
+# (revision 0004, SQLite's migration 9)
+harvest_records = Table(
+    "harvest_records", metadata,
+    Column("position", SEQ, primary_key=True, autoincrement=True),
+    Column("key", Text, nullable=False, unique=True),
+    Column("datestamp", Text, nullable=False),
+    Column("deleted", Integer, CheckConstraint("deleted IN (0, 1)"), nullable=False),
+    sqlite_autoincrement=True,
+)
+Index("harvest_records_by_datestamp", harvest_records.c.datestamp, harvest_records.c.position)
+
+harvest_sets = Table(
+    "harvest_sets", metadata,
+    Column("spec", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+harvest_members = Table(
+    "harvest_members", metadata,
+    Column("key", Text, nullable=False),
+    Column("spec", Text, nullable=False),
+    PrimaryKeyConstraint("key", "spec"),
+    sqlite_with_rowid=False,
+)
+Index("harvest_members_by_spec", harvest_members.c.spec, harvest_members.c.key)
+
+# the search index: a row per index term of each public annotation, written with it; counts per
+# container, term and motivation kept by triggers (revision 0005, SQLite's migration 10)
+search_index = Table(
+    "search_index", metadata,
+    Column("key", Text, nullable=False),
+    Column("term", Text, nullable=False),
+    Column("motivation", Text, nullable=False),
+    Column("seq", SEQ, nullable=False),
+    PrimaryKeyConstraint("key", "term", "seq"),
+    sqlite_with_rowid=False,
+)
+Index("search_index_by_seq", search_index.c.seq)
+
+search_counts = Table(
+    "search_counts", metadata,
+    Column("key", Text, nullable=False),
+    Column("term", Text, nullable=False),
+    Column("motivation", Text, nullable=False),
+    Column("live", Integer, nullable=False),
+    PrimaryKeyConstraint("key", "term", "motivation"),
+    sqlite_with_rowid=False,
+)

@@ -18,7 +18,8 @@ from ..errors import (
     PreconditionFailed,
     StaleVersion,
 )
-from ..review import STATES, class_of, version_of
+from ..review import HIDDEN, STATES, class_of, version_of
+from ..search import index_terms
 from .records import (
     FINISHED_STATES,
     JOB_FIELDS,
@@ -216,3 +217,20 @@ def job_outcome(total: int, failed: int, skipped: int, first_error: str | None) 
     if failed and failed >= total - skipped:
         return "failed", f"every canvas failed; the first: {first_error}"
     return "done", None
+
+
+def motivation_of(document: Mapping) -> str:
+    """An annotation's first motivation, without the ``oa:`` prefix (what a search filters on)."""
+    motivation = document.get("motivation")
+    if isinstance(motivation, list):
+        motivation = motivation[0] if motivation else None
+    return motivation.removeprefix("oa:") if isinstance(motivation, str) else ""
+
+
+def search_rows(seq: int, key: str, document: Mapping, *, origin: str, role: str, review_state: str | None,
+                concept: str | None, deleted: bool) -> list[tuple[str, str, str, int]]:
+    """The (key, term, motivation, seq) rows of an annotation: none unless the public sees it."""
+    if deleted or role != "annotation" or (review_state or "pending") in HIDDEN:
+        return []
+    motivation = motivation_of(document)
+    return [(key, term, motivation, seq) for term in index_terms(document, concept, origin)]

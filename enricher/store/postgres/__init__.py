@@ -15,12 +15,14 @@ from .changes import ChangeLog
 from .connection import Connection
 from .curation import Curation
 from .evaluations import Evaluations
+from .harvest import Harvest
 from .jobs import Jobs
 from .limits import Limits
 from .rows import Rows
+from .search import Search
 
 
-class PostgresStore(Annotations, Curation, Evaluations, Jobs, ChangeLog, Limits, Rows, Connection):
+class PostgresStore(Annotations, Curation, Search, Harvest, Evaluations, Jobs, ChangeLog, Limits, Rows, Connection):
     """The system of record on a PostgreSQL server; safe to share across threads (a pool of connections)."""
 
     scheme = "postgresql"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Row
 
@@ -24,7 +24,7 @@ from ..records import (
 from ..sqlite.annotations import annotation_record
 from ..sqlite.schema import classes_column, region_columns
 from ..tables import annotations as A
-from ..tables import container_counts, manifests
+from ..tables import container_counts, manifests, search_index
 from ..writes import (
     check_current,
     check_page,
@@ -149,8 +149,11 @@ class Annotations:
             **dict(zip(REGION, region_columns(document))), "classes": classes_column(document, review_state),
         }
         inserted = db.execute(insert(A).values(values).on_conflict_do_nothing(index_elements=["id"]).returning(A.c.seq))
-        if inserted.first() is None:
+        seq = inserted.scalar()
+        if seq is None:
             raise InputError(f"annotation {document['id']} already exists", where=document["id"], pointer="/id")
+        self._index(db, seq, key, document, fresh=True, origin=origin, role=role, review_state=review_state,
+                    concept=concept, deleted=False)
         self._log(db, "Create", document["id"], key, canvas_id, stamp)
 
     def _rewrite(self, db, row, document, *, origin, creator, stamp, kind, review_state=None, concept=None) -> None:
@@ -162,6 +165,8 @@ class Annotations:
             review_state=func.coalesce(review_state, A.c.review_state), concept=func.coalesce(concept, A.c.concept),
             **dict(zip(REGION, region_columns(document))),
         ))
+        self._index(db, row["seq"], row["key"], document, origin=origin, role=row["role"],
+                    review_state=review_state or row["review_state"], concept=concept or row["concept"], deleted=False)
         self._log(db, kind, row["id"], row["key"], canvas_id, stamp)
 
     def _tombstone(self, db, row, origin: str, stamp: str) -> None:
@@ -170,6 +175,7 @@ class Annotations:
             deleted=1, version=version, etag=make_etag(json.loads(row["document"]), version), origin=origin,
             modified=stamp,
         ))
+        db.execute(delete(search_index).where(search_index.c.seq == row["seq"]))
         self._log(db, "Delete", row["id"], row["key"], row["canvas_id"], stamp)
 
 

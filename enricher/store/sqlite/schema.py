@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
-from ...review import EXHAUSTIVE, HIDDEN, box_of, class_of, classes_reviewed, state_iri
-from ...search import index_terms
+from ...review import EXHAUSTIVE, box_of, class_of, classes_reviewed, state_iri
+from ..writes import search_rows
 
 PENDING = state_iri("pending")
 BACKFILL_BATCH = 5000  # rows per read while a migration fills new columns
@@ -26,23 +26,6 @@ def region_columns(document: dict) -> tuple[float | None, ...]:
 def classes_column(document: dict, review_state: str | None) -> str | None:
     """The column classes: the class names an exhaustiveness statement names, one per line."""
     return "\n".join(classes_reviewed(document)) if review_state == EXHAUSTIVE else None
-
-
-def motivation_of(document: Mapping) -> str:
-    """An annotation's first motivation, without the ``oa:`` prefix (what a search filters on)."""
-    motivation = document.get("motivation")
-    if isinstance(motivation, list):
-        motivation = motivation[0] if motivation else None
-    return motivation.removeprefix("oa:") if isinstance(motivation, str) else ""
-
-
-def search_rows(seq: int, key: str, document: Mapping, *, origin: str, role: str, review_state: str | None,
-                concept: str | None, deleted: bool) -> list[tuple[str, str, str, int]]:
-    """The (key, term, motivation, seq) rows of an annotation: none unless the public sees it."""
-    if deleted or role != "annotation" or (review_state or "pending") in HIDDEN:
-        return []
-    motivation = motivation_of(document)
-    return [(key, term, motivation, seq) for term in index_terms(document, concept, origin)]
 
 
 def _backfill_regions(db: sqlite3.Connection) -> None:

@@ -14,8 +14,9 @@ from ...clock import now
 from ...errors import InputError
 from ...review import class_of
 from ..records import StoredAnnotation, make_etag, plain, target_canvas
+from ..writes import check_page, search_rows
 from .annotations import ANNOTATION_COLUMNS, annotation_record
-from .schema import PENDING, region_columns, search_rows
+from .schema import PENDING, region_columns
 
 
 def _where(key: str, terms: Sequence[str], motivations: Sequence[str] | None) -> tuple[str, tuple]:
@@ -42,8 +43,7 @@ class Search:
                limit: int = 100) -> list[StoredAnnotation]:
         """Return the public annotations of container KEY indexed under any of TERMS (with one of
         MOTIVATIONS), by term and then store order, LIMIT from OFFSET."""
-        if offset < 0 or limit < 0:
-            raise InputError(f"offset {offset} and limit {limit} must not be negative")
+        check_page(offset, limit, "annotation")
         if not terms or not limit:
             return []
         where, args = _where(key, sorted(set(terms)), motivations)

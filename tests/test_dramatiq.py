@@ -92,9 +92,12 @@ def job_state(url: str) -> dict:
     return httpx.get(url, timeout=30).json()
 
 
-def test_two_workers_end_a_job_with_the_annotations_of_an_embedded_run(broker, book, embedded, tmp_path):
+# The two cluster runs take minutes each on two cores: each runs on one broker (the messages' handling is
+# tested on both by the in-process tests below), the kill on Redis, whose redelivery of a dead worker's
+# messages (its heartbeat) is the one enricher tunes.
+def test_two_workers_end_a_job_with_the_annotations_of_an_embedded_run(book, embedded, tmp_path):
     database = tmp_path / "shared.sqlite3"
-    cluster = Cluster(tmp_path, database, broker)
+    cluster = Cluster(tmp_path, database, reachable("rabbitmq"))
     try:
         job = cluster.submit(book)
         done = wait_for(lambda: (state := job_state(job))["state"] in ("done", "failed") and state, "the job", cluster)
@@ -108,9 +111,9 @@ def test_two_workers_end_a_job_with_the_annotations_of_an_embedded_run(broker, b
     assert "enricher worker: 2 threads" in logs and "guest" not in logs  # the broker's password stays out of logs
 
 
-def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(broker, book, embedded, tmp_path):
+def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(book, embedded, tmp_path):
     database = tmp_path / "shared.sqlite3"
-    cluster = Cluster(tmp_path, database, broker)
+    cluster = Cluster(tmp_path, database, reachable("redis"))
     try:
         job = cluster.submit(book)
         wait_for(lambda: job_state(job)["progress"]["done"] >= 6, "six canvases", cluster)

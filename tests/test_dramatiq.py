@@ -78,8 +78,10 @@ def embedded(book, settings, demo_detector, tmp_path_factory) -> dict[str, dict]
 
 
 def documents(store) -> dict[str, dict]:
-    """Every live annotation: id -> document without ``created`` (the time of the run)."""
-    return {a.id: {k: v for k, v in a.document.items() if k != "created"} for a in store.page(None, 0, 100_000)}
+    """Every live annotation: id -> document without ``created`` and ``wasGeneratedBy`` (the time and the
+    job of the run)."""
+    varying = {"created", "wasGeneratedBy"}
+    return {a.id: {k: v for k, v in a.document.items() if k not in varying} for a in store.page(None, 0, 100_000)}
 
 
 def created_once(store) -> bool:

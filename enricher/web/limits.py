@@ -29,7 +29,7 @@ from .auth import bearer_name
 from .state import service
 
 WRITES = frozenset({"POST", "PUT", "DELETE"})
-READS_BY_POST = frozenset({"sparql.sparql"})  # endpoints whose POST only reads
+READS_BY_POST = frozenset({"sparql.sparql", "oai.oai"})  # endpoints whose POST only reads (a query, a harvest)
 EXTENSION = "enricher.limits"
 IPV6_PREFIX = 64  # an IPv6 client is counted by its network: one subscriber gets a /64
 

@@ -25,17 +25,14 @@ What the activities mean:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import EnricherError, NotFound
 from .follow import StoredPosition, follow
-from .manifest import parse_manifest
+from .manifest import parse_stored
 from .store import Change, Store
 from .urls import activity_collection_url, activity_page_url, manifest_url, page_url
-
-log = logging.getLogger(__name__)
 
 CONTEXT = "http://iiif.io/api/discovery/1/context.json"
 MEDIA_TYPE = f'application/ld+json;profile="{CONTEXT}"'
@@ -116,13 +113,8 @@ def _events(store: Store, base: str, changes: Sequence[Change]) -> list[tuple[st
 
 def _canvas_indexes(store: Store, key: str) -> dict[str, list[int]] | None:
     """Map each canvas id of stored manifest KEY to its positions; None when it cannot be read."""
-    stored = store.manifest(key)
-    if stored is None:
-        return None
-    try:
-        parsed = parse_manifest(stored.document, stored.url)
-    except EnricherError as exc:
-        log.warning("change discovery leaves manifest %s out: %s", key, exc)
+    parsed = parse_stored(store.manifest(key), "change discovery")
+    if parsed is None:
         return None
     indexes: dict[str, list[int]] = {}
     for canvas in parsed.canvases:

@@ -13,7 +13,6 @@ aggregation file's groups apply to a record from its next change on. Reads only 
 from __future__ import annotations
 
 import hashlib
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -24,15 +23,12 @@ from .aggregation import EDM_NAMESPACE, Aggregation, ProvidedObject, provided_ob
 from .config import Config
 from .edm import MEDIA_TYPE as EDM_MEDIA_TYPE
 from .edm import edm_record, oai_dc_record
-from .errors import EnricherError
 from .follow import StoredPosition, follow
-from .manifest import Manifest, parse_manifest
+from .manifest import Manifest, parse_stored
 from .store import Change, Store
 from .subjects import Subject, Subjects
 from .urls import edm_url, oai_identifier, oai_url, public_base
 from .vocab import Vocabulary
-
-log = logging.getLogger(__name__)
 
 BATCH = 1000  # change-log entries per transaction of the follower
 OAI_PROFILE = "http://www.openarchives.org/OAI/2.0/"
@@ -86,13 +82,8 @@ class Catalogue:
 
     def describe(self, store: Store, key: str) -> Described | None:
         """What manifest KEY gives aggregators; None when it is not stored or cannot be read."""
-        stored = store.manifest(key)
-        if stored is None:
-            return None
-        try:
-            manifest = parse_manifest(stored.document, stored.url)
-        except EnricherError as exc:
-            log.warning("no record for manifest %s: %s", key, exc)
+        manifest = parse_stored(store.manifest(key), "OAI-PMH")
+        if manifest is None:
             return None
         obj = provided_object(manifest, self.aggregation, self.repository_name)
         return Described(key, manifest, obj, self.subjects.of(store, key))

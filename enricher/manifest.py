@@ -202,6 +202,18 @@ def _members(document: dict, version: int, url: str, depth: int) -> list[_Ref]:
     return refs
 
 
+def parse_stored(stored, leaving_out: str) -> Manifest | None:
+    """Parse a manifest record the store kept (``StoredManifest``, or None when there is none); None too
+    when it cannot be read, logged as LEAVING_OUT (who leaves the manifest out) with the reason."""
+    if stored is None:
+        return None
+    try:
+        return parse_manifest(stored.document, stored.url)
+    except EnricherError as exc:
+        log.warning("%s leaves manifest %s out: %s", leaving_out, stored.key, exc)
+        return None
+
+
 def select_canvases(manifest: Manifest, wanted: Sequence[str]) -> list[Canvas]:
     """The canvases WANTED names (ids or 0-based indexes), in that order; every canvas when it is empty.
 

@@ -18,7 +18,6 @@ ROLES = ("annotation", "verdict")
 # container_counts is left out: the target's triggers count what it imports
 COPIED_TABLES = ("manifests", "annotations", "changes", "jobs", "job_canvases", "evaluations", "calibrations",
                  "followers", "discovery_activities", "discovery_members", "discovery_published")
-NUMBERED_TABLES = ("manifests", "evaluations", "calibrations")  # their column `number` is SQLite's rowid
 
 
 @dataclass(frozen=True)

@@ -151,3 +151,15 @@ def test_page_starts_are_kept_for_a_bounded_number_of_containers(tmp_path):
         assert len(store._page_starts._starts) == PAGE_START_CONTAINERS
         kept = store._page_starts._starts
         assert ("annotation", keys[-1]) in kept and ("annotation", keys[0]) not in kept
+
+
+def test_a_leader_whose_lock_file_is_replaced_notices_and_another_takes_over(store):
+    first, second = store.leader("jobs"), store.leader("jobs")
+    assert first.acquire() and first.confirm() and not second.acquire()
+    first.path.unlink()  # a clean-up removed the file: a new one is locked by nobody yet
+    assert second.acquire() and second.confirm()
+    assert first.held and not first.confirm() and not first.held  # it looks, and lets go
+    assert not first.acquire()  # it retries, in vain while the other leads
+    second.release()
+    assert first.acquire() and first.confirm()
+    first.release()

@@ -151,13 +151,13 @@ def keep_writing(store: Store, key: str) -> tuple:
 @pytest.mark.parametrize("source", sorted(BACKENDS))
 def test_every_row_copies_between_every_pair_of_backends(source, target, tmp_path, config):
     with ExitStack() as stack:
-        with open_store(fresh(stack, source, tmp_path / "from")) as original, \
-                open_store(fresh(stack, target, tmp_path / "to")) as copy:
-            keys = populate(original, config)
-            copied = copy_store(original, copy)
-            assert set(copied) == set(COPIED_TABLES) and copied["annotations"] > 20 and copied["changes"] > 30
-            assert everything(copy, keys) == everything(original, keys)
-            assert keep_writing(copy, keys[1]) == keep_writing(original, keys[1])
+        original = stack.enter_context(open_store(fresh(stack, source, tmp_path / "from")))
+        copy = stack.enter_context(open_store(fresh(stack, target, tmp_path / "to")))
+        keys = populate(original, config)
+        copied = copy_store(original, copy)
+        assert set(copied) == set(COPIED_TABLES) and copied["annotations"] > 20 and copied["changes"] > 30
+        assert everything(copy, keys) == everything(original, keys)
+        assert keep_writing(copy, keys[1]) == keep_writing(original, keys[1])
 
 
 def test_a_target_that_holds_data_is_refused_and_left_as_it_was(store_url, tmp_path):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from .records import (
     Activity,
@@ -51,7 +51,7 @@ class Store(Protocol):
 
     # the store itself
     def close(self) -> None: """Release every connection."""
-    def __enter__(self) -> Store: ...
+    def __enter__(self) -> Self: ...
     def __exit__(self, *exc_info) -> None: ...
     def transaction(self) -> AbstractContextManager: """Run the block's writes as one atomic unit."""
     @property

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .datafiles import PROJECT_ROOT
 from .errors import ConfigError
@@ -97,7 +98,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_body", 1024 * 1024, "Largest request body accepted, in bytes", int),
     Setting("job_worker", True, "Run the background job worker in this process", _bool),
     Setting("job_queue", "thread", "Job queue: thread (a runner thread in one process of those on the database) or dramatiq (`enricher worker` processes on a message broker; a broker setting chooses it)"),
-    Setting("index", "embedded", "RDF index behind /sparql, the dumps and VoID: embedded (Oxigraph in each process)"),
+    Setting("index", "embedded", "RDF index behind /sparql, the dumps and VoID: embedded (Oxigraph in each process) or remote (a SPARQL 1.1 triplestore at index_url, fed through push_url)"),
+    Setting("index_url", "", "SPARQL 1.1 Protocol query endpoint of the triplestore the remote index asks (index remote), e.g. http://127.0.0.1:7878/query"),
     Setting("index_path", "", "On-disk RDF index (an Oxigraph folder) each process loads its in-memory copy from; empty: next to the database (x.sqlite3 -> x.oxigraph)"),
     Setting("sparql_timeout", 30.0, "Seconds a SPARQL query may run before the endpoint answers 503", float),
     Setting("activity_page_size", 100, "Activities per page of the IIIF Change Discovery stream (pages are numbered by it: keep it fixed)", int),
@@ -148,7 +150,7 @@ class Config:
         except KeyError:
             raise AttributeError(name) from None
 
-    def replace(self, **overrides: Any) -> "Config":
+    def replace(self, **overrides: Any) -> Config:
         """Return a copy with some settings changed (None means keep)."""
         return load_config(overrides={**self._values, **{k: v for k, v in overrides.items() if v is not None}}, env={})
 

@@ -5,7 +5,6 @@ duplicate; a message that gives up ends in the dead-letter queue and in the job'
 
 from __future__ import annotations
 
-import json
 import signal
 from collections import Counter
 
@@ -15,15 +14,19 @@ import pytest
 import redis
 from click.testing import CliRunner
 from dramatiq import Message
-from dramatiq_cluster import BASE_URL, BROKERS, Cluster, reachable, wait_for
-from factories import make_manifest
-from sampledata import SAMPLES, SCENES, specs
+from dramatiq_cluster import (
+    BASE_URL,
+    BROKERS,
+    Cluster,
+    reachable,
+    served_book,
+    wait_for,
+)
 
 from enricher.annotate import manifest_key
 from enricher.cli import main
 from enricher.errors import BrokerError, ConfigError
 from enricher.fetch import Fetcher
-from enricher.imageserver import serve_images
 from enricher.jobs.dramatiq import CANVASES, QUEUE, DramatiqQueue
 from enricher.jobs.run import plan_job
 from enricher.jobs.thread import ThreadQueue
@@ -43,13 +46,7 @@ def broker(request) -> str:
 def book(tmp_path_factory) -> str:
     """The URL of a manifest of 40 canvases (the sample scenes over and over) on the IIIF reference
     image server, which also serves the manifest."""
-    documents = tmp_path_factory.mktemp("documents")
-    with serve_images(SAMPLES, documents=documents) as base:
-        scenes = specs(SCENES)
-        canvases = [scenes[n % len(scenes)] for n in range(CANVAS_COUNT)]
-        url = f"{base}/manifests/book.json"
-        document = make_manifest(3, canvases, f"{base}/iiif/3", manifest_id="https://example.org/book/manifest.json")
-        (documents / "book.json").write_text(json.dumps(document))
+    with served_book(tmp_path_factory.mktemp("documents"), CANVAS_COUNT) as url:
         yield url
 
 

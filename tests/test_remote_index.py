@@ -15,14 +15,20 @@ import pytest
 from conftest import unavailable
 from dramatiq_cluster import served_book
 from test_dump import canonical
-from test_index import PREFIXES, QUERIES
+from test_index import PREFIXES, QUERIES, SLOW
 from test_push import OXIGRAPH, OxigraphServer, wait_for
 from test_web_sparql import ANNOTATIONS, RESULTS, seed_real
 from webclient import AUTH, live_server
 
 from enricher import dump
 from enricher.datafiles import DEMO_WEIGHTS
-from enricher.errors import QueryError, ResultTooLarge, UpdateRefused
+from enricher.errors import (
+    NotAcceptable,
+    QueryError,
+    QueryTimeout,
+    ResultTooLarge,
+    UpdateRefused,
+)
 from enricher.index import Index
 from enricher.urls import public_base
 
@@ -119,6 +125,10 @@ def test_the_remote_index_answers_as_the_embedded_one(tmp_path, triplestore):
             index.query("SELECT * WHERE { ?s ?p ?o }", max_rows=5)
         with pytest.raises(ResultTooLarge):
             index.query("CONSTRUCT WHERE { ?s ?p ?o }", max_triples=5)
+        with pytest.raises(NotAcceptable):
+            index.query(ANNOTATIONS, accept="text/turtle")
+        with pytest.raises(QueryTimeout):  # the triplestore runs it on: oxigraph serve --timeout-s ends it there
+            index.query(SLOW, timeout=0.2)
         bad = sparql(server.url, "SELECT * WHERE { ?s ?p")
         assert bad.status_code == 400 and bad.headers["Content-Type"] == "application/problem+json"
 

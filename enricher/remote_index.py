@@ -126,6 +126,7 @@ class RemoteIndex:
     def close(self) -> None:
         """Close the HTTP connections."""
         self._client.close()
+        self._feeder.close()
 
     # ---- SPARQL ------------------------------------------------------------------------------------
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from .datafiles import PROJECT_ROOT
 from .errors import ConfigError
@@ -150,7 +149,7 @@ class Config:
         except KeyError:
             raise AttributeError(name) from None
 
-    def replace(self, **overrides: Any) -> Config:
+    def replace(self, **overrides: Any) -> "Config":
         """Return a copy with some settings changed (None means keep)."""
         return load_config(overrides={**self._values, **{k: v for k, v in overrides.items() if v is not None}}, env={})
 

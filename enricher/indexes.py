@@ -37,7 +37,8 @@ class RDFIndex(Protocol):
 
     def write_dump(self, output: IO[bytes], format: str) -> None: """Write every quad (nquads or ntriples)."""
 
-    def refresh(self, store: Store) -> int: """Bring the index up to date with STORE before a read."""
+    def refresh(self, store: Store) -> int:
+        """Bring the index up to date with STORE before a read (a remote one waits, briefly, for its feeder)."""
 
     def follower(self, store: Store, interval: float) -> FollowerThread | None:
         """The thread that keeps the index up to date between reads (None: something else feeds it)."""

@@ -60,6 +60,7 @@ class PageFiles:
     def __init__(self, folder: Path, salt: str, budget: int):
         self.folder, self.budget = folder, budget
         self._salt = salt.encode("utf-8") + b"\0"
+        self._prefix = os.path.join(folder, "")  # joined as a string: pathlib costs more than the read
 
     @classmethod
     def from_config(cls, config: Config, base: str) -> PageFiles:
@@ -73,14 +74,17 @@ class PageFiles:
 
     def path(self, etag: str) -> Path:
         """The file of the body whose ETag is ETAG."""
-        return self.folder / (hashlib.sha256(self._salt + etag.encode("utf-8")).hexdigest()[:40] + SUFFIX)
+        return Path(self._name(etag))
+
+    def _name(self, etag: str) -> str:
+        return self._prefix + hashlib.sha256(self._salt + etag.encode("utf-8")).hexdigest()[:40] + SUFFIX
 
     def open(self, etag: str) -> BinaryIO | None:
         """The file of the body whose ETag is ETAG, open for reading, or None when none is kept."""
         if not self.enabled:
             return None
         try:
-            return open(self.path(etag), "rb")  # the response closes it once sent
+            return open(self._name(etag), "rb")  # the response closes it once sent
         except FileNotFoundError:
             return None
 

@@ -94,6 +94,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers", 2, "gunicorn worker processes", int),
     Setting("tokens", "", "Bearer tokens allowed to write, comma-separated", _list),
     Setting("page_size", 100, "Annotations per page of a container", int),
+    Setting("page_cache", "", "Folder of the built container pages every worker on the host serves from; empty: next to the database (x.sqlite3 -> x.pages)"),
+    Setting("page_cache_bytes", 1024**3, "Most bytes of built container pages kept on disk (0: none kept, every page built per request)", int),
     Setting("max_body", 1024 * 1024, "Largest request body accepted, in bytes", int),
     Setting("job_worker", True, "Run the background job worker in this process", _bool),
     Setting("job_queue", "thread", "Job queue: thread (a runner thread in one process of those on the database) or dramatiq (`enricher worker` processes on a message broker; a broker setting chooses it)"),

@@ -29,6 +29,8 @@ import fcntl
 import os
 import shutil
 import tempfile
+import threading
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from .store import Change, Store
 
 LEADER = "index"  # the leadership role of the follower thread
+TRANSACTION = 100  # change-log entries a transaction applies: what a write holds in memory at once
 
 
 class SharedIndex(Index):
@@ -57,6 +60,8 @@ class SharedIndex(Index):
         self.extra_vocab, self.wait = vocab, wait
         self._rw = FileRWLock(self.path)
         self._writer: ox.Store | None = None  # while this process writes (under self._lock)
+        self._reader: tuple[str, ox.Store] | None = None  # the read-only opening and its generation
+        self._opening = threading.Lock()
 
     def _open(self) -> None:
         return None  # opened per read and per write: ``store`` stays None
@@ -64,13 +69,24 @@ class SharedIndex(Index):
     def close(self) -> None:
         """Refuse further queries."""
         self._closed = True
+        with self._opening:
+            self._reader = None
 
     # ---- reading and writing under the lock ---------------------------------------------------------
 
     @contextmanager
     def _reading(self) -> Iterator[ox.Store]:
         with self._locked(self._rw.shared):
-            yield self._open_read_only(self.path)
+            generation = _read(self._generation_file())
+            with self._opening:
+                if self._reader is None or self._reader[0] != generation:
+                    self._reader = None  # drops the opening of an older generation, which nobody reads now
+                    self._reader = (generation, self._open_read_only(self.path))
+                reader = self._reader[1]
+            yield reader
+
+    def _generation_file(self) -> Path:
+        return self.path.with_name(self.path.name + ".generation")
 
     @contextmanager
     def _writing(self) -> Iterator[ox.Store]:
@@ -87,6 +103,7 @@ class SharedIndex(Index):
                     self._writer.flush()
                 finally:
                     self._writer = None  # drops RocksDB's own lock, before ours
+                    _write(self._generation_file(), uuid.uuid4().hex)  # readers open the index anew
 
     def _replace(self, current, removed) -> None:
         with self._lock, self._writing():  # the outer write: the inner one's reference is gone before the lock
@@ -123,16 +140,19 @@ class SharedIndex(Index):
         return self.seq
 
     def apply(self, store: Store, changes: Sequence[Change]) -> None:
-        """Apply CHANGES in one write, unless another process has applied them meanwhile."""
+        """Apply CHANGES in one opening, TRANSACTION at a time, leaving out those another process has
+        applied meanwhile."""
         with self._lock, self._writing():
-            if self._read_seq() < changes[-1].seq:
-                self._apply(store, changes)
+            for start in range(0, len(changes), TRANSACTION):
+                batch = changes[start:start + TRANSACTION]
+                if self._read_seq() < batch[-1].seq:
+                    self._apply(store, batch)
 
     def _set_seq(self, seq: int) -> None:
         self.seq = seq
         if self._writer is not None:  # after the data: a crash in between re-applies changes, which is harmless
             self._writer.flush()
-            _write_seq(self._seq_file(), seq)
+            _write(self._seq_file(), str(seq))
 
     def refresh(self, store: Store) -> int:
         """On first use build the index when it is missing, empty or made from another database; then
@@ -175,6 +195,7 @@ class SharedIndex(Index):
                 self.path.rename(old)
             fresh.rename(self.path)
             _seq_file(fresh).replace(self._seq_file())
+            _write(self._generation_file(), uuid.uuid4().hex)
         _remove(old)
         self._version += 1
         if hasattr(source, "changes"):
@@ -222,10 +243,17 @@ def _seq_file(path: Path) -> Path:
     return path.with_name(path.name + ".seq")
 
 
-def _write_seq(path: Path, seq: int) -> None:
+def _write(path: Path, text: str) -> None:
     temporary = path.with_suffix(".tmp")
-    temporary.write_text(str(seq))
+    temporary.write_text(text)
     temporary.replace(path)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
 
 
 def _remove(path: Path) -> None:

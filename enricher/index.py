@@ -13,9 +13,9 @@ when the index knows the public base URL the calibrations are named under; a new
 Update for each annotation it changes, so the index follows.
 
 The index follows the store's change log: ``refresh(store)`` applies what changed since the last
-call (one SQLite query when nothing did), so every query sees every committed write. In memory
-(``Index()``) each process keeps its own; on disk (``Index(path)``) RocksDB allows one process,
-and the change-log position is kept next to it (``{path}.seq``).
+call (one SQLite query when nothing did), so every query sees every committed write. ``Index()``
+is in memory; ``Index(path)`` on disk, for one process, its change-log position in ``{path}.seq``
+(enricher.shared_index shares one on disk between processes).
 
 Errors (enricher.errors): QueryError and UpdateRefused (400), ResultTooLarge (422), QueryTimeout (503).
 """
@@ -30,6 +30,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
@@ -144,7 +145,7 @@ class Index:
             self.load_vocabulary()
             annotations = _live(source, self._served(source)) if _is_store(source) else iter(source)
             loaded = 0
-            while batch := _take(annotations, BATCH):
+            while batch := list(islice(annotations, BATCH)):
                 loaded += self._bulk(batch)
             if self.path:
                 self.store.optimize()
@@ -481,15 +482,6 @@ def _walk(pages: Callable[[int, int], list[StoredAnnotation]]) -> Iterator[Store
         if len(page) < wanted:
             return
         last, offset, back = max(last, page[-1].seq), start + len(page), OVERLAP
-
-
-def _take(items: Iterator[dict], size: int) -> list[dict]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            break
-    return batch
 
 
 def _checked_nquads(annotation: dict) -> str | None:

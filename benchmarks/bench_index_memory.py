@@ -8,7 +8,9 @@ copy theirs from it), then serves it under gunicorn with 2 workers from each tre
 tree first on PYTHONPATH), waits until the workers idle, has both answer a query, and runs every
 query of docs/queries.md --repeat times through ``POST /sparql`` while the RSS of the master and
 each worker is sampled every 50 ms. Prints, per N and tree, the peak RSS of the web processes
-(master and workers together) and of the largest worker, and the median seconds of each query;
+(master and workers together) and of the largest worker, the largest worker's RSS once the queries
+are done (what stays: the peak also holds what a query's evaluation takes while it runs, which
+grows with what it reads in either design), and the median seconds of each query;
 then, per tree, the peak at the largest N over the peak at the smallest (target for this tree:
 at most 1.2 from 10,000 to 100,000 annotations).
 
@@ -79,7 +81,8 @@ def measure(tree: Path, folder: Path, listener, base_url: str, queries: dict[str
         with PeakSampler(master) as sampler:
             seconds = {name: statistics.median(ask(http, base_url, query)[0] for _ in range(repeat))
                        for name, query in queries.items()}
-    return {"loaded": loaded, "total": sampler.total, "worker": sampler.worker, "seconds": seconds}
+        after = max(worker.memory_info().rss for worker in sampler.workers)
+    return {"loaded": loaded, "total": sampler.total, "worker": sampler.worker, "after": after, "seconds": seconds}
 
 
 def main() -> None:
@@ -105,7 +108,8 @@ def main() -> None:
                 results.setdefault(size, {})[name] = found = measure(tree, folder, listener, base_url, queries,
                                                                    args.repeat)
                 print(f"  {name:9s} started in {found['loaded']:6.1f} s; peak RSS web processes {mib(found['total'])},"
-                      f" largest worker {mib(found['worker'])}; load average {os.getloadavg()[0]:.2f}")
+                      f" largest worker {mib(found['worker'])}, after the queries {mib(found['after'])};"
+                      f" load average {os.getloadavg()[0]:.2f}")
             listener.close()
             for query in queries:
                 mine, theirs = (results[size][name]["seconds"][query] for name in trees)
@@ -116,9 +120,11 @@ def main() -> None:
     if smallest != largest:
         print(f"\npeak RSS at {largest} over {smallest} annotations:")
         for name in trees:
-            total, worker = (results[largest][name][k] / results[smallest][name][k] for k in ("total", "worker"))
+            total, worker, after = (results[largest][name][k] / results[smallest][name][k]
+                                    for k in ("total", "worker", "after"))
             target = " (target <= 1.2)" if name == "this tree" else ""
-            print(f"  {name:9s} web processes {total:5.2f}, largest worker {worker:5.2f}{target}")
+            print(f"  {name:9s} web processes {total:5.2f}, largest worker {worker:5.2f}, after the queries"
+                  f" {after:5.2f}{target}")
 
 
 if __name__ == "__main__":

@@ -5,13 +5,16 @@ Oxigraph's on-disk store (RocksDB) takes one writing process at a time, and a re
 while another process writes is undefined behaviour; so a readers-writer lock on files
 (enricher.rwlock, ``{path}.lock`` and ``{path}.gate``) keeps the two apart:
 
-- a read (a query, the counts of VoID) holds the lock shared and opens the index read-only for its
-  length (tens of milliseconds at 100,000 annotations), so it sees one state of it;
-- a write (applying a batch of at most BATCH change-log entries) holds it exclusively, opens the
-  index for writing, applies, flushes, moves the change-log position (``{path}.seq``) past the
-  batch and closes. Whichever process finds the index behind the change log before a read applies
-  the missing entries, and one follower thread in the instance (leadership role ``index``)
-  applies them every few seconds meanwhile;
+- a read (a query, the counts of VoID) holds the lock shared for its length, so it sees one state
+  of the index, through a read-only opening the process keeps until a writer changes
+  ``{path}.generation`` (opening it anew costs tens of milliseconds at 100,000 annotations); the
+  opening sits idle, never read, while a writer writes;
+- a write (applying at most TRANSACTION change-log entries, in one transaction) holds it
+  exclusively, opens the index for writing, applies, flushes, moves the change-log position
+  (``{path}.seq``) past the entries and closes, so a reader waits for one such write at most.
+  Whichever process finds the index behind the change log before a read applies the missing
+  entries, and one follower thread in the instance (leadership role ``index``) applies them every
+  few seconds meanwhile;
 - a dump holds the lock shared only while it takes a checkpoint of the index (hard links, in
   ``{path}.snapshots/``) and then streams that, so a slow client does not hold up writes;
 - a build (the first use, or ``enricher reindex``) fills a new index beside it (``{path}.new``),
@@ -140,11 +143,11 @@ class SharedIndex(Index):
         return self.seq
 
     def apply(self, store: Store, changes: Sequence[Change]) -> None:
-        """Apply CHANGES in one opening, TRANSACTION at a time, leaving out those another process has
-        applied meanwhile."""
-        with self._lock, self._writing():
-            for start in range(0, len(changes), TRANSACTION):
-                batch = changes[start:start + TRANSACTION]
+        """Apply CHANGES, TRANSACTION at a time, each in a write of its own (so that readers wait for one
+        at most), leaving out those another process has applied meanwhile."""
+        for start in range(0, len(changes), TRANSACTION):
+            batch = changes[start:start + TRANSACTION]
+            with self._lock, self._writing():
                 if self._read_seq() < batch[-1].seq:
                     self._apply(store, batch)
 

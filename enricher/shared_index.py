@@ -54,8 +54,9 @@ TRANSACTION = 100  # change-log entries a transaction applies: what a write hold
 
 
 class SharedIndex(Index):
-    """The on-disk index at PATH, opened for each read and each batch of writes; thread-safe, and
-    safe across processes. WAIT is the longest a read or a write waits for the lock (None: for ever)."""
+    """The on-disk index at PATH, opened for each write and read through an opening kept until the next
+    one; thread-safe, and safe across processes. WAIT is the longest a read or a write waits for the
+    lock (None: for ever)."""
 
     def __init__(self, path: str | Path, *, vocab: Sequence[str | Path] = (), base: str | None = None,
                  wait: float | None = DEFAULT_TIMEOUT):

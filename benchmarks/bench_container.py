@@ -215,8 +215,8 @@ def gunicorn(
 
 
 def settle(master: psutil.Process, deadline: float) -> None:
-    """Wait until the server idles: each worker loads its copy of the RDF index right after start (tens
-    of seconds at 100,000 annotations), and paging measured meanwhile would pay for that load."""
+    """Wait until the server idles: a worker opens the RDF index right after start (and builds it when
+    missing, minutes at 100,000 annotations), and paging measured meanwhile would pay for that."""
     processes = [master, *master.children(recursive=True)]
     busy = lambda: sum(t.user + t.system for t in (p.cpu_times() for p in processes))  # noqa: E731
     before = busy()

@@ -20,7 +20,7 @@ Then, in this order:
 Answers must have the same number of rows on every side. Prints seconds per query and side, the
 ratios (targets: endpoint within 1.3x of raw pyoxigraph, at least 10x faster than rdflib; dump at
 least 20x faster than rdflib's Turtle) and peak memory: the server's (gunicorn master and both
-workers, each holding its own in-memory copy of the index, sampled every 50 ms) and each child's.
+workers, which share the on-disk index, sampled every 50 ms) and each child's.
 
 rdflib sets the pace: over 100,000 annotations (4.2 million quads: about 42 an annotation) it takes
 almost three minutes to load them, as long again to write Turtle, and 7.5 GB; a query it has not

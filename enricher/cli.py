@@ -183,8 +183,8 @@ def serve(config_file: str | None, bind: str | None, **overrides) -> None:
 @click.option("--index-path", help="On-disk RDF index (setting index_path; default next to the database).")
 @click.option("--vocab", multiple=True, help="Extra SKOS mapping file to load into the index (repeatable).")
 def reindex(config_file: str | None, **overrides) -> None:
-    """Rebuild the RDF index (SPARQL, dumps, VoID) from the store, vocabulary included; the service
-    loads the rebuilt one when it restarts."""
+    """Rebuild the RDF index (SPARQL, dumps, VoID) from the store, vocabulary included, beside the old
+    one; a running service answers from the rebuilt one from its next request."""
     from .store import open_store
     from .web.indexing import index_path, rebuild
 

@@ -13,9 +13,9 @@ when the index knows the public base URL the calibrations are named under; a new
 Update for each annotation it changes, so the index follows.
 
 The index follows the store's change log: ``refresh(store)`` applies what changed since the last
-call (one SQLite query when nothing did), so every query sees every committed write. In memory
-(``Index()``) each process keeps its own; on disk (``Index(path)``) RocksDB allows one process,
-and the change-log position is kept next to it (``{path}.seq``).
+call (one SQLite query when nothing did), so every query sees every committed write. ``Index()``
+is in memory; ``Index(path)`` on disk, for one process, its change-log position in ``{path}.seq``
+(enricher.shared_index shares one on disk between processes).
 
 Errors (enricher.errors): QueryError and UpdateRefused (400), ResultTooLarge (422), QueryTimeout (503).
 """
@@ -23,13 +23,14 @@ Errors (enricher.errors): QueryError and UpdateRefused (400), ResultTooLarge (42
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
@@ -47,11 +48,11 @@ from .errors import (
     InputError,
     QueryError,
     QueryTimeout,
-    UpdateRefused,
 )
 from .follow import FollowerThread, follow
 from .resultcaps import capped, capped_rows, without_locals
 from .served import Calibrations
+from .sparqlguard import check_read_only
 
 if TYPE_CHECKING:
     from .store import Change, Store, StoredAnnotation
@@ -66,16 +67,6 @@ OVERLAP = 50  # rows each page of a build re-reads, in case writers deleted some
 DEFAULT_TIMEOUT = 30.0
 QUERY_SLOTS = 4  # queries evaluated at once; a query that timed out keeps its slot until it ends
 
-_STRIP = re.compile(
-    r"'''.*?'''|\"\"\".*?\"\"\"|'(?:[^'\\\n\r]|\\.)*'|\"(?:[^\"\\\n\r]|\\.)*\""  # strings
-    r"|<[^<>\"{}|^`\\\x00-\x20]*>"  # IRIs
-    r"|#[^\n\r]*",  # comments
-    re.DOTALL,
-)
-_PROLOGUE = r"(?:\s*(?:PREFIX\s+[^\s:]*:\s*<>|BASE\s*<>))*\s*"
-_UPDATE = re.compile(_PROLOGUE + r"(INSERT|DELETE|LOAD|CLEAR|CREATE|DROP|COPY|MOVE|ADD|WITH)\b", re.IGNORECASE)
-_SERVICE = re.compile(r"(?<![\w:?$])SERVICE(?![\w:-])", re.IGNORECASE)
-
 
 @dataclass(frozen=True)
 class Answer:
@@ -84,11 +75,6 @@ class Answer:
     kind: str
     content_type: str
     body: bytes
-
-
-def _skeleton(sparql: str) -> str:
-    """The query with strings, IRIs and comments blanked out, so keywords can be looked for."""
-    return _STRIP.sub(lambda m: "<>" if m.group().startswith("<") else " ", sparql)
 
 
 def _ntriples(annotation: dict) -> str:
@@ -107,10 +93,7 @@ class Index:
         self.path = Path(path) if path else None
         self.base = base
         self.vocab = [COCO_VOCABULARY, VERDICT_VOCABULARY, METRICS_VOCABULARY, *map(Path, vocab)]
-        try:
-            self.store = ox.Store(str(self.path)) if self.path else ox.Store()
-        except OSError as exc:  # RocksDB: another process holds it, or it is not an index
-            raise EnricherError(f"cannot open the RDF index: {exc}", where=str(self.path)) from None
+        self.store = self._open()
         self.seq = self._read_seq()
         self._lock = threading.RLock()
         self._checked = False
@@ -120,6 +103,20 @@ class Index:
         self._counter = threading.Lock()  # not _lock: counting must not wait for a sync
         self._version = 0  # counts writes: statistics are cached per version
         self._statistics: tuple[int, dict[str, int]] | None = None
+
+    def _open(self) -> ox.Store | None:
+        try:
+            return ox.Store(str(self.path)) if self.path else ox.Store()
+        except OSError as exc:  # RocksDB: another process holds it, or it is not an index
+            raise EnricherError(f"cannot open the RDF index: {exc}", where=str(self.path)) from None
+
+    def _reading(self) -> AbstractContextManager[ox.Store]:
+        """The pyoxigraph store queries read, for as long as the context lasts."""
+        return nullcontext(self.store)
+
+    def _writing(self) -> AbstractContextManager[ox.Store]:
+        """The pyoxigraph store changes are written to, for as long as the context lasts."""
+        return nullcontext(self.store)
 
     def close(self) -> None:
         """Refuse further queries and flush an on-disk index."""
@@ -146,9 +143,9 @@ class Index:
             mark = _last_seq(source) if _is_store(source) else 0
             self.store.clear()
             self.load_vocabulary()
-            annotations = _live(source, self._served(source)) if _is_store(source) else iter(source)
+            annotations = live_annotations(source, self._served(source)) if _is_store(source) else iter(source)
             loaded = 0
-            while batch := _take(annotations, BATCH):
+            while batch := list(islice(annotations, BATCH)):
                 loaded += self._bulk(batch)
             if self.path:
                 self.store.optimize()
@@ -207,9 +204,9 @@ class Index:
         drops = " ;\n".join(f"DROP SILENT GRAPH <{name}>" for name in graphs)
         inserts = "\n".join(f"GRAPH <{name}> {{\n{_ntriples(a)}}}" for name, a in current.items())
         update = f"{drops} ;\nINSERT DATA {{\n{inserts}\n}}" if inserts else drops
-        with self._lock:
+        with self._lock, self._writing() as store:
             try:
-                self.store.update(update)
+                store.update(update)
             except SyntaxError as exc:
                 raise InputError(f"an annotation is not valid RDF: {exc}", where=", ".join(current)) from None
             self._version += 1
@@ -319,13 +316,7 @@ class Index:
         pyoxigraph cannot stop a running query: one that timed out runs on in its slot, so at
         most QUERY_SLOTS run at once and later ones wait for a free slot within their timeout.
         """
-        skeleton = _skeleton(sparql)
-        if _UPDATE.match(skeleton):
-            raise UpdateRefused(
-                "this SPARQL endpoint is read-only: send annotations through the annotation containers", where=where
-            )
-        if _SERVICE.search(skeleton):
-            raise QueryError("SERVICE (federated query) is not allowed: this endpoint calls no other server", where=where)
+        check_read_only(sparql, where)
         if not self._slots.acquire(timeout=timeout):
             raise QueryTimeout(f"every query slot stayed busy for {timeout} s; try again later", where=where)
         if self._closed:
@@ -367,6 +358,12 @@ class Index:
         self._slots.release()
 
     def _answer(self, sparql, accept, format_param, default_graphs, named_graphs, where, caps) -> Answer:
+        with self._reading() as store:  # dropped inside: a shared index's lock must outlive its opening
+            answer = self._evaluate(store, sparql, accept, format_param, default_graphs, named_graphs, where, caps)
+            del store
+        return answer
+
+    def _evaluate(self, store, sparql, accept, format_param, default_graphs, named_graphs, where, caps) -> Answer:
         max_rows, max_triples = caps
         options: dict = {"use_default_graph_as_union": not default_graphs}
         try:
@@ -374,7 +371,7 @@ class Index:
                 options["default_graph"] = [ox.NamedNode(g) for g in default_graphs]
             if named_graphs:
                 options["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
-            result = self.store.query(sparql, **options)
+            result = store.query(sparql, **options)
         except SyntaxError as exc:
             raise QueryError(f"malformed query: {exc}", where=where) from None
         except ValueError as exc:  # a default-graph-uri or named-graph-uri that is not an IRI
@@ -387,7 +384,7 @@ class Index:
         kind = "ask" if isinstance(result, ox.QueryBoolean) else "select"
         try:
             if kind == "select" and max_rows:
-                again = partial(self.store.query, sparql, **options)
+                again = partial(store.query, sparql, **options)
                 body = capped_rows(result, again, chosen.results_format, max_rows, where)
             else:
                 body = result.serialize(format=chosen.results_format)
@@ -400,10 +397,8 @@ class Index:
     def write_dump(self, output, format: str) -> None:
         """Write every quad to OUTPUT (a binary file) from one snapshot: ``nquads`` with one graph per
         annotation, or ``ntriples`` with the graphs merged."""
-        if format == "nquads":
-            self.store.dump(output, format=ox.RdfFormat.N_QUADS)
-        else:  # a snapshot too: the query reads the store as it was when it started
-            self.store.query(UNION, use_default_graph_as_union=True).serialize(output, format=ox.RdfFormat.N_TRIPLES)
+        with self._reading() as store:
+            write_dump(store, output, format)
 
     def follower(self, store: Store, interval: float) -> FollowerThread:
         """The thread that applies STORE's change log to this index every INTERVAL seconds between reads."""
@@ -414,11 +409,26 @@ class Index:
         version = self._version
         if self._statistics and self._statistics[0] == version:
             return self._statistics[1]
-        row = next(iter(self.store.query(STATISTICS, use_default_graph_as_union=True)))
-        counts = {name: int(row[name].value) for name in ("annotations", "concepts", "canvases")}
-        counts["quads"] = len(self.store)
+        with self._reading() as store:
+            counts = count(store)
         self._statistics = (version, counts)
         return counts
+
+
+def write_dump(store: ox.Store, output, format: str) -> None:
+    """Write every quad of STORE to OUTPUT from one snapshot (see Index.write_dump)."""
+    if format == "nquads":
+        store.dump(output, format=ox.RdfFormat.N_QUADS)
+    else:  # a snapshot too: the query reads the store as it was when it started
+        store.query(UNION, use_default_graph_as_union=True).serialize(output, format=ox.RdfFormat.N_TRIPLES)
+
+
+def count(store: ox.Store) -> dict[str, int]:
+    """Count STORE's quads, annotations, distinct concepts and distinct canvases."""
+    row = next(iter(store.query(STATISTICS, use_default_graph_as_union=True)))
+    counts = {name: int(row[name].value) for name in ("annotations", "concepts", "canvases")}
+    counts["quads"] = len(store)
+    return counts
 
 
 UNION = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }"  # every graph merged (with use_default_graph_as_union)
@@ -448,7 +458,7 @@ def _last_seq(store: Store) -> int:
     return seq
 
 
-def _live(store: Store, served: Callable[[StoredAnnotation], dict]) -> Iterator[dict]:
+def live_annotations(store: Store, served: Callable[[StoredAnnotation], dict]) -> Iterator[dict]:
     """Every live annotation, then every live verdict, once, in store order (see _walk), as SERVED."""
     yield from map(served, _walk(lambda offset, limit: store.page(None, offset, limit)))
     if store.count(None, "verdict"):
@@ -472,15 +482,6 @@ def _walk(pages: Callable[[int, int], list[StoredAnnotation]]) -> Iterator[Store
         if len(page) < wanted:
             return
         last, offset, back = max(last, page[-1].seq), start + len(page), OVERLAP
-
-
-def _take(items: Iterator[dict], size: int) -> list[dict]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            break
-    return batch
 
 
 def _checked_nquads(annotation: dict) -> str | None:

@@ -1,7 +1,7 @@
 """The RDF index seam: ``/sparql``, the dumps and VoID go through an RDFIndex, so a remote SPARQL 1.1
 Protocol store can stand beside the embedded Oxigraph. ``open_index`` picks the implementation by
 setting ``index`` from INDEXES; a new one is one module plus one entry here. The embedded index
-(enricher.index, one in-memory copy per process loaded from the on-disk snapshot, see
+(enricher.index on disk, shared by every process of the instance through enricher.shared_index, see
 enricher.web.indexing) is the default; the remote one (enricher.remote_index) queries an external
 triplestore over the SPARQL 1.1 Protocol, which the pusher (enricher.push) feeds.
 """

@@ -36,23 +36,20 @@ from .errors import (
     InputError,
     QueryError,
     QueryTimeout,
-    UpdateRefused,
 )
 from .index import (
-    _SERVICE,
-    _UPDATE,
     DEFAULT_TIMEOUT,
     STATISTICS,
     TERMS_GRAPH,
     VOCABULARY_GRAPH,
     Answer,
     Index,
-    _live,
-    _skeleton,
+    live_annotations,
 )
 from .push import Pusher
 from .resultcaps import capped, capped_rows
 from .served import Calibrations
+from .sparqlguard import check_read_only
 from .store import Store
 from .urls import public_base
 
@@ -148,13 +145,7 @@ class RemoteIndex:
 
         Raises UpdateRefused, QueryError, NotAcceptable, ResultTooLarge, QueryTimeout, IndexUnavailable.
         """
-        skeleton = _skeleton(sparql)
-        if _UPDATE.match(skeleton):
-            raise UpdateRefused(
-                "this SPARQL endpoint is read-only: send annotations through the annotation containers", where=where
-            )
-        if _SERVICE.search(skeleton):
-            raise QueryError("SERVICE (federated query) is not allowed: this endpoint calls no other server", where=where)
+        check_read_only(sparql, where)
         form = [("query", sparql), *(("default-graph-uri", g) for g in default_graphs),
                 *(("named-graph-uri", g) for g in named_graphs)]
         run = partial(self._answer, form, accept, format, where, (max_rows, max_triples))
@@ -225,7 +216,7 @@ class RemoteIndex:
         self._vocabulary.write_dump(output, format)
         graph = "" if format == "nquads" else None  # "": the graph named by the annotation's id
         served = Calibrations(self.store, self.base).document if self.base else (lambda stored: stored.document)
-        for annotation in _live(self.store, served):
+        for annotation in live_annotations(self.store, served):
             try:
                 output.write(rdf.annotation_nquads(annotation, graph).encode("utf-8"))
             except InputError as exc:

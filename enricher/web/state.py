@@ -1,5 +1,5 @@
 """What every view shares: the settings, the public base URL (enricher.urls builds on it), the store,
-the job queue, this process's RDF index (see indexing), and the change-log followers: the index's,
+the job queue, the RDF index (see indexing), and the change-log followers: the index's,
 Change Discovery's, OAI-PMH's records and the pusher to an external triplestore."""
 
 from __future__ import annotations
@@ -124,14 +124,14 @@ class Service:
         return store
 
     def index(self) -> RDFIndex:
-        """This process's RDF index, loaded on first use and brought up to date with the store, so
-        it holds every committed write.
+        """The RDF index, opened on first use (built when missing) and brought up to date with the
+        store, so it holds every committed write.
 
         Raises EnricherError when the database or a vocabulary file cannot be read, QueryTimeout (503)
         when another thread has been loading it for longer than sparql_timeout.
         """
-        # bounded: loading 100,000 annotations takes about 40 s, and gunicorn kills a sync worker whose
-        # request runs past its timeout
+        # bounded: building the index of 100,000 annotations takes minutes, and gunicorn kills a sync
+        # worker whose request runs past its timeout
         if not self._index_lock.acquire(timeout=self.config.sparql_timeout):
             loading = str(indexing.index_path(self.config))
             raise QueryTimeout("the RDF index is still loading; try again in a minute", where=loading)

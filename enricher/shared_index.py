@@ -1,0 +1,283 @@
+"""The RDF index on disk, shared by every process of the instance, none of which holds a copy in
+memory: a process's memory does not grow with the number of annotations.
+
+Oxigraph's on-disk store (RocksDB) takes one writing process at a time, and a read-only opening
+while another process writes is undefined behaviour; so a readers-writer lock on files
+(enricher.rwlock, ``{path}.lock`` and ``{path}.gate``) keeps the two apart:
+
+- a read (a query, the counts of VoID) holds the lock shared for its length, so it sees one state
+  of the index, through a read-only opening the process keeps until a writer changes
+  ``{path}.generation`` (opening it anew costs tens of milliseconds at 100,000 annotations); the
+  opening sits idle, never read, while a writer writes;
+- a write (applying at most TRANSACTION change-log entries, in one transaction) holds it
+  exclusively, opens the index for writing, applies, flushes, moves the change-log position
+  (``{path}.seq``) past the entries and closes, so a reader waits for one such write at most.
+  Whichever process finds the index behind the change log before a read applies the missing
+  entries, and one follower thread in the instance (leadership role ``index``) applies them every
+  few seconds meanwhile;
+- a dump holds the lock shared only while it takes a checkpoint of the index (hard links, in
+  ``{path}.snapshots/``) and then streams that, so a slow client does not hold up writes;
+- a build (the first use, or ``enricher reindex``) fills a new index beside it (``{path}.new``),
+  without the lock, and swaps it in under the exclusive lock; a process killed meanwhile leaves
+  the index as it was. One build at a time: ``{path}.build`` is flocked around it.
+
+A write is one Oxigraph transaction, and the position moves only after it is flushed, so a
+process killed mid-write leaves a consistent index whose position may lag: the entries are
+applied again, which changes nothing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import pyoxigraph as ox
+
+from .errors import EnricherError, QueryTimeout
+from .follow import FollowerThread
+from .index import DEFAULT_TIMEOUT, Index, count, write_dump
+from .rwlock import FileRWLock, LockTimeout
+
+if TYPE_CHECKING:
+    from .store import Change, Store
+
+LEADER = "index"  # the leadership role of the follower thread
+TRANSACTION = 100  # change-log entries a transaction applies: what a write holds in memory at once
+
+
+class SharedIndex(Index):
+    """The on-disk index at PATH, opened for each write and read through an opening kept until the next
+    one; thread-safe, and safe across processes. WAIT is the longest a read or a write waits for the
+    lock (None: for ever)."""
+
+    def __init__(self, path: str | Path, *, vocab: Sequence[str | Path] = (), base: str | None = None,
+                 wait: float | None = DEFAULT_TIMEOUT):
+        super().__init__(path, vocab=vocab, base=base)
+        self.extra_vocab, self.wait = vocab, wait
+        self._rw = FileRWLock(self.path)
+        self._writer: ox.Store | None = None  # while this process writes (under self._lock)
+        self._reader: tuple[str, ox.Store] | None = None  # the read-only opening and its generation
+        self._opening = threading.Lock()
+
+    def _open(self) -> None:
+        return None  # opened per read and per write: ``store`` stays None
+
+    def close(self) -> None:
+        """Refuse further queries."""
+        self._closed = True
+        with self._opening:
+            self._reader = None
+
+    # ---- reading and writing under the lock ---------------------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[ox.Store]:
+        with self._locked(self._rw.shared):
+            generation = _read(self._generation_file())
+            with self._opening:
+                if self._reader is None or self._reader[0] != generation:
+                    self._reader = None  # drops the opening of an older generation, which nobody reads now
+                    self._reader = (generation, self._open_read_only(self.path))
+                reader = self._reader[1]
+            yield reader
+
+    def _generation_file(self) -> Path:
+        return self.path.with_name(self.path.name + ".generation")
+
+    @contextmanager
+    def _writing(self) -> Iterator[ox.Store]:
+        with self._lock:
+            if self._writer is not None:  # a write within a write (apply -> _replace)
+                yield self._writer
+                return
+            with self._locked(self._rw.exclusive):
+                if not self.path.is_dir():
+                    raise EnricherError("the RDF index is missing; run `enricher reindex`", where=str(self.path))
+                self._writer = self._open_writable(self.path)
+                try:
+                    yield self._writer
+                    self._writer.flush()
+                finally:
+                    self._writer = None  # drops RocksDB's own lock, before ours
+                    _write(self._generation_file(), uuid.uuid4().hex)  # readers open the index anew
+
+    def _replace(self, current, removed) -> None:
+        with self._lock, self._writing():  # the outer write: the inner one's reference is gone before the lock
+            super()._replace(current, removed)
+
+    @contextmanager
+    def _locked(self, take) -> Iterator[None]:
+        try:
+            with take(self.wait):
+                yield
+        except LockTimeout:
+            raise QueryTimeout(f"the RDF index stayed busy for {self.wait} s; try again later",
+                               where=str(self.path)) from None
+
+    @staticmethod
+    def _open_read_only(path: Path) -> ox.Store:
+        try:
+            return ox.Store.read_only(str(path))
+        except OSError as exc:
+            raise EnricherError(f"cannot read the RDF index: {exc}", where=str(path)) from None
+
+    @staticmethod
+    def _open_writable(path: Path) -> ox.Store:
+        try:
+            return ox.Store(str(path))
+        except OSError as exc:  # another program holds it, or it is not an index
+            raise EnricherError(f"cannot open the RDF index: {exc}", where=str(path)) from None
+
+    # ---- following the change log ---------------------------------------------------------------------
+
+    def position(self, store: Store) -> int:
+        """The change-log position the index on disk holds (any process may have moved it)."""
+        self.seq = self._read_seq()
+        return self.seq
+
+    def apply(self, store: Store, changes: Sequence[Change]) -> None:
+        """Apply CHANGES, TRANSACTION at a time, each in a write of its own (so that readers wait for one
+        at most), leaving out those another process has applied meanwhile."""
+        for start in range(0, len(changes), TRANSACTION):
+            batch = changes[start:start + TRANSACTION]
+            with self._lock, self._writing():
+                if self._read_seq() < batch[-1].seq:
+                    self._apply(store, batch)
+
+    def _set_seq(self, seq: int) -> None:
+        self.seq = seq
+        if self._writer is not None:  # after the data: a crash in between re-applies changes, which is harmless
+            self._writer.flush()
+            _write(self._seq_file(), str(seq))
+
+    def refresh(self, store: Store) -> int:
+        """On first use build the index when it is missing, empty or made from another database; then
+        apply what the change log gained."""
+        with self._lock:
+            if not self._checked:
+                with self._building():
+                    if not self.path.is_dir() or self._read_seq() == 0 or self._read_seq() > store.last_change():
+                        self._build(store)
+                self._checked = True
+            return self.sync(store)
+
+    def follower(self, store: Store, interval: float) -> FollowerThread:
+        """The thread that applies the change log every INTERVAL seconds, in one process of the instance."""
+        return FollowerThread(store, self, interval=interval, leader=LEADER)
+
+    # ---- building --------------------------------------------------------------------------------------
+
+    def build(self, source: Store | Iterable[dict]) -> int:
+        """Build a new index from SOURCE beside this one and swap it in (see the module's docstring);
+        return how many annotations it holds."""
+        with self._lock, self._building():
+            loaded = self._build(source)
+            self._checked = True
+            return loaded
+
+    def _build(self, source: Store | Iterable[dict]) -> int:
+        fresh = self.path.with_name(self.path.name + ".new")
+        _remove(fresh)  # what a killed build left
+        built = Index(fresh, vocab=self.extra_vocab, base=self.base)
+        try:
+            loaded = built.build(source)
+        finally:
+            built.close()
+            del built  # drops RocksDB's own lock on FRESH
+        old = self.path.with_name(self.path.name + ".old")
+        with self._locked(self._rw.exclusive):
+            _remove(old)
+            if self.path.exists():
+                self.path.rename(old)
+            fresh.rename(self.path)
+            _seq_file(fresh).replace(self._seq_file())
+            _write(self._generation_file(), uuid.uuid4().hex)
+        _remove(old)
+        self._version += 1
+        if hasattr(source, "changes"):
+            self.sync(source)  # what was written during the build
+        return loaded
+
+    @contextmanager
+    def _building(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".build"), "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # closing the file lets go
+            yield
+
+    # ---- the dataset -----------------------------------------------------------------------------------
+
+    def write_dump(self, output: IO[bytes], format: str) -> None:
+        """Write every quad to OUTPUT from a checkpoint of the index, taken under the lock."""
+        folder = self.path.with_name(self.path.name + ".snapshots")
+        folder.mkdir(exist_ok=True)
+        _remove_orphans(folder)
+        snapshot = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=folder))
+        try:
+            snapshot.rmdir()  # the checkpoint makes its folder itself
+            self._checkpoint(snapshot)
+            write_dump(self._open_read_only(snapshot), output, format)
+        finally:
+            _remove(snapshot)
+
+    def statistics(self) -> dict[str, int]:
+        """Count quads, annotations, distinct concepts and distinct canvases (cached per change-log position)."""
+        with self._reading() as store:
+            seq = self._read_seq()
+            if not (self._statistics and self._statistics[0] == seq):
+                self._statistics = (seq, count(store))
+            del store  # before the lock goes
+        return self._statistics[1]
+
+    def _checkpoint(self, snapshot: Path) -> None:
+        with self._reading() as store:
+            store.backup(str(snapshot))
+            del store
+
+
+def _seq_file(path: Path) -> Path:
+    return path.with_name(path.name + ".seq")
+
+
+def _write(path: Path, text: str) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
+def _remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    _seq_file(path).unlink(missing_ok=True)
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Remove the checkpoints of dumps whose process has ended (killed mid-dump)."""
+    for snapshot in folder.iterdir():
+        pid = snapshot.name.split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove(snapshot)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -152,7 +152,7 @@ class Enricher:
         self.detector = detector or Detector(config)
         self.vocabulary = vocabulary or Vocabulary.load(config.vocab)
         self.fetcher = fetcher or Fetcher(config)
-        self.generator = Generator(__version__, self.detector.name, self.detector.sha256)
+        self.generator = Generator(__version__, self.detector.name, self.detector.sha256, self.detector.runtime.describe())
 
     def enrich(
         self,

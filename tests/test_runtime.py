@@ -12,15 +12,20 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from factories import make_manifest
 from PIL import Image
+from rdflib import Graph, Literal, URIRef
 from sampledata import SAMPLES, SCENES, matched
 
-from enricher import provenance
+from enricher import provenance, rdf
+from enricher.annotate import build_annotation
 from enricher.config import load_config
 from enricher.datafiles import DEMO_WEIGHTS
 from enricher.detect import Detector
 from enricher.errors import ConfigError
 from enricher.exports import RECORD
+from enricher.manifest import parse_manifest
+from enricher.pipeline import Enricher
 from enricher.runtimes import FASTEST_FIRST, RUNTIMES, TORCH, choose_runtime
 
 EXPORTING = [name for name, runtime in RUNTIMES.items() if runtime.export]
@@ -68,6 +73,22 @@ def test_provenance_names_the_weights_as_given_and_adds_the_runtime(default_dete
     runtime = default_detector.runtime
     assert used["model"] == DEMO_WEIGHTS.name and used["modelSha256"] == demo_detector.sha256
     assert used["runtime"].startswith(f"{runtime.name} {runtime.version}; ultralytics ") and "device cpu" in used["runtime"]
+
+
+def test_annotations_name_the_weights_as_given_and_the_runtime(default_detector, demo_detector):
+    enricher = Enricher(default_detector.config, detector=default_detector)
+    document = make_manifest(3, [("scene-1", 1200, 900)], "https://images.example.org/iiif")
+    manifest = parse_manifest(document, document["id"])
+    found = default_detector.predict([Image.open(SAMPLES / SCENES[0]).convert("RGB")])[0][0]
+    annotation = build_annotation(canvas=manifest.canvases[0], manifest=manifest, detection=found,
+                                  mapping=enricher.vocabulary.lookup(found.label), generator=enricher.generator,
+                                  created="2026-01-01T00:00:00Z", config=enricher.config)
+    runtime = default_detector.runtime.describe()
+    assert annotation["generator"]["model"] == DEMO_WEIGHTS.name
+    assert annotation["generator"]["modelSha256"] == demo_detector.sha256
+    assert annotation["generator"]["runtime"] == runtime
+    graph = Graph().parse(data=rdf.annotation_nquads(annotation, None), format="nt")
+    assert (None, URIRef(rdf.ENRICHER_NS + "runtime"), Literal(runtime)) in graph
 
 
 @pytest.mark.parametrize("name", sorted(RUNTIMES))

@@ -198,8 +198,8 @@ def main() -> None:
     print(f"bare model.predict ({detector.runtime.name}), same pixels: {rate['bare']:7.1f} canvases/s")
     print(f"ratio default / torch: {rate['default'] / rate['torch']:.2f} (target >= 3)")
     print(f"ratio default / bare:  {rate['default'] / rate['bare']:.2f} (target >= 0.9)")
-    print(f"CPU ms a canvas (this process): pipeline {cpu['default']:.1f}, bare {cpu['bare']:.1f}, "
-          f"the pipeline's own work {cpu['default'] - cpu['bare']:.1f}")
+    print(f"CPU ms a canvas (this process, all threads): pipeline {cpu['default']:.1f}, bare {cpu['bare']:.1f}, "
+          f"the pipeline's own work {cpu['default'] - cpu['bare']:.1f}; runtime=torch pipeline {cpu['torch']:.1f}")
     print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

@@ -39,7 +39,7 @@ def exported(weights: Path, sha256: str, fmt: str, options: dict[str, Any], key:
     """The export of WEIGHTS (SHA256) in ultralytics format FMT under KEY in FOLDER: the cached one when it
     is whole, else made now (export OPTIONS) and cached. Raises whatever the export raises."""
     entry = folder / key
-    found = _whole(entry)
+    found = whole(entry)
     if found is not None:
         return found
     folder.mkdir(parents=True, exist_ok=True)
@@ -53,17 +53,17 @@ def exported(weights: Path, sha256: str, fmt: str, options: dict[str, Any], key:
         model = Path(shutil.move(model, made / model.name))
         record = {"model": model.name, "sha256": weights_sha256(model), "weights": weights.name, "weightsSha256": sha256}
         (made / RECORD).write_text(json.dumps(record, indent=1), encoding="utf-8")
-        _install(made, entry, scratch)
+        install(made, entry, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    found = _whole(entry)
+    found = whole(entry)
     if found is None:
         raise OSError(f"the export cached at {entry} is not whole right after it was made")
     return found
 
 
-def _whole(entry: Path) -> Path | None:
-    """The model of a whole ENTRY; None when it is missing, half-written or damaged."""
+def whole(entry: Path) -> Path | None:
+    """The model of a whole cache ENTRY; None when it is missing, half-written or damaged."""
     try:
         record = json.loads((entry / RECORD).read_text(encoding="utf-8"))
         model = entry / record["model"]
@@ -72,10 +72,10 @@ def _whole(entry: Path) -> Path | None:
         return None
 
 
-def _install(made: Path, entry: Path, scratch: Path) -> None:
+def install(made: Path, entry: Path, scratch: Path) -> None:
     """Rename MADE to ENTRY. A whole entry another process put there first stays; a damaged one is
     moved into SCRATCH (deleted with it) first."""
-    if entry.exists() and _whole(entry) is None:
+    if entry.exists() and whole(entry) is None:
         try:
             entry.rename(scratch / "damaged")
         except OSError:
@@ -83,5 +83,5 @@ def _install(made: Path, entry: Path, scratch: Path) -> None:
     try:
         made.rename(entry)
     except OSError:
-        if _whole(entry) is None:  # not a whole entry of another process's: a real failure
+        if whole(entry) is None:  # not a whole entry of another process's: a real failure
             raise

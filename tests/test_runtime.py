@@ -23,7 +23,7 @@ from enricher.config import load_config
 from enricher.datafiles import DEMO_WEIGHTS
 from enricher.detect import Detector
 from enricher.errors import ConfigError
-from enricher.exports import RECORD
+from enricher.exports import RECORD, install, whole
 from enricher.manifest import parse_manifest
 from enricher.pipeline import Enricher
 from enricher.runtimes import FASTEST_FIRST, RUNTIMES, TORCH, choose_runtime
@@ -125,6 +125,16 @@ def test_a_damaged_cache_entry_is_exported_again(default_detector, tmp_path, sce
     detector = Detector(default_detector.config.replace(model_cache=str(tmp_path)))
     assert detector.runtime is default_detector.runtime and entry_of(detector) == entry
     assert matched(detector.predict(scenes[:1])[0], default_detector.predict(scenes[:1])[0])
+
+
+def test_of_two_processes_exporting_at_once_the_first_entry_stays_whole(default_detector, tmp_path):
+    first = entry_of(default_detector)
+    entry, scratch = tmp_path / "cache" / first.name, tmp_path / ".export-second"
+    shutil.copytree(first, entry)
+    shutil.copytree(first, scratch / first.name)  # the same export, made by a second process
+    (scratch / first.name / "second").write_text("made second")
+    install(scratch / first.name, entry, scratch)
+    assert whole(entry) is not None and not (entry / "second").exists()
 
 
 def test_a_failed_export_falls_back_to_pytorch_with_one_warning(tmp_path, caplog, demo_detector, scenes):

@@ -38,20 +38,24 @@ CONFIDENCE_DIGITS = 4
 
 @dataclass(frozen=True)
 class Generator:
-    """The software and model behind a run's annotations."""
+    """The software and model behind a run's annotations: the weights as given, and the runtime that ran
+    them (``openvino 2025.1.0``; empty when unknown)."""
 
     software_version: str
     model_name: str
     model_sha256: str
+    runtime: str = ""
 
     def agent(self) -> dict:
-        """Return the ``generator`` of an annotation: a Software agent naming our version and the model."""
+        """Return the ``generator`` of an annotation: a Software agent naming our version, the model and
+        the runtime that ran it."""
         return {
             "type": "Software",
             "name": f"{SOFTWARE} {self.software_version} ({self.model_name})",
             "softwareVersion": self.software_version,
             "model": self.model_name,
             "modelSha256": self.model_sha256,
+            **({"runtime": self.runtime} if self.runtime else {}),
         }
 
 

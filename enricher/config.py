@@ -62,6 +62,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("weights", DEFAULT_WEIGHTS, "YOLO weights: a local path (.pt, .onnx, OpenVINO dir) or a file name in ultralytics' weights folder; never downloaded"),
     Setting("vocab", "", "Extra SKOS mapping files (Turtle), comma-separated, for a custom model's classes", _list),
     Setting("device", "auto", "Inference device: auto (CUDA when present, else CPU), cpu, cuda, cuda:0 ..."),
+    Setting("runtime", "auto", "Inference runtime on the CPU: auto (PyTorch weights are exported once to OpenVINO, else ONNX Runtime, and run there; PyTorch if that fails), torch, openvino or onnx. CUDA runs PyTorch; exported weights run on their own runtime"),
+    Setting("model_cache", "", "Folder where exported models are cached, keyed by the weights' SHA-256, image size, batch and runtime version (empty: $XDG_CACHE_HOME/enricher, else ~/.cache/enricher)"),
     Setting("conf", 0.25, "Minimum confidence of a published detection", float),
     Setting("iou", 0.5, "IoU threshold of the model's non-maximum suppression within one image", float),
     Setting("max_det", 300, "Maximum detections per image", int),

@@ -1,23 +1,22 @@
-"""Object detection with ultralytics YOLO: load the weights once, predict in batches."""
+"""Object detection with ultralytics YOLO: load the weights once (on the runtime ``runtimes`` picks),
+predict in batches."""
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from PIL import Image
 
 from .config import Config
 from .errors import ConfigError, ModelError
 from .geometry import Box
-from .yolo import load_yolo
+from .runtimes import load_model
+from .yolo import local_weights, weights_sha256
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -36,36 +35,25 @@ def choose_device(setting: str) -> str:
     return "cuda:0" if torch.cuda.is_available() else "cpu"
 
 
-def weights_sha256(path: str | Path) -> str:
-    """Hash a weights file, or every file of an exported model directory (OpenVINO)."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        with file.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
 class Detector:
-    """A YOLO model loaded once, with the thresholds of one configuration."""
+    """A YOLO model loaded once, with the thresholds of one configuration. Its name and SHA-256 are the
+    weights' as given, whichever runtime runs them."""
 
     def __init__(self, config: Config):
         self.config = config
         self.device = choose_device(config.device)
+        self.path = local_weights(config.weights)
+        self.name = self.path.name
+        self.sha256 = weights_sha256(self.path)
         try:
-            self.model = load_yolo(config.weights)
-        except ModelError:
+            self.runtime, self.model = load_model(self.path, self.sha256, config, self.device)
+        except (ModelError, ConfigError):
             raise
         except Exception as exc:  # ultralytics raises many kinds; the cause goes in the message
             raise ModelError(
                 f"cannot load weights: {exc}. Give a local file with --weights or ENRICHER_WEIGHTS",
                 where=str(config.weights),
             ) from None
-        self.path = Path(str(self.model.ckpt_path or config.weights))
-        self.name = self.path.name
-        self.sha256 = weights_sha256(self.path)
         self.classes: dict[int, str] = dict(self.model.names)
         self.class_ids = self._class_filter(config.classes)
 

@@ -70,7 +70,7 @@ def decode_image(data: bytes, where: str, max_pixels: int) -> Image.Image:
         )
     try:
         image.load()
-        return image.convert("RGB")
+        return image if image.mode == "RGB" else image.convert("RGB")
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"cannot decode image ({len(data)} bytes): {exc}", where=where) from None
 

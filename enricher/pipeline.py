@@ -1,6 +1,7 @@
-"""Chain the stages for one manifest: plan image requests, fetch and decode them in worker threads while
-the model runs on the previous batch, map boxes to canvas coordinates, name them, annotate them, and hand
-each finished canvas to the caller's writer on another thread."""
+"""Chain the stages for one manifest: plan image requests and fetch and decode them in worker threads a
+window ahead of the model, run the model batch after batch on the calling thread, and map boxes to canvas
+coordinates, name them, annotate them and hand each finished canvas to the caller's writer on another
+thread, so that with inference at 30 ms a canvas none of that work waits for the model or the model for it."""
 
 from __future__ import annotations
 
@@ -97,24 +98,29 @@ def _centre_inside(box: Box, bounds: Box) -> bool:
 
 
 class _Events:
-    """Hand events to the handler in order on one helper thread, so a handler that writes (a job's
-    commit, the CLI's files: 3-7 ms a canvas) overlaps inference instead of pausing it. The first error
-    the handler raises skips the events after it and is raised here, at the next event or on exit."""
+    """Run work after inference in order on one helper thread: annotating a canvas (1-2 ms) and handing
+    events to the handler (a job's commit, the CLI's files: 3-7 ms a canvas), so both overlap inference
+    instead of pausing it. The first error skips the work after it and is raised here, at the next event
+    or on exit."""
 
     def __init__(self, handler: EventHandler | None):
         self._handler = handler
         self._error: BaseException | None = None
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="enricher-events") if handler else None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="enricher-events")
 
     def __call__(self, name: str, data: dict) -> None:
-        self._raise()
-        if self._thread is not None:
-            self._thread.submit(self._deliver, name, data)
+        if self._handler is not None:
+            self.run(self._handler, name, data)
 
-    def _deliver(self, name: str, data: dict) -> None:
+    def run(self, work: Callable, *args) -> None:
+        """Call WORK(*ARGS) on the helper thread after the work and events before it."""
+        self._raise()
+        self._thread.submit(self._deliver, work, *args)
+
+    def _deliver(self, work: Callable, *args) -> None:
         if self._error is None:
             try:
-                self._handler(name, data)
+                work(*args)
             except BaseException as exc:  # raised again in the enriching thread; the job runner's Stopped too
                 self._error = exc
 
@@ -126,8 +132,7 @@ class _Events:
         return self
 
     def __exit__(self, kind, *rest) -> None:
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
+        self._thread.shutdown(wait=True)
         if kind is None:  # an error of the run itself wins over the handler's
             self._raise()
 
@@ -147,7 +152,7 @@ class Enricher:
         self.detector = detector or Detector(config)
         self.vocabulary = vocabulary or Vocabulary.load(config.vocab)
         self.fetcher = fetcher or Fetcher(config)
-        self.generator = Generator(__version__, self.detector.name, self.detector.sha256)
+        self.generator = Generator(__version__, self.detector.name, self.detector.sha256, self.detector.runtime.describe())
 
     def enrich(
         self,
@@ -170,9 +175,8 @@ class Enricher:
         started = time.perf_counter()
         with _Events(on_event) as emit, ThreadPoolExecutor(FETCH_WORKERS) as pool:
             emit("manifest_started", {"manifest": manifest, "total": len(selected)})
-            plans = [(c, pool.submit(self._timed, timings, "plan", self._plan, c, region)) for c in selected if not c.skip]
             batch: list[tuple[_Plan, _Layer, ImageRequest, Image.Image]] = []
-            for item in self._loaded(pool, plans, results, timings):
+            for item in self._loaded(pool, [c for c in selected if not c.skip], region, results, timings):
                 batch.append(item)
                 if len(batch) == self.config.batch:
                     self._infer(batch, manifest, results, timings, emit, finished)
@@ -242,17 +246,29 @@ class Enricher:
     def _loaded(
         self,
         pool: ThreadPoolExecutor,
-        plans: list[tuple[Canvas, Future]],
+        canvases: list[Canvas],
+        region: Box | None,
         results: dict[str, CanvasResult],
         timings: dict[str, float],
     ) -> Iterator[tuple[_Plan, _Layer, ImageRequest, Image.Image]]:
-        """Yield decoded images (turned as shown) in canvas order, keeping a window of fetches in flight
-        ahead of the model."""
+        """Yield decoded images (turned as shown) in canvas order, keeping a window of plans and fetches in
+        flight ahead of the model: planning every canvas first would keep the model waiting at the start."""
         window: deque[tuple[_Plan, _Layer, ImageRequest, Future]] = deque()
         ahead = max(2 * self.config.batch, FETCH_WORKERS)
+        planned: deque[tuple[Canvas, Future]] = deque()
+        upcoming = iter(canvases)
+
+        def plan_next() -> None:
+            canvas = next(upcoming, None)
+            if canvas is not None:
+                planned.append((canvas, pool.submit(self._timed, timings, "plan", self._plan, canvas, region)))
 
         def pending() -> Iterator[tuple[_Plan, _Layer, ImageRequest, Future]]:
-            for canvas, future in plans:
+            for _ in range(ahead):
+                plan_next()
+            while planned:
+                canvas, future = planned.popleft()
+                plan_next()
                 try:
                     plan = future.result()
                 except EnricherError as exc:
@@ -269,7 +285,7 @@ class Enricher:
         while window:
             yield from _ready(window.popleft(), results)
 
-    def _infer(self, batch, manifest: Manifest, results, timings, emit: EventHandler, finished: set[str]) -> None:
+    def _infer(self, batch, manifest: Manifest, results, timings, emit: _Events, finished: set[str]) -> None:
         if not batch:
             return
         start = time.perf_counter()
@@ -278,10 +294,8 @@ class Enricher:
         for (plan, layer, request, image), detections in zip(batch, found):
             layer.found.append([_to_image(d, request, image.size, layer.placement) for d in detections])
             if plan.complete:
-                start = time.perf_counter()
                 result = results[plan.canvas.id]
-                self._finish(plan, manifest, result)
-                timings["annotate"] += time.perf_counter() - start
+                emit.run(self._timed, timings, "annotate", self._finish, plan, manifest, result)
                 finished.add(plan.canvas.id)
                 emit("canvas_done", {"result": result})
 

@@ -1,5 +1,6 @@
-"""Provenance as PROV-O: a job's run is a ``prov:Activity`` that ``prov:used`` the model (name, weights
-SHA-256, the runtime that ran it) and the thresholds it ran with, ``prov:wasAssociatedWith`` the
+"""Provenance as PROV-O: a job's run is a ``prov:Activity`` that ``prov:used`` the model (name and
+SHA-256 of the weights as given, the runtime that ran them: PyTorch, or the export OpenVINO or ONNX Runtime
+ran, with its version) and the thresholds it ran with, ``prov:wasAssociatedWith`` the
 enricher (its version), with start and end times; each machine annotation it made
 ``prov:wasGeneratedBy`` it. The run is served at ``/runs/{job_id}`` in every RDF format.
 
@@ -49,10 +50,11 @@ def _version(package: str) -> str | None:
         return None
 
 
-def runtime(device: str) -> str:
-    """What runs the model: the inference libraries' versions, Python's and the device."""
-    parts = [f"{name} {version}" for name in ("ultralytics", "torch") if (version := _version(name))]
-    return "; ".join([*parts, f"Python {platform.python_version()}", f"device {device}"])
+def runtime(detector) -> str:
+    """What runs DETECTOR's model: the inference runtime and ultralytics with their versions, Python's
+    and the device (``openvino 2025.1.0; ultralytics 8.3.100; Python 3.11.7; device cpu``)."""
+    parts = [detector.runtime.describe(), *(f"ultralytics {v}" for v in [_version("ultralytics")] if v)]
+    return "; ".join([*parts, f"Python {platform.python_version()}", f"device {detector.device}"])
 
 
 def describe(enricher, config) -> dict[str, Any]:
@@ -60,7 +62,7 @@ def describe(enricher, config) -> dict[str, Any]:
     the store keeps with the job."""
     detector = enricher.detector
     return {"softwareVersion": __version__, "model": detector.name, "modelSha256": detector.sha256,
-            "runtime": runtime(detector.device), "thresholds": {name: getattr(config, name) for name in THRESHOLDS}}
+            "runtime": runtime(detector), "thresholds": {name: getattr(config, name) for name in THRESHOLDS}}
 
 
 def run_document(job: StoredJob, base: str) -> dict:

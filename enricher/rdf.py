@@ -63,7 +63,7 @@ PROPERTIES: dict[str, tuple[str, str]] = {
     "value": (RDF + "value", TEXT), "format": (DC + "format", TEXT), "language": (DC + "language", TEXT),
     "name": (FOAF + "name", TEXT), "nickname": (FOAF + "nick", TEXT), "email": (FOAF + "mbox", TEXT),
     "softwareVersion": ("https://schema.org/softwareVersion", TEXT), "model": (ENRICHER_NS + "model", TEXT),
-    "modelSha256": (ENRICHER_NS + "modelSha256", TEXT),
+    "modelSha256": (ENRICHER_NS + "modelSha256", TEXT), "runtime": (ENRICHER_NS + "runtime", TEXT),
     "created": (DCTERMS + "created", DATETIME), "modified": (DCTERMS + "modified", DATETIME),
     "confidence": (ENRICHER_NS + "confidence", DOUBLE),
     # review (issue 5): on every machine annotation, so read here, not by pyld; verdicts (oa:assessing,

@@ -33,7 +33,9 @@ from enricher.store import BACKENDS
 
 # identifier -> (width, height, black mark x, y, w, h or None)
 TEST_IMAGES = {"gradient": (1000, 700, (600, 200, 80, 60)), "portrait": (360, 900, None)}
-TEST_SETTINGS = {"allow_private": True, "backoff": 0.01, "timeout": 10.0}
+# PyTorch, as before exported runtimes: outputs compared with stored expectations stay as they were;
+# tests/test_runtime.py and tests/test_privacy.py run the default (an exported model)
+TEST_SETTINGS = {"allow_private": True, "backoff": 0.01, "timeout": 10.0, "runtime": "torch"}
 
 
 class Settings(Config):
@@ -43,10 +45,21 @@ class Settings(Config):
         return load_config({**self.as_dict(), **overrides}, env={})
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Iterator[Path]:
+    """One folder of exported models for the session, so the suite exports each model once; it and
+    ``runtime=torch`` are also the environment of apps and commands the tests start."""
+    folder = tmp_path_factory.mktemp("models")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ENRICHER_MODEL_CACHE", str(folder))
+        patch.setenv("ENRICHER_RUNTIME", TEST_SETTINGS["runtime"])
+        yield folder
+
+
 @pytest.fixture(scope="session")
-def config() -> Settings:
+def config(model_cache) -> Settings:
     """Settings for tests (environment ignored); ``config(timeout=1)`` gives a changed copy."""
-    return Settings(load_config(TEST_SETTINGS, env={}).as_dict())
+    return Settings(load_config({**TEST_SETTINGS, "model_cache": str(model_cache)}, env={}).as_dict())
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import json
 from PIL import Image
 
 from enricher.datafiles import DEMO_IMAGES as SAMPLES
+from enricher.detect import Detection
 from enricher.geometry import iou
 
 TRUTH = json.loads((SAMPLES / "truth.json").read_text())
@@ -24,3 +25,17 @@ def recall(found, truth, scale: float = 1.0) -> float:
 
 def specs(names):
     return [(name.rsplit(".", 1)[0], *Image.open(SAMPLES / name).size) for name in names]
+
+
+def matched(found: list[Detection], expected: list[Detection]) -> bool:
+    """True when each expected detection has its own found one of the same label, box (IoU >= 0.9) and
+    score (within 0.02): exported models compute the same network in another runtime, so only rounding
+    may differ."""
+    left = list(found)
+    for want in expected:
+        hit = next((d for d in left if d.label == want.label and iou(d.box, want.box) >= 0.9
+                    and abs(d.score - want.score) <= 0.02), None)
+        if hit is None:
+            return False
+        left.remove(hit)
+    return not left

@@ -1,19 +1,16 @@
-"""The detector: real ultralytics inference with the demo weights, exported formats."""
+"""The detector: real ultralytics inference with the demo weights (other runtimes: tests/test_runtime.py)."""
 
 from __future__ import annotations
 
 import hashlib
-import shutil
 
 import pytest
 from PIL import Image
 from sampledata import SAMPLES, SCENES, TRUTH, recall
 
 from enricher.datafiles import DEMO_WEIGHTS
-from enricher.detect import Detection, Detector, choose_device, weights_sha256
+from enricher.detect import Detector, choose_device, weights_sha256
 from enricher.errors import ConfigError, ModelError
-from enricher.geometry import iou
-from enricher.yolo import load_yolo
 
 
 def test_predict_finds_the_generated_objects(demo_detector):
@@ -47,35 +44,6 @@ def test_missing_weights_is_a_model_error(config, tmp_path):
     with pytest.raises(ModelError) as caught:
         Detector(config(weights=str(tmp_path / "nothing.pt")))
     assert "nothing.pt" in str(caught.value)
-
-
-def matched(found: list[Detection], expected: list[Detection]) -> bool:
-    """True when each expected detection has its own found one of the same label, box (IoU >= 0.9) and
-    score (within 0.02): exported models compute the same network in another runtime, so only rounding
-    may differ."""
-    left = list(found)
-    for want in expected:
-        hit = next((d for d in left if d.label == want.label and iou(d.box, want.box) >= 0.9
-                    and abs(d.score - want.score) <= 0.02), None)
-        if hit is None:
-            return False
-        left.remove(hit)
-    return not left
-
-
-# ultralytics exports next to the weights and loads the result by suffix: ONNX Runtime for a .onnx
-# file, OpenVINO for a *_openvino_model folder; both run offline once their packages are installed.
-@pytest.mark.parametrize("fmt, suffix", [("onnx", ".onnx"), ("openvino", "_openvino_model")])
-def test_exported_model_gives_the_same_objects(config, demo_detector, tmp_path, fmt, suffix):
-    weights = tmp_path / DEMO_WEIGHTS.name
-    shutil.copy(DEMO_WEIGHTS, weights)
-    exported = load_yolo(weights).export(format=fmt, imgsz=config.imgsz, dynamic=True)
-    detector = Detector(config(weights=exported))
-    assert detector.name.endswith(suffix) and detector.sha256 == weights_sha256(exported)
-    assert detector.classes == demo_detector.classes
-    image = Image.open(SAMPLES / SCENES[0]).convert("RGB")
-    found, expected = detector.predict([image])[0], demo_detector.predict([image])[0]
-    assert expected and matched(found, expected), (found, expected)
 
 
 def test_weights_hash_covers_every_file_of_a_model_folder(tmp_path):

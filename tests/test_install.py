@@ -56,8 +56,10 @@ def elsewhere(tmp_path) -> Path:
 
 
 def environment() -> dict[str, str]:
-    """This environment without the checkout on the path and without enricher settings."""
-    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH" and not k.startswith("ENRICHER_")}
+    """This environment without the checkout on the path and without enricher settings but the session's
+    cache of exported models (the default runtime exports the demo weights there once)."""
+    return {k: v for k, v in os.environ.items()
+            if k != "PYTHONPATH" and (not k.startswith("ENRICHER_") or k == "ENRICHER_MODEL_CACHE")}
 
 
 def check(command: list[str], cwd: Path | None = None) -> str:

@@ -1,10 +1,12 @@
 """Nothing leaves the machine: a demo run and a service job look up no host name and connect to nothing but
-the IIIF image server they name (ultralytics' online check, update check, analytics and settings sync are
-off wherever enricher loads a model; weights named but not present are refused, not downloaded). The
-runs are subprocesses watched by an audit hook."""
+the IIIF image server they name (ultralytics' online check, update check, analytics, settings sync and
+auto-install are off wherever enricher loads or exports a model, and so is OpenVINO's telemetry; weights
+named but not present are refused, not downloaded). The runs are subprocesses with default settings
+watched by an audit hook; the demo run exports its weights into an empty cache first."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -20,6 +22,7 @@ from enricher.datafiles import DEMO_COLLECTION, DEMO_WEIGHTS
 from enricher.demo import serve_demo
 from enricher.detect import Detector
 from enricher.errors import ModelError
+from enricher.exports import RECORD
 
 ENRICHER = "from enricher.cli import main; main()"
 LOOPBACK = "127.0.0.1"
@@ -38,19 +41,21 @@ def assert_only_loopback(log: Path, port: int) -> None:
     assert connections == {(LOOPBACK, port)}, f"connections: {sorted(connections)}"
 
 
-def test_a_demo_run_connects_only_to_its_image_server(tmp_path, closed_port):
-    log = tmp_path / "network.log"
+def test_a_demo_run_that_exports_connects_only_to_its_image_server(tmp_path, closed_port):
+    log, cache = tmp_path / "network.log", tmp_path / "models"
     command = [*watched(ENRICHER, log), "demo", "--out", str(tmp_path / "out"), "--port", str(closed_port), "--device", "cpu"]
-    run = subprocess.run(command, cwd=tmp_path, env=environment(), capture_output=True, text=True, timeout=600)
+    run = subprocess.run(command, cwd=tmp_path, env=environment(model_cache=cache), capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert "5 canvases (0 failed)" in run.stdout
+    (record,) = cache.glob(f"*/{RECORD}")
+    assert json.loads(record.read_text())["weights"] == DEMO_WEIGHTS.name, "the demo did not export its weights"
     assert_only_loopback(log, closed_port)
 
 
-def test_a_service_job_connects_only_to_the_image_server_it_names(tmp_path):
+def test_a_service_job_connects_only_to_the_image_server_it_names(tmp_path, model_cache):
     log = tmp_path / "network.log"
     env = environment(weights=DEMO_WEIGHTS, allow_private="true", tokens=f"{WRITER}:{SECRET}", device="cpu",
-                      workers=1, database=tmp_path / "enricher.sqlite3")
+                      workers=1, database=tmp_path / "enricher.sqlite3", model_cache=model_cache)
     with serve_demo(0) as collection, serving(watched(ENRICHER, log), tmp_path, env) as url:
         manifest = collection.replace(DEMO_COLLECTION.name, "demo-v3.json")
         with Client(SimpleNamespace(url=url)) as client:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
+from importlib import metadata
 
 import pytest
 from conftest import unavailable
@@ -85,6 +86,8 @@ def test_the_run_says_what_it_used_in_every_format(ran, conformance_dir):
                   for p, o in graph.predicate_objects(e) if str(p).startswith(rdf.ENRICHER_NS)}
     assert thresholds["confidenceThreshold"] == 0.3 and thresholds["iouThreshold"] == 0.45
     assert "ultralytics" in thresholds["runtime"] and "device cpu" in thresholds["runtime"]
+    # the suite runs PyTorch (tests/conftest.py); the runtime that ran the model comes first, with its version
+    assert thresholds["runtime"].startswith(f"torch {metadata.version('torch')}; "), thresholds["runtime"]
     for key, predicate in (("started", PROV.startedAtTime), ("finished", PROV.endedAtTime)):
         assert graph.value(run, predicate).toPython() == datetime.fromisoformat(job[key].replace("Z", "+00:00"))
 

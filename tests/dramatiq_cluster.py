@@ -4,12 +4,15 @@ gunicorn and `enricher worker` processes, each in a working directory of its own
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,9 +20,16 @@ import pika
 import pytest
 import redis
 from conftest import unavailable
+from factories import make_manifest
+from private_servers import free_port
+from sampledata import SAMPLES, SCENES, specs
 
 from enricher.datafiles import DEMO_WEIGHTS, PROJECT_ROOT
+from enricher.imageserver import serve_images
 from enricher.jobs.dramatiq import QUEUE, open_broker
+from enricher.jobs.thread import ThreadQueue
+from enricher.pipeline import Enricher
+from enricher.store import open_store
 
 BASE_URL = "https://enricher.test/"
 SECRET = "s3cret"
@@ -58,12 +68,6 @@ def redis_limits() -> str:
     if keys:
         client.delete(*keys)
     return LIMITS_URL
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def environment(**settings) -> dict[str, str]:
@@ -156,3 +160,43 @@ def wait_for(predicate, what: str, cluster: Cluster | None = None):
             pytest.fail(f"gave up waiting for {what}" + (f": {cluster.output()}" if cluster else ""))
         time.sleep(0.1)
     return value
+
+
+@contextmanager
+def served_book(documents: Path, canvases: int) -> Iterator[str]:
+    """The URL of a manifest of CANVASES canvases (the sample scenes over and over) on the IIIF reference
+    image server, which also serves the manifest from DOCUMENTS."""
+    with serve_images(SAMPLES, documents=documents) as base:
+        scenes = specs(SCENES)
+        document = make_manifest(3, [scenes[n % len(scenes)] for n in range(canvases)], f"{base}/iiif/3",
+                                 manifest_id="https://example.org/book/manifest.json")
+        (documents / "book.json").write_text(json.dumps(document))
+        yield f"{base}/manifests/book.json"
+
+
+def embedded_run(manifest: str, settings, detector, folder: Path) -> dict[str, dict]:
+    """The annotations of an uninterrupted embedded run (thread queue, in this process) of MANIFEST:
+    id -> document as documents() gives it."""
+    store = open_store(folder / "enricher.sqlite3")
+    queue = ThreadQueue(settings, store, enricher_factory=lambda config: Enricher(config, detector=detector))
+    job = store.create_job({"manifest": manifest})
+    assert queue.acquire()
+    queue.run_pending()
+    assert store.job(job.id).state == "done"
+    found = documents(store)
+    queue.release()
+    store.close()
+    return found
+
+
+def documents(store) -> dict[str, dict]:
+    """Every live annotation: id -> document without ``created`` and ``wasGeneratedBy`` (the time and the
+    job of the run)."""
+    varying = {"created", "wasGeneratedBy"}
+    return {a.id: {k: v for k, v in a.document.items() if k not in varying} for a in store.page(None, 0, 100_000)}
+
+
+def created_once(store) -> bool:
+    """Whether the change log created each annotation exactly once and changed none."""
+    kinds = Counter((c.kind, c.anno_id) for c in store.changes(0, 1_000_000))
+    return all(count == 1 for count in kinds.values()) and {kind for kind, _ in kinds} == {"Create"}

@@ -5,9 +5,7 @@ duplicate; a message that gives up ends in the dead-letter queue and in the job'
 
 from __future__ import annotations
 
-import json
 import signal
-from collections import Counter
 
 import httpx
 import pika
@@ -15,18 +13,24 @@ import pytest
 import redis
 from click.testing import CliRunner
 from dramatiq import Message
-from dramatiq_cluster import BASE_URL, BROKERS, Cluster, reachable, wait_for
-from factories import make_manifest
-from sampledata import SAMPLES, SCENES, specs
+from dramatiq_cluster import (
+    BASE_URL,
+    BROKERS,
+    Cluster,
+    created_once,
+    documents,
+    embedded_run,
+    reachable,
+    served_book,
+    wait_for,
+)
 
 from enricher.annotate import manifest_key
 from enricher.cli import main
 from enricher.errors import BrokerError, ConfigError
 from enricher.fetch import Fetcher
-from enricher.imageserver import serve_images
 from enricher.jobs.dramatiq import CANVASES, QUEUE, DramatiqQueue
 from enricher.jobs.run import plan_job
-from enricher.jobs.thread import ThreadQueue
 from enricher.pipeline import Enricher
 from enricher.store import open_store
 
@@ -41,15 +45,8 @@ def broker(request) -> str:
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory) -> str:
-    """The URL of a manifest of 40 canvases (the sample scenes over and over) on the IIIF reference
-    image server, which also serves the manifest."""
-    documents = tmp_path_factory.mktemp("documents")
-    with serve_images(SAMPLES, documents=documents) as base:
-        scenes = specs(SCENES)
-        canvases = [scenes[n % len(scenes)] for n in range(CANVAS_COUNT)]
-        url = f"{base}/manifests/book.json"
-        document = make_manifest(3, canvases, f"{base}/iiif/3", manifest_id="https://example.org/book/manifest.json")
-        (documents / "book.json").write_text(json.dumps(document))
+    """The URL of a manifest of 40 canvases on the IIIF reference image server."""
+    with served_book(tmp_path_factory.mktemp("documents"), CANVAS_COUNT) as url:
         yield url
 
 
@@ -64,30 +61,9 @@ def settings(config):
 @pytest.fixture(scope="module")
 def embedded(book, settings, demo_detector, tmp_path_factory) -> dict[str, dict]:
     """The annotations of an embedded run (thread queue) of the book: id -> document without its time."""
-    store = open_store(tmp_path_factory.mktemp("embedded") / "enricher.sqlite3")
-    queue = ThreadQueue(settings, store, enricher_factory=lambda config: Enricher(config, detector=demo_detector))
-    job = store.create_job({"manifest": book})
-    assert queue.acquire()
-    queue.run_pending()
-    assert store.job(job.id).state == "done"
-    found = documents(store)
-    queue.release()
-    store.close()
+    found = embedded_run(book, settings, demo_detector, tmp_path_factory.mktemp("embedded"))
     assert len(found) >= CANVAS_COUNT
     return found
-
-
-def documents(store) -> dict[str, dict]:
-    """Every live annotation: id -> document without ``created`` and ``wasGeneratedBy`` (the time and the
-    job of the run)."""
-    varying = {"created", "wasGeneratedBy"}
-    return {a.id: {k: v for k, v in a.document.items() if k not in varying} for a in store.page(None, 0, 100_000)}
-
-
-def created_once(store) -> bool:
-    """Whether the change log created each annotation exactly once and changed none."""
-    kinds = Counter((c.kind, c.anno_id) for c in store.changes(0, 1_000_000))
-    return all(count == 1 for count in kinds.values()) and {kind for kind, _ in kinds} == {"Create"}
 
 
 def job_state(url: str) -> dict:

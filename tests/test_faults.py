@@ -1,0 +1,108 @@
+"""Faults during a running distributed job, each on servers of the test's own (tests/private_servers.py),
+never on the machine's shared ones: two `enricher worker` processes end the job `done` with exactly the
+annotations of an uninterrupted run (no loss, no duplicate) when PostgreSQL, the store's server,
+restarts mid-job, and when the RabbitMQ broker restarts mid-job. (A killed worker: tests/test_dramatiq.py.)
+
+What recovers them: the store's pool checks a connection before lending it (``pool_pre_ping``), so
+a restart leaves no dead connection behind; a message whose transaction failed is retried by
+Dramatiq (and every write is idempotent); Dramatiq's consumers reconnect to the broker, which
+redelivers the messages that were not acknowledged, and its queues and messages are durable."""
+
+from __future__ import annotations
+
+import pytest
+from dramatiq_cluster import (
+    BASE_URL,
+    Cluster,
+    created_once,
+    documents,
+    embedded_run,
+    served_book,
+    wait_for,
+)
+from private_servers import PrivatePostgres, PrivateRabbitmq
+
+from enricher.jobs.dramatiq import QUEUE, DramatiqQueue, open_broker
+from enricher.store import open_store
+
+CANVAS_COUNT = 12
+FAULT_AFTER = 3  # canvases committed before the fault: it lands mid-job
+DOWN_SECONDS = 5  # how long PostgreSQL stays down: a worker's commit or read meets it
+CLUSTER = {"message_canvases": 1, "worker_threads": 1}  # small messages: the fault finds some in flight
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory) -> str:
+    with served_book(tmp_path_factory.mktemp("documents"), CANVAS_COUNT) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def settings(config):
+    from enricher.datafiles import DEMO_WEIGHTS
+
+    return config(weights=str(DEMO_WEIGHTS), base_url=BASE_URL, batch=1)
+
+
+@pytest.fixture(scope="module")
+def embedded(book, settings, demo_detector, tmp_path_factory) -> dict[str, dict]:
+    """The annotations of an uninterrupted embedded run of the book."""
+    found = embedded_run(book, settings, demo_detector, tmp_path_factory.mktemp("embedded"))
+    assert len(found) >= CANVAS_COUNT
+    return found
+
+
+@pytest.fixture(scope="module")
+def rabbitmq():
+    """A RabbitMQ node of this module's own."""
+    node = PrivateRabbitmq()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A PostgreSQL server of this module's own."""
+    server = PrivatePostgres()
+    yield server
+    server.stop()
+
+
+def run_with_fault(book: str, settings, store_url: str, broker: str, folder, fault) -> tuple:
+    """Run the book's job on two workers, call FAULT once FAULT_AFTER canvases are committed; return
+    the finished job and the store's annotations and whether each was created once."""
+    cleared = open_broker(broker)
+    cleared.declare_queue(QUEUE)
+    cleared.flush_all()
+    cleared.close()
+    cluster = Cluster(folder, store_url, broker, workers=2, web=False, **CLUSTER)
+    store = open_store(store_url)
+    queue = DramatiqQueue(settings.replace(broker=broker, **CLUSTER), store)
+    try:
+        job_id = queue.submit({"manifest": book}).id
+        wait_for(lambda: store.job(job_id).done >= FAULT_AFTER, f"{FAULT_AFTER} canvases", cluster)
+        fault()
+        assert store.job(job_id).done < CANVAS_COUNT, "the job ended before the fault: nothing was tested"
+        job = wait_for(lambda: (found := store.job(job_id)).state in ("done", "failed") and found, "the job", cluster)
+        return job, documents(store), created_once(store)
+    finally:
+        queue.stop(timeout=1)
+        cluster.stop()
+        store.close()
+
+
+def test_a_postgresql_restart_mid_job_loses_and_duplicates_nothing(book, embedded, settings, postgres, rabbitmq,
+                                                                   tmp_path):
+    job, found, once = run_with_fault(book, settings, postgres.url, rabbitmq.url, tmp_path,
+                                       lambda: postgres.restart(DOWN_SECONDS))
+    assert (job.state, job.done, job.total, job.errors) == ("done", CANVAS_COUNT, CANVAS_COUNT, [])
+    assert found == embedded
+    assert once
+
+
+def test_a_broker_restart_mid_job_loses_and_duplicates_nothing(book, embedded, settings, rabbitmq, tmp_path):
+    job, found, once = run_with_fault(book, settings, f"sqlite:///{tmp_path}/shared.sqlite3", rabbitmq.url, tmp_path,
+                                      rabbitmq.restart)
+    assert (job.state, job.done, job.total, job.errors) == ("done", CANVAS_COUNT, CANVAS_COUNT, [])
+    assert found == embedded
+    assert once

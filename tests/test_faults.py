@@ -52,6 +52,7 @@ def embedded(book, settings, demo_detector, tmp_path_factory) -> dict[str, dict]
     return found
 
 
+# the servers come first in each test's arguments: a missing one skips it before the embedded run
 @pytest.fixture(scope="module")
 def rabbitmq():
     """A RabbitMQ node of this module's own."""
@@ -91,7 +92,7 @@ def run_with_fault(book: str, settings, store_url: str, broker: str, folder, fau
         store.close()
 
 
-def test_a_postgresql_restart_mid_job_loses_and_duplicates_nothing(book, embedded, settings, postgres, rabbitmq,
+def test_a_postgresql_restart_mid_job_loses_and_duplicates_nothing(postgres, rabbitmq, book, embedded, settings,
                                                                    tmp_path):
     job, found, once = run_with_fault(book, settings, postgres.url, rabbitmq.url, tmp_path,
                                        lambda: postgres.restart(DOWN_SECONDS))
@@ -100,7 +101,7 @@ def test_a_postgresql_restart_mid_job_loses_and_duplicates_nothing(book, embedde
     assert once
 
 
-def test_a_broker_restart_mid_job_loses_and_duplicates_nothing(book, embedded, settings, rabbitmq, tmp_path):
+def test_a_broker_restart_mid_job_loses_and_duplicates_nothing(rabbitmq, book, embedded, settings, tmp_path):
     job, found, once = run_with_fault(book, settings, f"sqlite:///{tmp_path}/shared.sqlite3", rabbitmq.url, tmp_path,
                                       rabbitmq.restart)
     assert (job.state, job.done, job.total, job.errors) == ("done", CANVAS_COUNT, CANVAS_COUNT, [])

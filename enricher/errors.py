@@ -18,6 +18,7 @@
     ├── ModelError                500  weights that cannot be loaded
     ├── QueryTimeout              503  a query ran past its time, too many are running, or the index is loading
     ├── BrokerError               503  the job queue's message broker cannot be reached
+    ├── StoreUnavailable          503  the store's database server cannot be reached (down, restarting)
     └── HTTPProblem               500  errors of the HTTP surface
         ├── Unauthorized          401  missing or wrong bearer token
         ├── NotFound              404  no such resource
@@ -164,6 +165,12 @@ class BrokerError(EnricherError):
     status = 503
     slug = "broker-unavailable"
     title = "Message broker unavailable"
+
+
+class StoreUnavailable(EnricherError):
+    status = 503
+    slug = "store-unavailable"
+    title = "Store unavailable"
 
 
 class HTTPProblem(EnricherError):

@@ -75,8 +75,14 @@ class PrivatePostgres:
     def restart(self, down: float = 0.0, mode: str = "fast") -> None:
         """Stop the server ("fast" ends every session, as an operator's restart does; "immediate"
         crashes), leave it down DOWN seconds, and start it again."""
-        self._ctl("stop", "-m", mode)
+        self.stop_server(mode)
         time.sleep(down)
+        self.start_server()
+
+    def stop_server(self, mode: str = "fast") -> None:
+        self._ctl("stop", "-m", mode)
+
+    def start_server(self) -> None:
         self._ctl("start")
 
     def stop(self) -> None:

@@ -22,6 +22,7 @@ from dramatiq_cluster import (
 )
 from private_servers import PrivatePostgres, PrivateRabbitmq
 
+from enricher.errors import StoreUnavailable
 from enricher.jobs.dramatiq import QUEUE, DramatiqQueue, open_broker
 from enricher.store import open_store
 
@@ -107,3 +108,18 @@ def test_a_broker_restart_mid_job_loses_and_duplicates_nothing(rabbitmq, book, e
     assert (job.state, job.done, job.total, job.errors) == ("done", CANVAS_COUNT, CANVAS_COUNT, [])
     assert found == embedded
     assert once
+
+
+def test_a_store_whose_server_is_down_says_so_and_comes_back_with_it(postgres):
+    with open_store(postgres.url) as store:
+        job = store.create_job({"manifest": "https://example.org/manifest.json"})
+        postgres.stop_server()
+        try:
+            with pytest.raises(StoreUnavailable) as raised:
+                store.job(job.id)
+            with pytest.raises(StoreUnavailable):
+                store.set_job(job.id, state="running")
+        finally:
+            postgres.start_server()
+        assert raised.value.status == 503 and f"127.0.0.1:{postgres.port}" in str(raised.value.where)
+        assert store.job(job.id).state == "queued"  # the pool lends a live connection again, the write left nothing

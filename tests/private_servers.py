@@ -72,6 +72,14 @@ class PrivatePostgres:
         _run([*_as_user(self.user), str(POSTGRES_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "log"),
               "-w", "-o", options, action, *extra], f"pg_ctl {action}")
 
+    def database(self, name: str) -> str:
+        """The URL of a new database NAME on this server."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        return self.url.rpartition("/")[0] + f"/{name}"
+
     def restart(self, down: float = 0.0, mode: str = "fast") -> None:
         """Stop the server ("fast" ends every session, as an operator's restart does; "immediate"
         crashes), leave it down DOWN seconds, and start it again."""

@@ -24,6 +24,8 @@ from private_servers import PrivatePostgres, PrivateRabbitmq
 
 from enricher.errors import StoreUnavailable
 from enricher.jobs.dramatiq import QUEUE, DramatiqQueue, open_broker
+from enricher.jobs.thread import ThreadQueue
+from enricher.pipeline import Enricher
 from enricher.store import open_store
 
 CANVAS_COUNT = 12
@@ -95,7 +97,7 @@ def run_with_fault(book: str, settings, store_url: str, broker: str, folder, fau
 
 def test_a_postgresql_restart_mid_job_loses_and_duplicates_nothing(postgres, rabbitmq, book, embedded, settings,
                                                                    tmp_path):
-    job, found, once = run_with_fault(book, settings, postgres.url, rabbitmq.url, tmp_path,
+    job, found, once = run_with_fault(book, settings, postgres.database("workers"), rabbitmq.url, tmp_path,
                                        lambda: postgres.restart(DOWN_SECONDS))
     assert (job.state, job.done, job.total, job.errors) == ("done", CANVAS_COUNT, CANVAS_COUNT, [])
     assert found == embedded
@@ -111,7 +113,7 @@ def test_a_broker_restart_mid_job_loses_and_duplicates_nothing(rabbitmq, book, e
 
 
 def test_a_store_whose_server_is_down_says_so_and_comes_back_with_it(postgres):
-    with open_store(postgres.url) as store:
+    with open_store(postgres.database("reconnect")) as store:
         job = store.create_job({"manifest": "https://example.org/manifest.json"})
         postgres.stop_server()
         try:
@@ -123,3 +125,22 @@ def test_a_store_whose_server_is_down_says_so_and_comes_back_with_it(postgres):
             postgres.start_server()
         assert raised.value.status == 503 and f"127.0.0.1:{postgres.port}" in str(raised.value.where)
         assert store.job(job.id).state == "queued"  # the pool lends a live connection again, the write left nothing
+
+
+def test_the_embedded_runner_resumes_a_job_after_a_postgresql_restart(postgres, book, embedded, settings,
+                                                                       demo_detector, caplog):
+    with open_store(postgres.database("embedded")) as store:
+        queue = ThreadQueue(settings, store, enricher_factory=lambda config: Enricher(config, detector=demo_detector))
+        queue.start()
+        try:
+            job_id = queue.submit({"manifest": book}).id
+            wait_for(lambda: store.job(job_id).done >= FAULT_AFTER, f"{FAULT_AFTER} canvases")
+            postgres.restart(DOWN_SECONDS)
+            assert store.job(job_id).done < CANVAS_COUNT, "the job ended before the fault: nothing was tested"
+            job = wait_for(lambda: (found := store.job(job_id)).state in ("done", "failed") and found, "the job")
+        finally:
+            queue.stop(timeout=60)
+        assert (job.state, job.done, job.errors) == ("done", CANVAS_COUNT, [])
+        assert "the database server cannot be reached" in caplog.text  # the runner met the server down
+        assert documents(store) == embedded
+        assert created_once(store)

@@ -1,12 +1,14 @@
-"""Faults during a running distributed job, each on servers of the test's own (tests/private_servers.py),
-never on the machine's shared ones: two `enricher worker` processes end the job `done` with exactly the
-annotations of an uninterrupted run (no loss, no duplicate) when PostgreSQL, the store's server,
-restarts mid-job, and when the RabbitMQ broker restarts mid-job. (A killed worker: tests/test_dramatiq.py.)
+"""Faults during a running job, each on servers of the test's own (tests/private_servers.py), never on
+the machine's shared ones: the job ends `done` with exactly the annotations of an uninterrupted run (no
+loss, no duplicate) when PostgreSQL, the store's server, restarts mid-job under two `enricher worker`
+processes or under the embedded runner, and when the RabbitMQ broker restarts mid-job under two workers.
+(A killed worker: tests/test_dramatiq.py.)
 
 What recovers them: the store's pool checks a connection before lending it (``pool_pre_ping``), so
-a restart leaves no dead connection behind; a message whose transaction failed is retried by
-Dramatiq (and every write is idempotent); Dramatiq's consumers reconnect to the broker, which
-redelivers the messages that were not acknowledged, and its queues and messages are durable."""
+a restart leaves no dead connection behind, and a server that is down raises StoreUnavailable; a
+message whose transaction failed is retried by Dramatiq (and every write is idempotent), the embedded
+runner puts its job back in the queue; Dramatiq's consumers reconnect to the broker, which redelivers
+the messages that were not acknowledged, and its queues and messages are durable."""
 
 from __future__ import annotations
 

@@ -125,23 +125,30 @@ def evaluate(truth: Sequence[TruthCanvas], predictions: Sequence[Prediction], th
     if negative:
         raise InputError(f"box {tuple(negative[0].box)} has a negative size", where=negative[0].annotation_id)
 
+    image = {canvas_id: number for canvas_id, (number, _) in canvases.items()}
+    # COCO's records built here at once: no intermediate tuples live beside them through COCOeval
     engine = _run_cocoeval(
         [{"id": number, "width": c.width, "height": c.height} for number, c in canvases.values()],
         [{"id": k, "name": label} for label, k in category.items()],
-        [(canvases[c.canvas_id][0], category[b.label], b.box, None) for c, b in gts],
-        [(canvases[p.canvas_id][0], category[p.label], p.box, p.score) for p in dts],
+        [{"id": n, "image_id": image[c.canvas_id], "category_id": category[b.label], "bbox": list(b.box),
+          "area": b.box[2] * b.box[3], "iscrowd": 0} for n, (c, b) in enumerate(gts, 1)],
+        [{"id": n, "image_id": image[p.canvas_id], "category_id": category[p.label], "bbox": list(p.box),
+          "area": p.box[2] * p.box[3], "iscrowd": 0, "score": p.score} for n, p in enumerate(dts, 1)],
+        max(Counter((p.canvas_id, p.label) for p in dts).values(), default=0),
     )
     dt_match = np.zeros(len(dts), dtype=np.int64)  # 1-based truth index matched at IoU 0.5, 0 if none
-    for item in engine.evalImgs:
-        if item is not None and len(item["dtIds"]):
-            dt_match[np.asarray(item["dtIds"]) - 1] = item["dtMatches"][0]
+    matched = [item for item in engine.evalImgs if item is not None and len(item["dtIds"])]
+    if matched:
+        dt_match[np.concatenate([item["dtIds"] for item in matched]) - 1] = np.concatenate(
+            [item["dtMatches"][0] for item in matched])
+    precision = engine.eval["precision"]  # [iou threshold, recall point, class, area range, max dets]
+    del engine, matched  # COCOeval's per-image results: the largest thing alive, and no longer needed
     scores = np.array([p.score for p in dts], dtype=float)
     above = scores >= threshold
     gt_found = np.zeros(len(gts), dtype=bool)
     gt_found[dt_match[above & (dt_match > 0)] - 1] = True
     dt_label = np.array([category[p.label] for p in dts], dtype=np.int64)
     gt_label = np.array([category[b.label] for _, b in gts], dtype=np.int64)
-    precision = engine.eval["precision"]  # [iou threshold, recall point, class, area range, max dets]
 
     def metrics(label: str, dt_in: np.ndarray, gt_in: np.ndarray, k: int | None) -> ClassMetrics:
         detected, correct = dt_in & above, dt_in & above & (dt_match > 0)
@@ -179,15 +186,14 @@ def evaluate(truth: Sequence[TruthCanvas], predictions: Sequence[Prediction], th
         manifests=tuple(sorted({c.manifest_id for c in truth})),
         classes=tuple(metrics(label, dt_label == k, gt_label == k, k - 1) for label, k in category.items()),
         overall=metrics(ALL, np.ones(len(dts), dtype=bool), np.ones(len(gts), dtype=bool), None),
-        pairs=tuple((dts[i].label, float(scores[i]), bool(dt_match[i] > 0)) for i in np.flatnonzero(above)),
+        pairs=tuple(zip([dts[i].label for i in np.flatnonzero(above)], scores[above].tolist(),
+                        (dt_match[above] > 0).tolist())),
     )
 
 
-def _run_cocoeval(images: list[dict], categories: list[dict], gts: list[tuple], dts: list[tuple]):
-    """Run COCOeval (bbox) on in-memory records (image id, category id, box, score); return it accumulated.
-
-    Truth and detection ids are 1-based positions in GTS and DTS.
-    """
+def _run_cocoeval(images: list[dict], categories: list[dict], truth: list[dict], found: list[dict], most: int):
+    """Run COCOeval (bbox) on COCO records of images, categories, truth and detections (ids: 1-based
+    positions), MOST detections of one class on one image at most; return it accumulated."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -197,11 +203,6 @@ def _run_cocoeval(images: list[dict], categories: list[dict], gts: list[tuple], 
         coco.createIndex()
         return coco
 
-    truth = [{"id": n, "image_id": image, "category_id": cat, "bbox": list(box), "area": box[2] * box[3], "iscrowd": 0}
-             for n, (image, cat, box, _) in enumerate(gts, 1)]
-    found = [{"id": n, "image_id": image, "category_id": cat, "bbox": list(box), "area": box[2] * box[3], "iscrowd": 0,
-              "score": score} for n, (image, cat, box, score) in enumerate(dts, 1)]
-    most = max(Counter((d[0], d[1]) for d in dts).values(), default=0)
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         engine = COCOeval(dataset(truth), dataset(found), "bbox")
         engine.params.areaRng, engine.params.areaRngLbl = [[0.0, 1e10]], [ALL]

@@ -18,7 +18,8 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+# slots: an evaluation holds one of these per box and detection, a hundred thousand of them and more
+@dataclass(frozen=True, slots=True)
 class TruthBox:
     """One object a curator confirmed (an accepted machine annotation, a correction or a person's addition)."""
 
@@ -44,7 +45,7 @@ class TruthCanvas:
     rights: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Prediction:
     """One machine detection on a canvas, whatever its review state (rejected ones are false positives)."""
 
@@ -63,12 +64,13 @@ def reviewed_canvases(store: Store, keys: Sequence[str] | None = None) -> list[T
     live there now. A canvas its stored manifest no longer lists is left out.
     """
     labels: dict[str, dict[str, set[str]]] = {}  # key -> canvas id -> class names, in statement order
+    names: dict[str, str] = {}  # one string object per class name, not one per row
     for key, canvas_id, classes in store.exhaustive_classes(keys):
-        labels.setdefault(key, {}).setdefault(canvas_id, set()).update(classes)
+        labels.setdefault(key, {}).setdefault(canvas_id, set()).update(names.setdefault(c, c) for c in classes)
     boxes: dict[tuple[str, str], list[TruthBox]] = {}
     for key, canvas_id, anno_id, concept, x, y, w, h in store.confirmed_boxes(keys):
         if concept in labels.get(key, {}).get(canvas_id, ()):
-            boxes.setdefault((key, canvas_id), []).append(TruthBox(concept, (x, y, w, h), anno_id))
+            boxes.setdefault((key, canvas_id), []).append(TruthBox(names[concept], (x, y, w, h), anno_id))
     canvases = []
     for key, reviewed in labels.items():
         manifest, rights = _manifest(store, key)
@@ -86,8 +88,10 @@ def reviewed_canvases(store: Store, keys: Sequence[str] | None = None) -> list[T
 
 def predictions(store: Store, model_sha256: str, canvas_ids: Collection[str]) -> list[Prediction]:
     """Return every live machine annotation of a model on these canvases, whatever its review state."""
-    wanted = set(canvas_ids)
-    return [Prediction(canvas_id, label, (x, y, w, h), score, anno_id)
+    # the predictions share the given canvas ids' and one per class name's string objects: a hundred
+    # thousand copies of each would be a fifth of an evaluation's memory
+    wanted, names = {canvas_id: canvas_id for canvas_id in canvas_ids}, {}
+    return [Prediction(wanted[canvas_id], names.setdefault(label, label), (x, y, w, h), score, anno_id)
             for canvas_id, anno_id, label, score, x, y, w, h in store.machine_detections(model_sha256)
             if canvas_id in wanted]
 

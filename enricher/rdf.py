@@ -287,11 +287,19 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {}
+_generation = 0  # counts the changes to FORMATS, for caches of what they offer
 
 
 def register(fmt: Format) -> None:
     """Add (or replace) a format in the registry."""
+    global _generation
     FORMATS[fmt.name] = fmt
+    _generation += 1
+
+
+def generation() -> int:
+    """A number that changes whenever a format is registered (a key for caches of negotiation)."""
+    return _generation
 
 
 def formats() -> list[Format]:

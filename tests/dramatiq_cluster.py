@@ -27,9 +27,6 @@ from sampledata import SAMPLES, SCENES, specs
 from enricher.datafiles import DEMO_WEIGHTS, PROJECT_ROOT
 from enricher.imageserver import serve_images
 from enricher.jobs.dramatiq import QUEUE, open_broker
-from enricher.jobs.thread import ThreadQueue
-from enricher.pipeline import Enricher
-from enricher.store import open_store
 
 BASE_URL = "https://enricher.test/"
 SECRET = "s3cret"
@@ -41,9 +38,11 @@ BROKERS = {
 LIMITS_URL = "redis://127.0.0.1:6379/3"
 
 
-def reachable(name: str) -> str:
-    """The URL of broker NAME, emptied of messages left by earlier tests; unavailable() when it is down."""
-    url, service = BROKERS[name]
+def reachable(name: str, url: str | None = None) -> str:
+    """The URL of broker NAME (or URL, another database of it), emptied of messages left by earlier tests;
+    unavailable() when it is down."""
+    default, service = BROKERS[name]
+    url = url or default
     try:
         if name == "rabbitmq":
             pika.BlockingConnection(pika.URLParameters(url)).close()
@@ -70,6 +69,18 @@ def redis_limits() -> str:
     return LIMITS_URL
 
 
+@contextmanager
+def served_book(folder: Path, canvases: int) -> Iterator[str]:
+    """Serve a manifest of CANVASES canvases (the sample scenes over and over) from FOLDER on the IIIF
+    reference image server, which also serves the images; yield its URL."""
+    with serve_images(SAMPLES, documents=folder) as base:
+        scenes = specs(SCENES)
+        document = make_manifest(3, [scenes[n % len(scenes)] for n in range(canvases)], f"{base}/iiif/3",
+                                 manifest_id="https://example.org/book/manifest.json")
+        (folder / "book.json").write_text(json.dumps(document))
+        yield f"{base}/manifests/book.json"
+
+
 def environment(**settings) -> dict[str, str]:
     """The environment of a cluster process: this checkout first on the path, settings as ENRICHER_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
@@ -86,21 +97,23 @@ def enricher(*args: str) -> list[str]:
 
 
 class Cluster:
-    """`enricher serve` (one gunicorn worker, no job runner) and WORKERS `enricher worker` processes,
-    each in its own folder under ROOT, on one store and one broker."""
+    """WEB `enricher serve` processes (one gunicorn worker each, no job runner) and WORKERS `enricher
+    worker` processes, each in its own folder under ROOT, on one store (DATABASE: a file or a URL) and
+    one broker."""
 
-    def __init__(self, root: Path, database: Path, broker: str, workers: int = 2, web: bool = True, **settings):
+    def __init__(self, root: Path, database: Path | str, broker: str, workers: int = 2, web: int = 1, **settings):
         self.processes: list[subprocess.Popen] = []
         self.logs: list[Path] = []
         self.settings = {"database": database, "broker": broker, **settings}
-        self.url = ""
-        if web:
-            port = free_port()
-            self.url = f"http://127.0.0.1:{port}"
-            self._start(root / "web", enricher("serve", "--port", str(port), "--workers", "1"), job_worker="false")
+        self.urls = [f"http://127.0.0.1:{free_port()}" for _ in range(web)]
+        self.url = self.urls[0] if self.urls else ""
+        for n, url in enumerate(self.urls):
+            port = url.rsplit(":", 1)[1]
+            self._start(root / ("web" if n == 0 else f"web-{n}"), enricher("serve", "--port", port, "--workers", "1"),
+                        job_worker="false")
         self.workers = [self._start(root / f"worker-{n}", enricher("worker")) for n in range(workers)]
-        if web:
-            self._wait_for_web()
+        for url in self.urls:
+            self._wait_for_web(url)
 
     def _start(self, folder: Path, command: list[str], **settings) -> subprocess.Popen:
         folder.mkdir(parents=True, exist_ok=True)
@@ -111,12 +124,12 @@ class Cluster:
         self.processes.append(process)
         return process
 
-    def _wait_for_web(self) -> None:
+    def _wait_for_web(self, url: str) -> None:
         deadline = time.monotonic() + WAIT_SECONDS
         while time.monotonic() < deadline:
             self.check()
             try:
-                if httpx.get(self.url + "/jobs", timeout=5).status_code == 200:
+                if httpx.get(url + "/jobs", timeout=5).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -160,33 +173,6 @@ def wait_for(predicate, what: str, cluster: Cluster | None = None):
             pytest.fail(f"gave up waiting for {what}" + (f": {cluster.output()}" if cluster else ""))
         time.sleep(0.1)
     return value
-
-
-@contextmanager
-def served_book(documents: Path, canvases: int) -> Iterator[str]:
-    """The URL of a manifest of CANVASES canvases (the sample scenes over and over) on the IIIF reference
-    image server, which also serves the manifest from DOCUMENTS."""
-    with serve_images(SAMPLES, documents=documents) as base:
-        scenes = specs(SCENES)
-        document = make_manifest(3, [scenes[n % len(scenes)] for n in range(canvases)], f"{base}/iiif/3",
-                                 manifest_id="https://example.org/book/manifest.json")
-        (documents / "book.json").write_text(json.dumps(document))
-        yield f"{base}/manifests/book.json"
-
-
-def embedded_run(manifest: str, settings, detector, folder: Path) -> dict[str, dict]:
-    """The annotations of an uninterrupted embedded run (thread queue, in this process) of MANIFEST:
-    id -> document as documents() gives it."""
-    store = open_store(folder / "enricher.sqlite3")
-    queue = ThreadQueue(settings, store, enricher_factory=lambda config: Enricher(config, detector=detector))
-    job = store.create_job({"manifest": manifest})
-    assert queue.acquire()
-    queue.run_pending()
-    assert store.job(job.id).state == "done"
-    found = documents(store)
-    queue.release()
-    store.close()
-    return found
 
 
 def documents(store) -> dict[str, dict]:

@@ -12,6 +12,7 @@ import pika
 import pytest
 import redis
 from click.testing import CliRunner
+from conftest import BOOK_CANVASES
 from dramatiq import Message
 from dramatiq_cluster import (
     BASE_URL,
@@ -19,9 +20,7 @@ from dramatiq_cluster import (
     Cluster,
     created_once,
     documents,
-    embedded_run,
     reachable,
-    served_book,
     wait_for,
 )
 
@@ -34,20 +33,13 @@ from enricher.jobs.run import plan_job
 from enricher.pipeline import Enricher
 from enricher.store import open_store
 
-CANVAS_COUNT = 40
+CANVAS_COUNT = BOOK_CANVASES
 
 
 @pytest.fixture(params=sorted(BROKERS))
 def broker(request) -> str:
     """The URL of each broker, emptied."""
     return reachable(request.param)
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory) -> str:
-    """The URL of a manifest of 40 canvases on the IIIF reference image server."""
-    with served_book(tmp_path_factory.mktemp("documents"), CANVAS_COUNT) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +51,10 @@ def settings(config):
 
 
 @pytest.fixture(scope="module")
-def embedded(book, settings, demo_detector, tmp_path_factory) -> dict[str, dict]:
-    """The annotations of an embedded run (thread queue) of the book: id -> document without its time."""
-    found = embedded_run(book, settings, demo_detector, tmp_path_factory.mktemp("embedded"))
+def embedded(embedded_book) -> dict[str, dict]:
+    """The annotations of the embedded run of the book (conftest): id -> document without its time."""
+    with open_store(embedded_book.database) as store:
+        found = documents(store)
     assert len(found) >= CANVAS_COUNT
     return found
 

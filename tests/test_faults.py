@@ -13,12 +13,12 @@ the messages that were not acknowledged, and its queues and messages are durable
 from __future__ import annotations
 
 import pytest
+from conftest import run_embedded
 from dramatiq_cluster import (
     BASE_URL,
     Cluster,
     created_once,
     documents,
-    embedded_run,
     served_book,
     wait_for,
 )
@@ -52,7 +52,10 @@ def settings(config):
 @pytest.fixture(scope="module")
 def embedded(book, settings, demo_detector, tmp_path_factory) -> dict[str, dict]:
     """The annotations of an uninterrupted embedded run of the book."""
-    found = embedded_run(book, settings, demo_detector, tmp_path_factory.mktemp("embedded"))
+    database = tmp_path_factory.mktemp("embedded") / "enricher.sqlite3"
+    run_embedded(book, settings, demo_detector, database)
+    with open_store(database) as store:
+        found = documents(store)
     assert len(found) >= CANVAS_COUNT
     return found
 

@@ -69,7 +69,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = config.max_body
     app.url_map.converters["key"] = KeyConverter
-    app.extensions["enricher"] = Service(config)
+    app.extensions["enricher"] = Service(config, page_builder=annotations.materialized_pages)
     problems.init_app(app)
     limits.init_app(app)
     for surface in (openapi, annotations, iiif, layers, jobs, runs, sparql, activity, dataset, review, verdicts,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from flask import Blueprint, Response, request
 
@@ -20,7 +21,7 @@ from ..clock import now
 from ..errors import Gone, InputError, NotFound, PreconditionRequired
 from ..manifest import Manifest
 from ..served import Calibrations
-from ..store import StoredAnnotation, StoredManifest
+from ..store import Store, StoredAnnotation, StoredManifest
 from . import incoming, ldp
 from .auth import require_writer
 from .media import (
@@ -36,6 +37,7 @@ from .media import (
     send,
     send_graph,
 )
+from .pages import respond
 from .state import service
 from .turtle import to_quads
 
@@ -143,49 +145,109 @@ def container_headers(container: Container, view: ldp.View | None = None) -> dic
     return headers
 
 
-def _page_index(total: int, page_size: int) -> int:
-    """The ``page`` query parameter as an index of an existing page.
+def _page_number() -> int:
+    """The ``page`` query parameter.
 
-    Raises InputError (not a number) and NotFound (past the last page).
+    Raises InputError (not a number).
     """
     raw = request.args["page"]
     if not raw.isdigit():
         raise InputError(f"page must be a non-negative integer, not {raw!r}", where=request.url)
-    index = int(raw)
-    if index > ldp.last_page(total, page_size) or (index and not total):
-        raise NotFound(f"page {index} is past the last page of this container", where=request.url)
-    return index
+    return int(raw)
+
+
+def container_version(store: Store, key: str | None, role: str, calibrations: Calibrations) -> str:
+    """What every ETag of a container's responses derives from: it changes with each write to the
+    container and each new calibration (which changes what members say)."""
+    return etag_of(store.container_etag(key, role), calibrations.stamp())
+
+
+def page_etag(version: str, url: str, view: ldp.View, index: int, size: int) -> str:
+    """The ETag of page INDEX of the JSON-LD of container URL at VERSION, in VIEW, SIZE to a page."""
+    return etag_of(version, view.variant(url), str(index), str(size))
+
+
+def page_body(store: Store, container: Container, view: ldp.View, index: int, total: int, size: int,
+              calibrations: Calibrations) -> bytes:
+    """The JSON-LD of page INDEX of a container of TOTAL members in VIEW."""
+    key, role = container.key, container.role
+    if not view.iris and calibrations.none_in(key):
+        # the harvester's walk: stored texts spliced as they are, no row objects, no parsing
+        document = ldp.page_document(container.url, view, index, total, size, [ITEMS])
+        return dumps_with(document, store.page_texts(key, index * size, size, role))
+    items, members = _items(store.page(key, index * size, size, role), view, calibrations)
+    document = ldp.page_document(container.url, view, index, total, size, items)
+    return dumps(document) if members is None else dumps_with(document, [a.text for a in members])
 
 
 def read_container(container: Container) -> Response:
     """Answer GET/HEAD/OPTIONS on a container: its description, or one of its pages with ``?page=``.
+    Bodies already built come from the page files (enricher.web.pages).
 
     Raises InputError, NotFound, NotAcceptable.
     """
     if request.method == "OPTIONS":
         return send(b"", ANNO_JSONLD, headers=container_headers(container))
-    store, size = service().store(), service().config.page_size
+    here = service()
+    store, size = here.store(), here.config.page_size
     view = ldp.choose_view(request.headers.getlist("Prefer"), request.args.get("iris"))
-    role, calibrations = container.role, Calibrations(store, service().base)
-    total, version = store.count(container.key, role), store.container_etag(container.key, role)
-    version = etag_of(version, calibrations.stamp())  # a new calibration changes what members say
+    fmt = choose_format(JSON_TYPES)
+    calibrations = Calibrations(store, here.base)
+    version = container_version(store, container.key, container.role, calibrations)
     if "page" in request.args:
-        index = _page_index(total, size)
+        index = _page_number()
         headers = {"Allow": "GET, HEAD, OPTIONS", "Vary": VARY}
-        etag = etag_of(version, view.variant(container.url), str(index), str(size))
-        if not view.iris and choose_format(JSON_TYPES) is None and calibrations.none_in(container.key):
-            # the harvester's walk: stored texts spliced as they are, no row objects, no parsing
-            texts = store.page_texts(container.key, index * size, size, role)
-            document = ldp.page_document(container.url, view, index, total, size, [ITEMS])
-            return send(dumps_with(document, texts), ANNO_JSONLD, headers=headers, etag=etag)
-        items, members = _items(store.page(container.key, index * size, size, role), view, calibrations)
-        document = ldp.page_document(container.url, view, index, total, size, items)
-        return represent(document, etag, headers=headers, members=members)
-    first = [] if view.minimal or not total else store.page(container.key, 0, size, role)
+        etag = page_etag(version, container.url, view, index, size)
+        return respond(here.pages(), etag, fmt, headers,
+                       lambda: _read_page(store, container, view, index, size, calibrations, etag, headers))
+    headers = container_headers(container, view)
+    etag = etag_of(version, view.variant(container.url), str(view.minimal), str(size))
+    return respond(here.pages(), etag, fmt, headers,
+                   lambda: _read_description(store, container, view, size, calibrations, etag, headers))
+
+
+def _read_page(store: Store, container: Container, view: ldp.View, index: int, size: int,
+               calibrations: Calibrations, etag: str, headers: dict) -> Response:
+    """Build page INDEX of a container in the format asked for.
+
+    Raises NotFound (past the last page), NotAcceptable.
+    """
+    total = store.count(container.key, container.role)
+    if index > ldp.last_page(total, size) or (index and not total):
+        raise NotFound(f"page {index} is past the last page of this container", where=request.url)
+    if choose_format(JSON_TYPES) is None:
+        return send(page_body(store, container, view, index, total, size, calibrations), ANNO_JSONLD,
+                    headers=headers, etag=etag)
+    items, members = _items(store.page(container.key, index * size, size, container.role), view, calibrations)
+    document = ldp.page_document(container.url, view, index, total, size, items)
+    return represent(document, etag, headers=headers, members=members)
+
+
+def _read_description(store: Store, container: Container, view: ldp.View, size: int,
+                      calibrations: Calibrations, etag: str, headers: dict) -> Response:
+    """Build the container's description (with its first page unless minimal) in the format asked for.
+
+    Raises NotAcceptable.
+    """
+    total = store.count(container.key, container.role)
+    first = [] if view.minimal or not total else store.page(container.key, 0, size, container.role)
     items, members = ([], None) if not first else _items(first, view, calibrations)
     document = ldp.container_document(container.url, view, container.label, total, size, items)
-    etag = etag_of(version, view.variant(container.url), str(view.minimal), str(size))
-    return represent(document, etag, headers=container_headers(container, view), members=members)
+    return represent(document, etag, headers=headers, members=members)
+
+
+def materialized_pages(store: Store, base: str, size: int) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """The ETag of every page of every annotation container (the default JSON-LD representation) at
+    its current version, each with a function that builds its body: what enricher.web.pages keeps."""
+    view = ldp.View()
+    calibrations = Calibrations(store, base)
+    for key in [None, *(m.key for m in store.manifests())]:
+        container = Container(key, urls.container_url(base, key), "", EVERYTHING_ALLOW)
+        version = container_version(store, key, container.role, calibrations)
+        total = store.count(key, container.role)
+        for index in range(ldp.last_page(total, size) + 1 if total else 0):
+            yield page_etag(version, container.url, view, index, size), partial(
+                page_body, store, container, view, index, total, size, calibrations)
 
 
 def _items(

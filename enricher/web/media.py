@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, BinaryIO, Mapping, Sequence
 
 from flask import Response, request
 from werkzeug.http import parse_options_header
+from werkzeug.wsgi import wrap_file
 
 from .. import rdf
 from ..errors import InputError, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
@@ -40,14 +42,22 @@ def choose_format(native: Sequence[str] = ()) -> rdf.Format | None:
         except NotAcceptable as exc:
             raise NotAcceptable(exc.detail, where=request.url) from None
         return None if native and fmt.name == JSONLD else fmt
-    formats = [f for f in rdf.formats() if not (native and f.name == JSONLD)]
-    offers = [((f.media_type, *f.aliases), f) for f in formats]
     header = request.headers.get("Accept")
-    chosen = rdf.negotiate(header, [(tuple(native), NATIVE), *offers] if native else offers)
+    chosen = _negotiated(header, tuple(native), rdf.generation())
     if chosen is None:
+        formats = [f for f in rdf.formats() if not (native and f.name == JSONLD)]
         offered = ", ".join([*native, *(f.media_type for f in formats)])
         raise NotAcceptable(f"no representation matches Accept: {header}; offered: {offered}", where=request.url)
     return None if chosen == NATIVE else chosen
+
+
+@lru_cache(maxsize=256)
+def _negotiated(header: str | None, native: tuple[str, ...], generation: int) -> rdf.Format | str | None:
+    """What Accept HEADER chooses among NATIVE and the registry's formats (GENERATION of it): requests
+    repeat a few headers, and ranking every format per request was a tenth of a container page's time."""
+    formats = [f for f in rdf.formats() if not (native and f.name == JSONLD)]
+    offers = [((f.media_type, *f.aliases), f) for f in formats]
+    return rdf.negotiate(header, [(native, NATIVE), *offers] if native else offers)
 
 
 def send_graph(
@@ -106,14 +116,29 @@ def send(
             response.headers.add(name, item)
     if etag is not None:
         response.headers["ETag"] = etag
-        fresh = etag in _tags(request.headers.get("If-None-Match", ""))
+        fresh = etag in tags(request.headers.get("If-None-Match", ""))
         if request.method in ("GET", "HEAD") and status == 200 and fresh:
             response.status_code = 304
             response.set_data(b"")
     return response
 
 
-def _tags(header: str) -> set[str]:
+def send_file(
+    file: BinaryIO, mimetype: str, *, headers: Mapping[str, str | Sequence[str]] | None = None, etag: str
+) -> Response:
+    """Send the open FILE as the whole body (the WSGI server's file wrapper sends it, with ``sendfile``
+    where it can; the response closes it), with ETAG and HEADERS."""
+    response = Response(wrap_file(request.environ, file), content_type=mimetype, direct_passthrough=True)
+    response.headers["Content-Length"] = str(os.fstat(file.fileno()).st_size)
+    for name, value in (headers or {}).items():
+        for item in [value] if isinstance(value, str) else value:
+            response.headers.add(name, item)
+    response.headers["ETag"] = etag
+    return response
+
+
+def tags(header: str) -> set[str]:
+    """The entity tags an If-None-Match or If-Match header lists."""
     # Weak comparison (RFC 9110 13.1.2): W/"x" matches "x".
     return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
 

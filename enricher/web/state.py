@@ -23,6 +23,7 @@ from ..store import Store, StoredManifest, open_store
 from ..urls import public_base
 from . import indexing
 from .auth import token_names
+from .pages import Materializer, PageBuilder, PageFiles
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Service:
     config: Config
     base: str = ""
     writers: dict[bytes, str] = field(default_factory=dict)
+    page_builder: PageBuilder | None = None  # what the materializer writes (create_app sets it)
     _store: Store | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _index: RDFIndex | None = field(default=None, repr=False)
@@ -46,6 +48,8 @@ class Service:
     _queue: JobQueue | None = field(default=None, repr=False)
     _pusher: Pusher | None = field(default=None, repr=False)
     _manifests: dict[str, tuple[dict, Manifest]] = field(default_factory=dict, repr=False)
+    _pages: PageFiles | None = field(default=None, repr=False)
+    _materializer: Materializer | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.base = public_base(self.config.base_url)
@@ -60,6 +64,12 @@ class Service:
             if self._store is None:
                 self._store = open_store(self.config.database)
             return self._store
+
+    def pages(self) -> PageFiles:
+        """The files that keep built container pages (enricher.web.pages)."""
+        if self._pages is None:
+            self._pages = PageFiles.from_config(self.config, self.base)
+        return self._pages
 
     def queue(self) -> JobQueue:
         """The job queue (setting job_queue), opened on first use; its worker runs only once started.
@@ -138,7 +148,12 @@ class Service:
         return index
 
     def warm_up(self) -> None:
-        """Load the RDF index in a thread now, so the first query need not wait for it."""
+        """Load the RDF index in a thread now, so the first query need not wait for it, and start
+        writing container pages ahead of their requests (in one process of those on the store)."""
+        if self.page_builder is not None and self.pages().enabled and self._materializer is None:
+            build, size = self.page_builder, self.config.page_size
+            self._materializer = Materializer(self.store(), self.pages(), lambda store: build(store, self.base, size))
+            self._materializer.start()
 
         def load() -> None:
             try:
@@ -168,6 +183,9 @@ class Service:
         if self._queue is not None:
             self._queue.stop()
             self._queue = None
+        if self._materializer is not None:
+            self._materializer.stop()
+            self._materializer = None
         for follower in self._followers.values():
             follower.stop()
         self._followers.clear()

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Row
 from ...clock import now
 from ...errors import InputError
 from ...review import HIDDEN, class_of
+from ..columns import classes_column, region_columns
 from ..records import (
     StoredAnnotation,
     StoredManifest,
@@ -22,7 +23,6 @@ from ..records import (
     target_canvas,
 )
 from ..sqlite.annotations import annotation_record
-from ..sqlite.schema import classes_column, region_columns
 from ..tables import annotations as A
 from ..tables import container_counts, manifests, search_index
 from ..writes import (

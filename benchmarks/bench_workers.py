@@ -7,7 +7,10 @@ thread (OMP_NUM_THREADS=1): the embedded thread queue (``python -m enricher.jobs
 store. Each way first runs a warm-up job, then the measured job, timed from the moment it runs to its
 end (polling the store every 20 ms; the model is loaded before). Prints canvases per second and the
 ratios: two workers / one (target >= 1.7 where each worker has a core of its own) and one worker /
-embedded (target >= 0.9).
+embedded (target >= 0.9). Next to each rate: the CPU time the way's processes spent a canvas (what the
+distributed path costs over the embedded one, whatever the load) and how many cores they got on average
+while the job ran (what the machine's other work left them: two workers gain over one only as far as
+they get more cores).
 
     python benchmarks/bench_workers.py --canvases 96 [--broker amqp://guest:guest@127.0.0.1:5672/]
 """
@@ -23,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil  # ultralytics' dependency
 from bench_pipeline import IMAGES, prerendered, sample_manifest
 
 from enricher.config import load_config
@@ -56,21 +60,30 @@ def wait_until(predicate, what: str):
     return value
 
 
-def timed_job(store, submit, manifest: str, canvases: list[int] | None = None) -> float:
-    """Run a job through SUBMIT; return the seconds from its start to its end."""
+def cpu_seconds(processes: list[subprocess.Popen]) -> float:
+    """The CPU time (user and system, every thread) the PROCESSES have spent so far."""
+    times = [psutil.Process(process.pid).cpu_times() for process in processes]
+    return sum(t.user + t.system for t in times)
+
+
+def timed_job(store, submit, manifest: str, processes: list[subprocess.Popen],
+              canvases: list[int] | None = None) -> tuple[float, float]:
+    """Run a job through SUBMIT; return the seconds from its start to its end, and the CPU seconds
+    PROCESSES spent meanwhile."""
     job_id = submit({"manifest": manifest, "canvases": canvases or []})
     wait_until(lambda: store.job(job_id).state != "queued", "the job to start")
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), cpu_seconds(processes)
     job = wait_until(lambda: (found := store.job(job_id)).state in ("done", "failed", "cancelled") and found, "the job")
-    elapsed = time.perf_counter() - began
+    elapsed, cpu = time.perf_counter() - began, cpu_seconds(processes) - cpu
     if job.state != "done" or job.errors:
         sys.exit(f"the job ended {job.state}: {job.error or job.errors[:1]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def run_way(folder: Path, manifest: str, canvases: int, repeat: int, workers: int, broker: str, threads: int,
-            batch: int) -> float:
-    """Best canvases per second of the measured job run the way WORKERS says (0: embedded thread queue)."""
+            batch: int) -> tuple[float, float, float]:
+    """Canvases per second of the best measured job run the way WORKERS says (0: embedded thread queue),
+    with the CPU seconds its processes spent a canvas and the cores they got on average."""
     database = folder / "enricher.sqlite3"
     settings = {"batch": batch}
     if workers:
@@ -81,25 +94,25 @@ def run_way(folder: Path, manifest: str, canvases: int, repeat: int, workers: in
             from enricher.jobs.dramatiq import DramatiqQueue
 
             queue = DramatiqQueue(load_config({"database": str(database), **settings}, env={}), store)
-            submit = lambda params: queue.submit(params).id  # noqa: E731
+            submit = lambda params: queue.submit(params).id
             command = [sys.executable, "-c", "from enricher.cli import main; main()", "worker"]
             processes = [start(command, folder / f"worker-{n}", env) for n in range(workers)]
             for n in range(workers):  # each prints its line once its model is loaded
                 wait_until(lambda n=n: "enricher worker:" in (folder / f"worker-{n}" / "log.txt").read_text(), "a worker")
         else:
             queue = None
-            submit = lambda params: store.create_job(params).id  # noqa: E731
+            submit = lambda params: store.create_job(params).id
             processes = [start([sys.executable, "-m", "enricher.jobs"], folder / "runner", env)]
         try:
-            timed_job(store, submit, manifest, list(range(2 * batch * max(1, workers))))  # warm-up
-            best = min(timed_job(store, submit, manifest) for _ in range(repeat))
+            timed_job(store, submit, manifest, processes, list(range(2 * batch * max(1, workers))))  # warm-up
+            elapsed, cpu = min(timed_job(store, submit, manifest, processes) for _ in range(repeat))
         finally:
             for process in processes:
                 process.terminate()
                 process.wait()
             if queue is not None:
                 queue.stop()
-    return canvases / best
+    return canvases / elapsed, cpu / canvases, cpu / elapsed
 
 
 def main() -> None:
@@ -125,10 +138,13 @@ def main() -> None:
                      for name, workers in ways.items()}
     print(f"canvases: {args.canvases}, one inference thread per process, {args.threads} worker threads, "
           f"batch and message of {args.batch} canvases, broker {args.broker.rpartition('@')[2]}")
-    for name, rate in rates.items():
-        print(f"{name:22s} {rate:7.1f} canvases/s")
-    print(f"two workers / one worker: {rates['two workers'] / rates['one worker']:.2f} (target >= 1.7)")
-    print(f"one worker / embedded:    {rates['one worker'] / rates['embedded thread queue']:.2f} (target >= 0.9)")
+    for name, (rate, cpu, cores) in rates.items():
+        print(f"{name:22s} {rate:7.1f} canvases/s, {cpu * 1000:4.0f} ms CPU a canvas, {cores:.2f} cores")
+    (two, _, two_cores), (one, one_cpu, one_cores), (embedded, embedded_cpu, _) = (
+        rates[name] for name in ("two workers", "one worker", "embedded thread queue"))
+    print(f"two workers / one worker: {two / one:.2f} (target >= 1.7), with {two_cores / one_cores:.2f} times the cores")
+    print(f"one worker / embedded:    {one / embedded:.2f} (target >= 0.9), CPU a canvas {one_cpu / embedded_cpu:.2f}")
+    print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@
     ├── QueryTimeout              503  a query ran past its time, too many are running, or the index is loading
     │   └── IndexUnavailable      503  the remote triplestore cannot be reached or is failing
     ├── BrokerError               503  the job queue's message broker cannot be reached
+    ├── StoreUnavailable          503  the store's database server cannot be reached (down, restarting)
     └── HTTPProblem               500  errors of the HTTP surface
         ├── Unauthorized          401  missing or wrong bearer token
         ├── NotFound              404  no such resource
@@ -170,6 +171,12 @@ class BrokerError(EnricherError):
     status = 503
     slug = "broker-unavailable"
     title = "Message broker unavailable"
+
+
+class StoreUnavailable(EnricherError):
+    status = 503
+    slug = "store-unavailable"
+    title = "Store unavailable"
 
 
 class HTTPProblem(EnricherError):

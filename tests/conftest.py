@@ -270,26 +270,32 @@ class EmbeddedRun:
     job: str
 
 
+def run_embedded(manifest: str, settings: Config, detector: Detector, database: Path) -> str:
+    """Run a job of MANIFEST in the embedded mode (the thread queue, in this process) on the SQLite file
+    DATABASE, to its end; return its id."""
+    from enricher.jobs.thread import ThreadQueue
+    from enricher.pipeline import Enricher
+    from enricher.store import open_store
+
+    with open_store(database) as store:
+        queue = ThreadQueue(settings, store, enricher_factory=lambda config: Enricher(config, detector=detector))
+        job = store.create_job({"manifest": manifest})
+        assert queue.acquire()
+        queue.run_pending()
+        queue.release()
+        assert store.job(job.id).state == "done", store.job(job.id)
+    return job.id
+
+
 @pytest.fixture(scope="session")
 def embedded_book(book, config, demo_detector, tmp_path_factory) -> EmbeddedRun:
     """One embedded run of the book with the demo weights (batch 1, as the cluster tests' processes have
     it), under the cluster tests' base URL: what the distributed and scaled runs must equal."""
     from dramatiq_cluster import BASE_URL
 
-    from enricher.jobs.thread import ThreadQueue
-    from enricher.pipeline import Enricher
-    from enricher.store import open_store
-
     database = tmp_path_factory.mktemp("embedded") / "enricher.sqlite3"
     settings = config(weights=str(DEMO_WEIGHTS), base_url=BASE_URL, batch=1)
-    with open_store(database) as store:
-        queue = ThreadQueue(settings, store, enricher_factory=lambda config: Enricher(config, detector=demo_detector))
-        job = store.create_job({"manifest": book})
-        assert queue.acquire()
-        queue.run_pending()
-        queue.release()
-        assert store.job(job.id).state == "done", store.job(job.id)
-    return EmbeddedRun(database, job.id)
+    return EmbeddedRun(database, run_embedded(book, settings, demo_detector, database))
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +21,7 @@ import pytest
 import redis
 from conftest import unavailable
 from factories import make_manifest
+from private_servers import free_port
 from sampledata import SAMPLES, SCENES, specs
 
 from enricher.datafiles import DEMO_WEIGHTS, PROJECT_ROOT
@@ -78,12 +79,6 @@ def served_book(folder: Path, canvases: int) -> Iterator[str]:
                                  manifest_id="https://example.org/book/manifest.json")
         (folder / "book.json").write_text(json.dumps(document))
         yield f"{base}/manifests/book.json"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def environment(**settings) -> dict[str, str]:
@@ -178,3 +173,16 @@ def wait_for(predicate, what: str, cluster: Cluster | None = None):
             pytest.fail(f"gave up waiting for {what}" + (f": {cluster.output()}" if cluster else ""))
         time.sleep(0.1)
     return value
+
+
+def documents(store) -> dict[str, dict]:
+    """Every live annotation: id -> document without ``created`` and ``wasGeneratedBy`` (the time and the
+    job of the run)."""
+    varying = {"created", "wasGeneratedBy"}
+    return {a.id: {k: v for k, v in a.document.items() if k not in varying} for a in store.page(None, 0, 100_000)}
+
+
+def created_once(store) -> bool:
+    """Whether the change log created each annotation exactly once and changed none."""
+    kinds = Counter((c.kind, c.anno_id) for c in store.changes(0, 1_000_000))
+    return all(count == 1 for count in kinds.values()) and {kind for kind, _ in kinds} == {"Create"}

@@ -6,7 +6,6 @@ duplicate; a message that gives up ends in the dead-letter queue and in the job'
 from __future__ import annotations
 
 import signal
-from collections import Counter
 
 import httpx
 import pika
@@ -19,6 +18,8 @@ from dramatiq_cluster import (
     BASE_URL,
     BROKERS,
     Cluster,
+    created_once,
+    documents,
     reachable,
     wait_for,
 )
@@ -56,19 +57,6 @@ def embedded(embedded_book) -> dict[str, dict]:
         found = documents(store)
     assert len(found) >= CANVAS_COUNT
     return found
-
-
-def documents(store) -> dict[str, dict]:
-    """Every live annotation: id -> document without ``created`` and ``wasGeneratedBy`` (the time and the
-    job of the run)."""
-    varying = {"created", "wasGeneratedBy"}
-    return {a.id: {k: v for k, v in a.document.items() if k not in varying} for a in store.page(None, 0, 100_000)}
-
-
-def created_once(store) -> bool:
-    """Whether the change log created each annotation exactly once and changed none."""
-    kinds = Counter((c.kind, c.anno_id) for c in store.changes(0, 1_000_000))
-    return all(count == 1 for count in kinds.values()) and {kind for kind, _ in kinds} == {"Create"}
 
 
 def job_state(url: str) -> dict:

@@ -18,8 +18,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 from conftest import BOOK_CANVASES, fresh_postgres_schema, unavailable
-from dramatiq_cluster import BASE_URL, Cluster, reachable, wait_for
-from test_dramatiq import documents
+from dramatiq_cluster import BASE_URL, Cluster, documents, reachable, wait_for
 from test_push import OXIGRAPH, OxigraphServer
 from test_remote_index import counts, remote
 from webclient import live_server

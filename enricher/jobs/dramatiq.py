@@ -38,7 +38,13 @@ from ..addresses import AddressGuard, GuardedTransport
 from ..clock import now
 from ..config import Config
 from ..detect import Detector
-from ..errors import BrokerError, ConfigError, EnricherError, InputError
+from ..errors import (
+    BrokerError,
+    ConfigError,
+    EnricherError,
+    InputError,
+    StoreUnavailable,
+)
 from ..fetch import Fetcher
 from ..store import Store, StoredJob
 from ..store.records import FINISHED_STATES
@@ -188,6 +194,8 @@ class DramatiqQueue:
             config, _ = job_settings(job, self.config)
             plan = plan_job(job, self.store, config, self.fetcher)
             self.store.set_job(job_id, provenance=provenance.describe(tuned(self._loaded(), config), config))
+        except StoreUnavailable:
+            raise  # the store's server went away: Dramatiq retries the message once it may be back
         except EnricherError as exc:  # as in the embedded run: a job whose source is unusable fails
             self.store.set_job(job_id, expect="running", state="failed", error=str(exc))
             return

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .. import provenance
 from ..annotate import manifest_key
 from ..config import Config
-from ..errors import EnricherError, InputError, RegionError
+from ..errors import EnricherError, InputError, RegionError, StoreUnavailable
 from ..geometry import Box, parse_region
 from ..store import Store, StoredJob
 from ..urls import public_base
@@ -40,13 +40,20 @@ def run_job(job: StoredJob, store: Store, config: Config, enricher, stopping: Ca
     """Run a claimed JOB to its end with ENRICHER (the loaded model; the job's thresholds apply),
     skipping canvases it already finished; return its final state. STOPPING tells whether the runner
     is stopping: the job then goes back to the queue between two canvases. A cancelled job stops there
-    too."""
+    too, and a job whose store's server went away goes back to the queue, to resume once it is back.
+
+    Raises StoreUnavailable when the server cannot even take the job back: the job stays running, and
+    the runner that takes the jobs lock next puts it back in the queue.
+    """
     try:
         _work(job, store, config, enricher, stopping)
     except Stopped:
         if stopping():
             store.set_job(job.id, expect="running", state="queued")
         log.info("job %s left %s", job.id, store.job(job.id).state)
+    except StoreUnavailable as exc:  # a restart or an outage of the store's server: the job is not at fault
+        log.warning("job %s goes back to the queue: %s", job.id, exc)
+        store.set_job(job.id, expect="running", state="queued")
     except EnricherError as exc:
         store.set_job(job.id, expect="running", state="failed", error=str(exc))
     except Exception as exc:  # a bug fails the job visibly instead of killing the runner

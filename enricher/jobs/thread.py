@@ -16,6 +16,7 @@ from typing import Any
 
 from ..background import Daemon
 from ..config import Config
+from ..errors import StoreUnavailable
 from ..store import Store, StoredJob
 from .run import run_job
 
@@ -96,6 +97,9 @@ class ThreadQueue:
         try:
             if self.acquire():
                 self.run_pending()
+        except StoreUnavailable as exc:  # the server went away, and a lock held in its session with it:
+            log.warning("job runner: %s", exc)  # take the lock anew, which requeues the job left running
+            self.release()
         except Exception:  # a failing database must not end the thread; it retries at the next poll
             log.exception("job runner")
         return POLL_SECONDS if self.holds_lock else LOCK_RETRY_SECONDS

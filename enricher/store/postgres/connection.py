@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Connection as SAConnection
 from sqlalchemy.engine import Row, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from ...errors import EnricherError
+from ...errors import EnricherError, StoreUnavailable
 from .. import migrations
 from .lock import AdvisoryLock
 
@@ -57,13 +57,25 @@ class Connection:
         self.close()
 
     @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Raise StoreUnavailable for a server that went away (down, restarting, the connection cut): the
+        caller may try again once it is back, since the pool lends only connections that answer."""
+        try:
+            yield
+        except OperationalError as exc:
+            raise StoreUnavailable(f"the database server cannot be reached: {exc.orig or exc}", where=self.where) from exc
+
+    @contextmanager
     def transaction(self) -> Iterator[SAConnection]:
-        """Run the block as one transaction on this thread's connection; a nested block joins the outer one."""
+        """Run the block as one transaction on this thread's connection; a nested block joins the outer one.
+
+        Raises StoreUnavailable when the server goes away (the transaction then rolled back).
+        """
         current = getattr(self._local, "connection", None)
         if current is not None:
             yield current
             return
-        with self.engine.begin() as connection:
+        with self._reachable(), self.engine.begin() as connection:
             self._local.connection, self._local.held = connection, set()
             try:
                 yield connection
@@ -75,7 +87,7 @@ class Connection:
         current = getattr(self._local, "connection", None)
         if current is not None:
             return current.execute(statement).all()
-        with self._reads.connect() as connection:
+        with self._reachable(), self._reads.connect() as connection:
             return connection.execute(statement).all()
 
     def _first(self, statement: Any) -> Row | None:

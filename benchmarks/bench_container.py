@@ -190,8 +190,9 @@ def gunicorn(
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
     env.update(
         ENRICHER_DATABASE=str(folder / "enricher.sqlite3"), ENRICHER_BASE_URL=base_url, ENRICHER_WORKERS="2",
-        ENRICHER_JOB_WORKER="false", ENRICHER_PAGE_SIZE=str(page_size), **(settings or {}),
+        ENRICHER_JOB_WORKER="false", ENRICHER_PAGE_SIZE=str(page_size),
     )
+    env.update(settings or {})  # may name another database
     log_path = folder / "gunicorn.log"
     with log_path.open("w") as log:
         command = [sys.executable, script, "--serve-fd", str(listener.fileno())]

@@ -15,7 +15,7 @@ FINISHED_STATES = ("done", "failed", "cancelled")
 JOB_FIELDS = ("state", "total", "manifests", "error", "started", "finished", "provenance")
 ROLES = ("annotation", "verdict")
 # what a store's rows are copied as (export_rows/import_rows), in an order that keeps references valid;
-# container_counts is left out: the target's triggers count what it imports
+# container_counts and page_blocks are left out: the target's triggers count what it imports
 COPIED_TABLES = ("manifests", "annotations", "changes", "jobs", "job_canvases", "evaluations", "calibrations",
                  "followers", "discovery_activities", "discovery_members", "discovery_published")
 NUMBERED_TABLES = ("manifests", "evaluations", "calibrations")  # their column `number` is SQLite's rowid

@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Callable
 
 from ...review import EXHAUSTIVE, box_of, class_of, classes_reviewed, state_iri
-from ..writes import search_rows
+from ..writes import PAGE_BLOCK, search_rows
 
 PENDING = state_iri("pending")
 BACKFILL_BATCH = 5000  # rows per read while a migration fills new columns
@@ -274,5 +274,30 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
         _backfill_search,
         # what a job's run used (enricher.provenance): the model, its runtime and the thresholds
         "ALTER TABLE jobs ADD COLUMN provenance TEXT",
+    ),
+    # 11: live annotations per role, container and block of seqs, kept by triggers, so a container page
+    # is found by summing blocks, not by OFFSET stepping through every row before it (writes.page_start)
+    (
+        """CREATE TABLE page_blocks (role TEXT NOT NULL, key TEXT NOT NULL, block INTEGER NOT NULL,
+            live INTEGER NOT NULL, PRIMARY KEY (role, key, block)) WITHOUT ROWID""",
+        f"""INSERT INTO page_blocks (role, key, block, live)
+            SELECT role, key, seq / {PAGE_BLOCK}, count(*) FROM annotations WHERE deleted = 0
+            GROUP BY role, key, seq / {PAGE_BLOCK}""",
+        f"""CREATE TRIGGER annotations_blocked_insert AFTER INSERT ON annotations WHEN new.deleted = 0 BEGIN
+            INSERT INTO page_blocks (role, key, block, live) VALUES (new.role, new.key, new.seq / {PAGE_BLOCK}, 1)
+            ON CONFLICT (role, key, block) DO UPDATE SET live = live + 1;
+        END""",
+        f"""CREATE TRIGGER annotations_blocked_update AFTER UPDATE OF key, deleted, role ON annotations
+        WHEN old.key IS NOT new.key OR old.deleted IS NOT new.deleted OR old.role IS NOT new.role BEGIN
+            UPDATE page_blocks SET live = live - 1
+            WHERE role = old.role AND key = old.key AND block = old.seq / {PAGE_BLOCK} AND old.deleted = 0;
+            INSERT INTO page_blocks (role, key, block, live)
+            VALUES (new.role, new.key, new.seq / {PAGE_BLOCK}, 1 - new.deleted)
+            ON CONFLICT (role, key, block) DO UPDATE SET live = live + 1 - new.deleted;
+        END""",
+        f"""CREATE TRIGGER annotations_blocked_delete AFTER DELETE ON annotations WHEN old.deleted = 0 BEGIN
+            UPDATE page_blocks SET live = live - 1
+            WHERE role = old.role AND key = old.key AND block = old.seq / {PAGE_BLOCK};
+        END""",
     ),
 )

@@ -1,0 +1,334 @@
+"""Cost growth: the same reads over 10,000, 100,000 and 1,000,000 annotations, as ratios to 10,000.
+
+For each mode and size, seeds a fresh store as a run of the pipeline leaves it: manifests of
+--canvases canvases with --per-canvas machine annotations each (real documents from
+annotate.build_annotation, one per class and manifest, copied onto every canvas with an id and box of
+their own), stored in bulk through Store.seed_machine_annotations (each with its change-log entry and
+search rows), then Change Discovery's activities appended by its follower (discovery.sync) and the
+on-disk RDF index built (``enricher reindex``) where SPARQL is measured. Serves it under gunicorn with 2
+workers as ``enricher serve`` does (bench_container.gunicorn) and measures with one client, --repeat
+rounds each:
+
+- the container of every annotation (``/annotations/``): its first, middle and last page (p50, p95);
+- one annotation's GET (the first, middle and last one stored);
+- every SPARQL query docs/queries.md documents (bench_sparql.documented), through ``POST /sparql``;
+- Change Discovery: the first, middle and last page of ``/activity``;
+- the peak RSS of gunicorn's master and workers over the whole measurement (sum, and the largest worker).
+
+Modes: ``embedded`` (SQLite and the embedded Oxigraph index in every worker) and ``scaled``
+(PostgreSQL in a schema of its own, --postgres, dropped afterwards; the remote index with --remote-index
+once enricher.indexes has one). The embedded index holds every quad in each worker's memory (3 GB at
+100,000), so SPARQL is measured up to --sparql-limit annotations and left out above (the index is then
+never loaded). Prints one table per mode: each figure at each size and its ratio to the smallest size,
+marking misses of the targets (latency within 1.5x, RSS within 1.2x).
+
+    python benchmarks/bench_growth.py --sizes 10000,100000 --modes embedded,scaled
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_container import LABELS, Sampler, gunicorn, loopback_listener, manifest_document  # noqa: E402
+from bench_sparql import MODEL_SHA, ask, documented  # noqa: E402
+
+LATENCY_TARGET, RSS_TARGET = 1.5, 1.2
+BATCH = 20_000  # annotations per seeding transaction
+POSTGRES = "postgresql://root@127.0.0.1:5432/test"
+PAGE_SIZE = 100
+
+
+# --- seeding ----------------------------------------------------------------------------------------
+
+
+def templates(manifest, config) -> list[dict]:
+    """One real annotation per class of LABELS on the manifest's first canvas, as a job builds them."""
+    from enricher import __version__
+    from enricher.annotate import Generator, build_annotation
+    from enricher.detect import Detection
+    from enricher.vocab import Vocabulary
+
+    vocabulary = Vocabulary.load()
+    generator = Generator(__version__, "bench-model.pt", MODEL_SHA)
+    canvas = manifest.canvases[0]
+    return [build_annotation(canvas=canvas, manifest=manifest, detection=Detection(label, 0.8, (10, 10, 50, 40)),
+                             mapping=vocabulary.lookup(label), generator=generator, created="2026-01-01T00:00:00Z",
+                             config=config) for label in LABELS]
+
+
+def copies(made: list[dict], canvases: list, per_canvas: int, first: int) -> Iterator[dict]:
+    """PER_CANVAS annotations on each of CANVASES: the templates in turn, each with its own id and box."""
+    for number, canvas in enumerate(canvases):
+        for n in range(per_canvas):
+            template, serial = made[n % len(made)], first + number * per_canvas + n
+            target = {**template["target"], "source": {**template["target"]["source"], "id": canvas.id},
+                      "selector": {**template["target"]["selector"],
+                                   "value": f"xywh={(n % 20) * 190},{(n // 20) * 140},150,120"}}
+            yield {**template, "id": f"{template['id'][:-32]}{serial:032x}", "target": target}
+
+
+def seed(url: str, base_url: str, total: int, per_canvas: int, canvases: int) -> dict[str, float]:
+    """Store TOTAL annotations over manifests of CANVASES canvases, then Change Discovery's activities;
+    return the seconds of each step."""
+    from enricher import discovery
+    from enricher.annotate import manifest_key
+    from enricher.config import load_config
+    from enricher.manifest import parse_manifest
+    from enricher.store import open_store
+
+    config = load_config({"database": url, "base_url": base_url}, env={})
+    per_manifest = per_canvas * canvases
+    started = time.perf_counter()
+    with open_store(url) as store:
+        for number, first in enumerate(range(0, total, per_manifest)):
+            document = manifest_document(number, canvases)
+            manifest = parse_manifest(document, document["id"])
+            key = manifest_key(manifest.id)
+            store.save_manifest(key, manifest.id, document["id"], manifest.label, document)
+            made, batch = templates(manifest, config), []
+            for annotation in copies(made, manifest.canvases, per_canvas, first):
+                batch.append(annotation)
+                if len(batch) == BATCH:
+                    store.seed_machine_annotations(key, MODEL_SHA, batch)
+                    batch = []
+            if batch:
+                store.seed_machine_annotations(key, MODEL_SHA, batch)
+        seeded = time.perf_counter()
+        discovery.sync(store, base_url)
+    return {"annotations": seeded - started, "discovery": time.perf_counter() - seeded}
+
+
+def reindex(url: str, index_path: Path) -> float:
+    """Build the on-disk RDF index from the store, as ``enricher reindex`` does; return its seconds."""
+    from enricher.config import load_config
+    from enricher.store import open_store
+    from enricher.web import indexing
+
+    config = load_config({"database": url, "index_path": str(index_path)}, env={})
+    started = time.perf_counter()
+    with open_store(url) as store:
+        indexing.rebuild(config, store)
+    return time.perf_counter() - started
+
+
+@contextmanager
+def postgres_schema(server: str) -> Iterator[str]:
+    """A new PostgreSQL schema on SERVER for one size, dropped afterwards; yield the store URL naming it."""
+    import psycopg
+
+    schema = f"bench_growth_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{server}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+# --- the server ---------------------------------------------------------------------------------------
+
+
+def serve(fd: int) -> None:
+    """Run the service on listening socket FD as ``enricher serve`` does; the RDF index loads at start
+    only when SPARQL is measured (BENCH_GROWTH_SPARQL)."""
+    from enricher.config import load_config
+    from enricher.web import create_app
+    from enricher.web.server import Server
+
+    class GrowthServer(Server):
+        def load(self):
+            app = create_app(self.settings.as_dict())
+            if os.environ.get("BENCH_GROWTH_SPARQL") == "1":
+                app.extensions["enricher"].warm_up()
+            return app
+
+    GrowthServer(load_config(), {"bind": [f"fd://{fd}"]}).run()
+
+
+class PeakSampler(Sampler):
+    """bench_container's Sampler, also keeping the peak RSS of each process."""
+
+    def __init__(self, master: psutil.Process):
+        super().__init__(master)
+        self.peak_each = {p.pid: 0 for p in self.processes}
+
+    def rss(self) -> int:
+        sizes = {p.pid: p.memory_info().rss for p in self.processes}
+        for pid, size in sizes.items():
+            self.peak_each[pid] = max(self.peak_each[pid], size)
+        return sum(sizes.values())
+
+
+# --- the client -----------------------------------------------------------------------------------------
+
+
+def timed(http: httpx.Client, method: str, url: str, **options) -> float:
+    started = time.perf_counter()
+    response = http.request(method, url, **options)
+    seconds = time.perf_counter() - started
+    if response.status_code != 200:
+        raise SystemExit(f"{method} {url} answered {response.status_code}: {response.text[:500]}")
+    return seconds
+
+
+def targets(http: httpx.Client, base_url: str) -> dict[str, str]:
+    """The URLs measured: container pages, annotations and Change Discovery pages (first, middle, last)."""
+    container = http.get(f"{base_url}annotations/", headers={"Prefer": minimal()}).json()
+    last_url = container["last"] if isinstance(container["last"], str) else container["last"]["id"]
+    last = int(re.search(r"page=(\d+)", last_url).group(1))
+    page = lambda n: re.sub(r"page=\d+", f"page={n}", last_url)  # noqa: E731
+    urls = {"container page, first": page(0), "container page, middle": page(last // 2),
+            "container page, last": page(last)}
+    for name, n in (("first", 0), ("middle", last // 2), ("last", last)):
+        items = http.get(page(n)).json()["items"]
+        item = items[len(items) // 2] if name == "middle" else items[0 if name == "first" else -1]
+        urls[f"annotation GET, {name}"] = item if isinstance(item, str) else item["id"]
+    stream = http.get(f"{base_url}activity/all-changes").json()
+    pages = int(re.search(r"page-(\d+)", stream["last"]["id"]).group(1))
+    for name, n in (("first", 0), ("middle", pages // 2), ("last", pages)):
+        urls[f"Change Discovery page, {name}"] = f"{base_url}activity/page-{n}"
+    return urls
+
+
+def minimal() -> str:
+    return 'return=representation; include="http://www.w3.org/ns/ldp#PreferMinimalContainer"'
+
+
+def measure(master: psutil.Process, base_url: str, repeat: int, sparql: bool) -> tuple[dict[str, list[float]], dict]:
+    """Seconds of each read, REPEAT rounds, and the server's peak RSS meanwhile."""
+    times: dict[str, list[float]] = {}
+    with httpx.Client(timeout=600) as http, PeakSampler(master) as sampler:
+        urls = targets(http, base_url)
+        queries = documented() if sparql else {}
+        for round_ in range(repeat + 1):  # the first round warms up: lazy imports, the store's pages
+            for name, url in urls.items():
+                seconds = timed(http, "GET", url)
+                if round_:
+                    times.setdefault(name, []).append(seconds)
+            for title, query in queries.items():
+                seconds = ask(http, base_url, query)[0]
+                if round_:
+                    times.setdefault(f"SPARQL: {title}", []).append(seconds)
+    workers = [p.pid for p in sampler.processes[1:]]
+    memory = {"RSS, master and workers": max(rss for _, rss in sampler.samples),
+              "RSS, largest worker": max(sampler.peak_each[pid] for pid in workers)}
+    return times, memory
+
+
+def run_size(mode: str, total: int, args: argparse.Namespace, folder: Path, url: str) -> dict:
+    """Seed, serve and measure one size; return its figures."""
+    listener, base_url = loopback_listener()
+    load = os.getloadavg()[0]
+    seconds = seed(url, base_url, total, args.per_canvas, args.canvases)
+    print(f"{mode} {total:,}: seeded in {seconds['annotations']:.1f} s ({total / seconds['annotations']:,.0f}"
+          f" annotations/s), Change Discovery followed in {seconds['discovery']:.1f} s", flush=True)
+    sparql = total <= args.sparql_limit
+    settings = {"ENRICHER_DATABASE": url, "ENRICHER_INDEX_PATH": str(folder / "index.oxigraph"),
+                "BENCH_GROWTH_SPARQL": "1" if sparql else "0", "ENRICHER_SPARQL_TIMEOUT": "600"}
+    if sparql:
+        print(f"{mode} {total:,}: on-disk RDF index built in {reindex(url, folder / 'index.oxigraph'):.1f} s",
+              flush=True)
+    with gunicorn(folder, listener, base_url, PAGE_SIZE, settings, script=__file__, probe="annotations/") as master:
+        listener.close()
+        times, memory = measure(master, base_url, args.repeat, sparql)
+    return {"times": times, "memory": memory, "load": (load, os.getloadavg()[0]), "seed": seconds}
+
+
+def table(mode: str, results: dict[int, dict]) -> None:
+    """Print each figure at each size and its ratio to the smallest, marking misses."""
+    sizes = sorted(results)
+    base = sizes[0]
+    print(f"\n{mode} mode (latency in ms: p50 / p95; ratio of p50 to {base:,}; * misses the target)")
+    print(f"{'figure':<58}" + "".join(f"{n:>24,}" for n in sizes))
+    names = list(dict.fromkeys(name for n in sizes for name in results[n]["times"]))
+    for name in names:
+        cells = []
+        for n in sizes:
+            values = results[n]["times"].get(name)
+            if not values:
+                cells.append(f"{'-':>24}")
+                continue
+            p50, p95 = statistics.median(values) * 1000, percentile(values, 0.95) * 1000
+            first = results[base]["times"].get(name)
+            ratio = p50 / (statistics.median(first) * 1000) if first else float("nan")
+            mark = "*" if ratio > LATENCY_TARGET else " "
+            cells.append(f"{p50:8.2f} /{p95:8.2f} {ratio:4.2f}x{mark}")
+        print(f"{name:<58}" + "".join(f"{cell:>24}" for cell in cells))
+    for name in results[base]["memory"]:
+        cells = []
+        for n in sizes:
+            value, ratio = results[n]["memory"][name], results[n]["memory"][name] / results[base]["memory"][name]
+            cells.append(f"{value / 2**20:10.1f} MiB {ratio:4.2f}x{'*' if ratio > RSS_TARGET else ' '}")
+        print(f"{name:<58}" + "".join(f"{cell:>24}" for cell in cells))
+    print(f"{'seeding, annotations/s':<58}"
+          + "".join(f"{n / results[n]['seed']['annotations']:>24,.0f}" for n in sizes))
+    print(f"{'load average (1 min) before / after':<58}"
+          + "".join(f"{results[n]['load'][0]:>17.2f} / {results[n]['load'][1]:4.2f}" for n in sizes))
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def store_for(mode: str, folder: Path, postgres: str) -> Callable[[], contextmanager]:
+    """A context giving a fresh store URL of MODE."""
+    if mode == "embedded":
+        @contextmanager
+        def sqlite() -> Iterator[str]:
+            yield f"sqlite:///{folder}/enricher.sqlite3"
+        return sqlite
+    return lambda: postgres_schema(postgres)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="Annotation counts, comma-separated")
+    parser.add_argument("--modes", default="embedded,scaled", help="embedded, scaled or both")
+    parser.add_argument("--per-canvas", type=int, default=20, help="Annotations per canvas")
+    parser.add_argument("--canvases", type=int, default=50, help="Canvases per manifest")
+    parser.add_argument("--repeat", type=int, default=20, help="Rounds of every read")
+    parser.add_argument("--sparql-limit", type=int, default=100_000,
+                        help="Largest size whose SPARQL is measured (the embedded index loads every quad per worker)")
+    parser.add_argument("--postgres", default=POSTGRES, help="PostgreSQL server of the scaled mode")
+    parser.add_argument("--remote-index", action="store_true", help="Scaled mode: the remote triplestore index")
+    parser.add_argument("--serve-fd", type=int, help=argparse.SUPPRESS)  # internal: the gunicorn subprocess
+    args = parser.parse_args()
+    if args.serve_fd is not None:
+        serve(args.serve_fd)
+        return
+    from enricher.indexes import INDEXES
+
+    if args.remote_index and "remote" not in INDEXES:
+        print("--remote-index: this checkout has no remote index (enricher.indexes.INDEXES); the scaled mode "
+              "uses the embedded one", flush=True)
+    sizes = sorted(int(n) for n in args.sizes.split(","))
+    print("load average before: " + " ".join(f"{load:.2f}" for load in os.getloadavg()), flush=True)
+    for mode in args.modes.split(","):
+        results = {}
+        for total in sizes:
+            with tempfile.TemporaryDirectory(prefix=f"bench-growth-{mode}-") as tmp:
+                with store_for(mode, Path(tmp), args.postgres)() as url:
+                    results[total] = run_size(mode, total, args, Path(tmp), url)
+        table(mode, results)
+
+
+if __name__ == "__main__":
+    main()

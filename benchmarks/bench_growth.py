@@ -30,13 +30,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import socket
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -45,8 +46,14 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_container import LABELS, Sampler, gunicorn, loopback_listener, manifest_document  # noqa: E402
-from bench_sparql import MODEL_SHA, ask, documented  # noqa: E402
+from bench_container import (
+    LABELS,
+    Sampler,
+    gunicorn,
+    loopback_listener,
+    manifest_document,
+)
+from bench_sparql import MODEL_SHA, ask, documented
 
 LATENCY_TARGET, RSS_TARGET = 1.5, 1.2
 BATCH = 20_000  # annotations per seeding transaction
@@ -57,14 +64,14 @@ PAGE_SIZE = 100
 # --- seeding ----------------------------------------------------------------------------------------
 
 
-def templates(manifest, config) -> list[dict]:
+def templates(manifest, config, vocabulary=None) -> list[dict]:
     """One real annotation per class of LABELS on the manifest's first canvas, as a job builds them."""
     from enricher import __version__
     from enricher.annotate import Generator, build_annotation
     from enricher.detect import Detection
     from enricher.vocab import Vocabulary
 
-    vocabulary = Vocabulary.load()
+    vocabulary = vocabulary or Vocabulary.load()
     generator = Generator(__version__, "bench-model.pt", MODEL_SHA)
     canvas = manifest.canvases[0]
     return [build_annotation(canvas=canvas, manifest=manifest, detection=Detection(label, 0.8, (10, 10, 50, 40)),
@@ -91,8 +98,10 @@ def seed(url: str, base_url: str, total: int, per_canvas: int, canvases: int) ->
     from enricher.config import load_config
     from enricher.manifest import parse_manifest
     from enricher.store import open_store
+    from enricher.vocab import Vocabulary
 
     config = load_config({"database": url, "base_url": base_url}, env={})
+    vocabulary = Vocabulary.load()
     per_manifest = per_canvas * canvases
     started = time.perf_counter()
     with open_store(url) as store:
@@ -101,7 +110,7 @@ def seed(url: str, base_url: str, total: int, per_canvas: int, canvases: int) ->
             manifest = parse_manifest(document, document["id"])
             key = manifest_key(manifest.id)
             store.save_manifest(key, manifest.id, document["id"], manifest.label, document)
-            made, batch = templates(manifest, config), []
+            made, batch = templates(manifest, config, vocabulary), []
             for annotation in copies(made, manifest.canvases, per_canvas, first):
                 batch.append(annotation)
                 if len(batch) == BATCH:
@@ -112,6 +121,18 @@ def seed(url: str, base_url: str, total: int, per_canvas: int, canvases: int) ->
         seeded = time.perf_counter()
         discovery.sync(store, base_url)
     return {"annotations": seeded - started, "discovery": time.perf_counter() - seeded}
+
+
+def copy(source: str, target: str) -> float:
+    """Copy the seeded store into another (``enricher migrate --to``: export_rows, import_rows); return
+    its seconds."""
+    from enricher.store import open_store
+    from enricher.store.copy import copy_store
+
+    started = time.perf_counter()
+    with open_store(source) as seeded, open_store(target) as store:
+        copy_store(seeded, store)
+    return time.perf_counter() - started
 
 
 def reindex(url: str, index_path: Path) -> float:
@@ -193,7 +214,7 @@ def targets(http: httpx.Client, base_url: str) -> dict[str, str]:
     container = http.get(f"{base_url}annotations/", headers={"Prefer": minimal()}).json()
     last_url = container["last"] if isinstance(container["last"], str) else container["last"]["id"]
     last = int(re.search(r"page=(\d+)", last_url).group(1))
-    page = lambda n: re.sub(r"page=\d+", f"page={n}", last_url)  # noqa: E731
+    page = lambda n: re.sub(r"page=\d+", f"page={n}", last_url)
     urls = {"container page, first": page(0), "container page, middle": page(last // 2),
             "container page, last": page(last)}
     for name, n in (("first", 0), ("middle", last // 2), ("last", last)):
@@ -211,17 +232,19 @@ def minimal() -> str:
     return 'return=representation; include="http://www.w3.org/ns/ldp#PreferMinimalContainer"'
 
 
-def measure(master: psutil.Process, base_url: str, repeat: int, sparql: bool) -> tuple[dict[str, list[float]], dict]:
-    """Seconds of each read, REPEAT rounds, and the server's peak RSS meanwhile."""
+def measure(master: psutil.Process, base_url: str, args: argparse.Namespace, sparql: bool) -> tuple[dict[str, list[float]], dict]:
+    """Seconds of each read (--repeat rounds, SPARQL --sparql-repeat) and the server's peak RSS meanwhile."""
     times: dict[str, list[float]] = {}
     with httpx.Client(timeout=600) as http, PeakSampler(master) as sampler:
         urls = targets(http, base_url)
         queries = documented() if sparql else {}
-        for round_ in range(repeat + 1):  # the first round warms up: lazy imports, the store's pages
+        for round_ in range(args.repeat + 1):  # the first round warms up: lazy imports, the store's pages
             for name, url in urls.items():
                 seconds = timed(http, "GET", url)
                 if round_:
                     times.setdefault(name, []).append(seconds)
+            if round_ > args.sparql_repeat:
+                continue
             for title, query in queries.items():
                 seconds = ask(http, base_url, query)[0]
                 if round_:
@@ -232,23 +255,58 @@ def measure(master: psutil.Process, base_url: str, repeat: int, sparql: bool) ->
     return times, memory
 
 
-def run_size(mode: str, total: int, args: argparse.Namespace, folder: Path, url: str) -> dict:
-    """Seed, serve and measure one size; return its figures."""
+def same_port(base_url: str) -> socket.socket:
+    """A listening socket on the loopback port BASE_URL names (free again once its server stopped)."""
+    port = int(base_url.rstrip("/").rsplit(":", 1)[1])
+    deadline = time.monotonic() + 60
+    while True:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind(("127.0.0.1", port))
+        except OSError:
+            listener.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)  # the last server's workers are still exiting
+            continue
+        listener.listen(128)
+        return listener
+
+
+def run_size(total: int, modes: list[str], args: argparse.Namespace, folder: Path) -> dict[str, dict]:
+    """Seed one size once (SQLite), then serve and measure it in each of MODES (scaled: a copy in
+    PostgreSQL); return each mode's figures."""
     listener, base_url = loopback_listener()
     load = os.getloadavg()[0]
-    seconds = seed(url, base_url, total, args.per_canvas, args.canvases)
-    print(f"{mode} {total:,}: seeded in {seconds['annotations']:.1f} s ({total / seconds['annotations']:,.0f}"
+    seeded = f"sqlite:///{folder}/enricher.sqlite3"
+    seconds = seed(seeded, base_url, total, args.per_canvas, args.canvases)
+    print(f"{total:,}: seeded in {seconds['annotations']:.1f} s ({total / seconds['annotations']:,.0f}"
           f" annotations/s), Change Discovery followed in {seconds['discovery']:.1f} s", flush=True)
     sparql = total <= args.sparql_limit
-    settings = {"ENRICHER_DATABASE": url, "ENRICHER_INDEX_PATH": str(folder / "index.oxigraph"),
-                "BENCH_GROWTH_SPARQL": "1" if sparql else "0", "ENRICHER_SPARQL_TIMEOUT": "600"}
-    if sparql:
-        print(f"{mode} {total:,}: on-disk RDF index built in {reindex(url, folder / 'index.oxigraph'):.1f} s",
-              flush=True)
-    with gunicorn(folder, listener, base_url, PAGE_SIZE, settings, script=__file__, probe="annotations/") as master:
-        listener.close()
-        times, memory = measure(master, base_url, args.repeat, sparql)
-    return {"times": times, "memory": memory, "load": (load, os.getloadavg()[0]), "seed": seconds}
+    results = {}
+    for mode in modes:
+        with ExitStack() as stack:
+            url = seeded
+            if mode == "scaled":
+                url = stack.enter_context(postgres_schema(args.postgres))
+                seconds["copy"] = copy(seeded, url)
+                print(f"{total:,}: copied into PostgreSQL in {seconds['copy']:.1f} s "
+                      f"({total / seconds['copy']:,.0f} annotations/s)", flush=True)
+            index = folder / f"{mode}.oxigraph"
+            settings = {"ENRICHER_DATABASE": url, "ENRICHER_INDEX_PATH": str(index),
+                        "BENCH_GROWTH_SPARQL": "1" if sparql else "0", "ENRICHER_SPARQL_TIMEOUT": "600"}
+            if sparql:
+                print(f"{mode} {total:,}: on-disk RDF index built in {reindex(url, index):.1f} s", flush=True)
+            if listener.fileno() < 0:  # the ids stored name the base URL: serve on the same port again
+                listener = same_port(base_url)
+            server = gunicorn(folder, listener, base_url, PAGE_SIZE, settings, script=__file__, probe="annotations/")
+            with server as master:
+                listener.close()
+                times, memory = measure(master, base_url, args, sparql)
+        results[mode] = {"times": times, "memory": memory, "load": (load, os.getloadavg()[0]), "seed": seconds}
+        load = os.getloadavg()[0]
+    return results
 
 
 def table(mode: str, results: dict[int, dict]) -> None:
@@ -279,6 +337,9 @@ def table(mode: str, results: dict[int, dict]) -> None:
         print(f"{name:<58}" + "".join(f"{cell:>24}" for cell in cells))
     print(f"{'seeding, annotations/s':<58}"
           + "".join(f"{n / results[n]['seed']['annotations']:>24,.0f}" for n in sizes))
+    if "copy" in results[base]["seed"]:
+        print(f"{'copy into PostgreSQL, annotations/s':<58}"
+              + "".join(f"{n / results[n]['seed']['copy']:>24,.0f}" for n in sizes))
     print(f"{'load average (1 min) before / after':<58}"
           + "".join(f"{results[n]['load'][0]:>17.2f} / {results[n]['load'][1]:4.2f}" for n in sizes))
 
@@ -288,16 +349,6 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def store_for(mode: str, folder: Path, postgres: str) -> Callable[[], contextmanager]:
-    """A context giving a fresh store URL of MODE."""
-    if mode == "embedded":
-        @contextmanager
-        def sqlite() -> Iterator[str]:
-            yield f"sqlite:///{folder}/enricher.sqlite3"
-        return sqlite
-    return lambda: postgres_schema(postgres)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="Annotation counts, comma-separated")
@@ -305,6 +356,7 @@ def main() -> None:
     parser.add_argument("--per-canvas", type=int, default=20, help="Annotations per canvas")
     parser.add_argument("--canvases", type=int, default=50, help="Canvases per manifest")
     parser.add_argument("--repeat", type=int, default=20, help="Rounds of every read")
+    parser.add_argument("--sparql-repeat", type=int, default=3, help="Rounds of every SPARQL query")
     parser.add_argument("--sparql-limit", type=int, default=100_000,
                         help="Largest size whose SPARQL is measured (the embedded index loads every quad per worker)")
     parser.add_argument("--postgres", default=POSTGRES, help="PostgreSQL server of the scaled mode")
@@ -319,15 +371,15 @@ def main() -> None:
     if args.remote_index and "remote" not in INDEXES:
         print("--remote-index: this checkout has no remote index (enricher.indexes.INDEXES); the scaled mode "
               "uses the embedded one", flush=True)
-    sizes = sorted(int(n) for n in args.sizes.split(","))
+    sizes, modes = sorted(int(n) for n in args.sizes.split(",")), args.modes.split(",")
     print("load average before: " + " ".join(f"{load:.2f}" for load in os.getloadavg()), flush=True)
-    for mode in args.modes.split(","):
-        results = {}
-        for total in sizes:
-            with tempfile.TemporaryDirectory(prefix=f"bench-growth-{mode}-") as tmp:
-                with store_for(mode, Path(tmp), args.postgres)() as url:
-                    results[total] = run_size(mode, total, args, Path(tmp), url)
-        table(mode, results)
+    results: dict[str, dict[int, dict]] = {mode: {} for mode in modes}
+    for total in sizes:
+        with tempfile.TemporaryDirectory(prefix="bench-growth-") as tmp:
+            for mode, figures in run_size(total, modes, args, Path(tmp)).items():
+                results[mode][total] = figures
+    for mode in modes:
+        table(mode, results[mode])
 
 
 if __name__ == "__main__":

@@ -114,10 +114,11 @@ class Annotations:
         live = (A.c.deleted == 0, A.c.role == role)
         container = () if key is None else (A.c.key == key,)
         start = page_start_query(key, offset, role)
-        # one statement, one snapshot: the blocks say where the page starts, the partial index does the rest
-        statement = (select(*columns).where(*live, *container, A.c.seq >= select(start.c.seq).scalar_subquery())
-                     .order_by(A.c.seq).offset(select(start.c.skip).scalar_subquery()).limit(limit))
-        return self._rows(statement)
+        # one statement, one snapshot: the blocks say in which block the page starts; the skip within it
+        # reads the partial index only (not the rows' documents), then the page reads its own rows
+        first = (select(A.c.seq).where(*live, *container, A.c.seq >= select(start.c.seq).scalar_subquery())
+                 .order_by(A.c.seq).offset(select(start.c.skip).scalar_subquery()).limit(1).scalar_subquery())
+        return self._rows(select(*columns).where(*live, *container, A.c.seq >= first).order_by(A.c.seq).limit(limit))
 
     def count(self, key: str | None, role: str = "annotation") -> int:
         """Return how many live annotations (ROLE ``verdict``: verdicts) a container (None: all) holds."""

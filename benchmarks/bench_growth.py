@@ -17,7 +17,10 @@ rounds each:
 
 Modes: ``embedded`` (SQLite and the embedded Oxigraph index in every worker) and ``scaled``
 (PostgreSQL in a schema of its own, --postgres, dropped afterwards; the remote index with --remote-index
-once enricher.indexes has one). The embedded index holds every quad in each worker's memory (3 GB at
+once enricher.indexes has one). Each size is seeded once, in SQLite; the scaled mode copies it into
+PostgreSQL as ``enricher migrate --to`` does (export_rows, import_rows; the triggers recount), since
+Change Discovery's follower, a few queries per change, would take hours over a million changes there.
+The copy carries what records.COPIED_TABLES names: not the search rows, which nothing here reads. The embedded index holds every quad in each worker's memory (3 GB at
 100,000), so SPARQL is measured up to --sparql-limit annotations and left out above (the index is then
 never loaded). Prints one table per mode: each figure at each size and its ratio to the smallest size,
 marking misses of the targets (latency within 1.5x, RSS within 1.2x).

@@ -5,9 +5,10 @@ For each mode and size, seeds a fresh store as a run of the pipeline leaves it: 
 annotate.build_annotation, one per class and manifest, copied onto every canvas with an id and box of
 their own), stored in bulk through Store.seed_machine_annotations (each with its change-log entry and
 search rows), then Change Discovery's activities appended by its follower (discovery.sync) and the
-on-disk RDF index built (``enricher reindex``) where SPARQL is measured. Serves it under gunicorn with 2
-workers as ``enricher serve`` does (bench_container.gunicorn) and measures with one client, --repeat
-rounds each:
+on-disk RDF index built (``enricher reindex``) where SPARQL is measured. Serves every size at once,
+each under gunicorn with 2 workers as ``enricher serve`` does (bench_container.gunicorn), and measures
+with one client, --repeat rounds, the sizes taking turns read by read so the machine's load falls on
+all alike:
 
 - the container of every annotation (``/annotations/``): its first, middle and last page (p50, p95);
 - one annotation's GET (the first, middle and last one stored);
@@ -62,6 +63,7 @@ LATENCY_TARGET, RSS_TARGET = 1.5, 1.2
 BATCH = 20_000  # annotations per seeding transaction
 POSTGRES = "postgresql://root@127.0.0.1:5432/test"
 PAGE_SIZE = 100
+START_SECONDS = 3600  # for the server to start and settle
 
 
 # --- seeding ----------------------------------------------------------------------------------------
@@ -235,27 +237,36 @@ def minimal() -> str:
     return 'return=representation; include="http://www.w3.org/ns/ldp#PreferMinimalContainer"'
 
 
-def measure(master: psutil.Process, base_url: str, args: argparse.Namespace, sparql: bool) -> tuple[dict[str, list[float]], dict]:
-    """Seconds of each read (--repeat rounds, SPARQL --sparql-repeat) and the server's peak RSS meanwhile."""
-    times: dict[str, list[float]] = {}
-    with httpx.Client(timeout=600) as http, PeakSampler(master) as sampler:
-        urls = targets(http, base_url)
+def measure(servers: dict[int, tuple[psutil.Process, str]], args: argparse.Namespace,
+            sparql: set[int]) -> dict[int, dict]:
+    """Seconds of each read at each size (--repeat rounds, SPARQL --sparql-repeat) and each server's
+    peak RSS meanwhile. The sizes take turns read by read, so the machine's load falls on all alike."""
+    times: dict[int, dict[str, list[float]]] = {n: {} for n in servers}
+    with ExitStack() as stack:
+        http = stack.enter_context(httpx.Client(timeout=600))
+        samplers = {n: stack.enter_context(PeakSampler(master)) for n, (master, _) in servers.items()}
+        urls = {n: targets(http, base_url) for n, (_, base_url) in servers.items()}
         queries = documented() if sparql else {}
         for round_ in range(args.repeat + 1):  # the first round warms up: lazy imports, the store's pages
-            for name, url in urls.items():
-                seconds = timed(http, "GET", url)
-                if round_:
-                    times.setdefault(name, []).append(seconds)
+            for name in next(iter(urls.values())):
+                for n in servers:
+                    seconds = timed(http, "GET", urls[n][name])
+                    if round_:
+                        times[n].setdefault(name, []).append(seconds)
             if round_ > args.sparql_repeat:
                 continue
             for title, query in queries.items():
-                seconds = ask(http, base_url, query)[0]
-                if round_:
-                    times.setdefault(f"SPARQL: {title}", []).append(seconds)
-    workers = [p.pid for p in sampler.processes[1:]]
-    memory = {"RSS, master and workers": max(rss for _, rss in sampler.samples),
-              "RSS, largest worker": max(sampler.peak_each[pid] for pid in workers)}
-    return times, memory
+                for n in sparql:
+                    seconds = ask(http, servers[n][1], query)[0]
+                    if round_:
+                        times[n].setdefault(f"SPARQL: {title}", []).append(seconds)
+    results = {}
+    for n, sampler in samplers.items():
+        workers = [p.pid for p in sampler.processes[1:]]
+        results[n] = {"times": times[n], "memory": {
+            "RSS, master and workers": max(rss for _, rss in sampler.samples),
+            "RSS, largest worker": max(sampler.peak_each[pid] for pid in workers)}}
+    return results
 
 
 def same_port(base_url: str) -> socket.socket:
@@ -277,38 +288,51 @@ def same_port(base_url: str) -> socket.socket:
         return listener
 
 
-def run_size(total: int, modes: list[str], args: argparse.Namespace, folder: Path) -> dict[str, dict]:
-    """Seed one size once (SQLite), then serve and measure it in each of MODES (scaled: a copy in
-    PostgreSQL); return each mode's figures."""
-    listener, base_url = loopback_listener()
-    load = os.getloadavg()[0]
-    seeded = f"sqlite:///{folder}/enricher.sqlite3"
-    seconds = seed(seeded, base_url, total, args.per_canvas, args.canvases)
+def seeded(folder: Path, total: int, args: argparse.Namespace) -> tuple[str, str, dict[str, float]]:
+    """The SQLite store of TOTAL annotations in FOLDER (seeded now unless an earlier run left it there),
+    the base URL its ids name, and the seconds seeding took."""
+    path, named = folder / f"{total}.sqlite3", folder / f"{total}.base"
+    if path.is_file() and named.is_file():
+        print(f"{total:,}: the store seeded by an earlier run", flush=True)
+        return f"sqlite:///{path}", named.read_text().strip(), {}
+    listener, base_url = loopback_listener()  # a free port, named by the ids stored
+    listener.close()
+    seconds = seed(f"sqlite:///{path}", base_url, total, args.per_canvas, args.canvases)
+    named.write_text(base_url)
     print(f"{total:,}: seeded in {seconds['annotations']:.1f} s ({total / seconds['annotations']:,.0f}"
           f" annotations/s), Change Discovery followed in {seconds['discovery']:.1f} s", flush=True)
-    sparql = total <= args.sparql_limit
-    results = {}
-    for mode in modes:
-        with ExitStack() as stack:
-            url = seeded
+    return f"sqlite:///{path}", base_url, seconds
+
+
+def run_mode(mode: str, stores: dict[int, tuple[str, str, dict]], args: argparse.Namespace, folder: Path) -> dict:
+    """Serve every size at once in MODE (scaled: a copy of each store in PostgreSQL) and measure them
+    taking turns; return the figures per size."""
+    load = os.getloadavg()[0]
+    sparql = {n for n in stores if n <= args.sparql_limit}
+    servers, seconds = {}, {n: dict(found[2]) for n, found in stores.items()}
+    with ExitStack() as stack:
+        for total, (url, base_url, _) in stores.items():
             if mode == "scaled":
-                url = stack.enter_context(postgres_schema(args.postgres))
-                seconds["copy"] = copy(seeded, url)
-                print(f"{total:,}: copied into PostgreSQL in {seconds['copy']:.1f} s "
-                      f"({total / seconds['copy']:,.0f} annotations/s)", flush=True)
-            index = folder / f"{mode}.oxigraph"
+                seeded_url, url = url, stack.enter_context(postgres_schema(args.postgres))
+                seconds[total]["copy"] = copy(seeded_url, url)
+                print(f"{total:,}: copied into PostgreSQL in {seconds[total]['copy']:.1f} s "
+                      f"({total / seconds[total]['copy']:,.0f} annotations/s)", flush=True)
+            index = folder / f"{total}-{mode}.oxigraph"
             settings = {"ENRICHER_DATABASE": url, "ENRICHER_INDEX_PATH": str(index),
-                        "BENCH_GROWTH_SPARQL": "1" if sparql else "0", "ENRICHER_SPARQL_TIMEOUT": "600"}
-            if sparql:
+                        "BENCH_GROWTH_SPARQL": "1" if total in sparql else "0", "ENRICHER_SPARQL_TIMEOUT": "600"}
+            if total in sparql:
                 print(f"{mode} {total:,}: on-disk RDF index built in {reindex(url, index):.1f} s", flush=True)
-            if listener.fileno() < 0:  # the ids stored name the base URL: serve on the same port again
-                listener = same_port(base_url)
-            server = gunicorn(folder, listener, base_url, PAGE_SIZE, settings, script=__file__, probe="annotations/")
-            with server as master:
-                listener.close()
-                times, memory = measure(master, base_url, args, sparql)
-        results[mode] = {"times": times, "memory": memory, "load": (load, os.getloadavg()[0]), "seed": seconds}
-        load = os.getloadavg()[0]
+            listener = same_port(base_url)
+            # each worker loads its copy of the RDF index before the server settles (minutes at 100,000)
+            logs = folder / f"{total}-{mode}"
+            logs.mkdir(exist_ok=True)
+            master = stack.enter_context(gunicorn(logs, listener, base_url, PAGE_SIZE, settings, script=__file__,
+                                                  probe="annotations/", start_seconds=START_SECONDS))
+            listener.close()
+            servers[total] = (master, base_url)
+        results = measure(servers, args, sparql)
+    for total, figures in results.items():
+        figures.update(load=(load, os.getloadavg()[0]), seed=seconds[total])
     return results
 
 
@@ -338,11 +362,9 @@ def table(mode: str, results: dict[int, dict]) -> None:
             value, ratio = results[n]["memory"][name], results[n]["memory"][name] / results[base]["memory"][name]
             cells.append(f"{value / 2**20:10.1f} MiB {ratio:4.2f}x{'*' if ratio > RSS_TARGET else ' '}")
         print(f"{name:<58}" + "".join(f"{cell:>24}" for cell in cells))
-    print(f"{'seeding, annotations/s':<58}"
-          + "".join(f"{n / results[n]['seed']['annotations']:>24,.0f}" for n in sizes))
-    if "copy" in results[base]["seed"]:
-        print(f"{'copy into PostgreSQL, annotations/s':<58}"
-              + "".join(f"{n / results[n]['seed']['copy']:>24,.0f}" for n in sizes))
+    for step, label in (("annotations", "seeding"), ("copy", "copy into PostgreSQL")):
+        rates = [f"{n / results[n]['seed'][step]:,.0f}" if step in results[n]["seed"] else "-" for n in sizes]
+        print(f"{label + ', annotations/s':<58}" + "".join(f"{rate:>24}" for rate in rates))
     print(f"{'load average (1 min) before / after':<58}"
           + "".join(f"{results[n]['load'][0]:>17.2f} / {results[n]['load'][1]:4.2f}" for n in sizes))
 
@@ -364,6 +386,7 @@ def main() -> None:
                         help="Largest size whose SPARQL is measured (the embedded index loads every quad per worker)")
     parser.add_argument("--postgres", default=POSTGRES, help="PostgreSQL server of the scaled mode")
     parser.add_argument("--remote-index", action="store_true", help="Scaled mode: the remote triplestore index")
+    parser.add_argument("--folder", type=Path, help="Keep the seeded stores here (and reuse them next time)")
     parser.add_argument("--serve-fd", type=int, help=argparse.SUPPRESS)  # internal: the gunicorn subprocess
     args = parser.parse_args()
     if args.serve_fd is not None:
@@ -376,13 +399,12 @@ def main() -> None:
               "uses the embedded one", flush=True)
     sizes, modes = sorted(int(n) for n in args.sizes.split(",")), args.modes.split(",")
     print("load average before: " + " ".join(f"{load:.2f}" for load in os.getloadavg()), flush=True)
-    results: dict[str, dict[int, dict]] = {mode: {} for mode in modes}
-    for total in sizes:
-        with tempfile.TemporaryDirectory(prefix="bench-growth-") as tmp:
-            for mode, figures in run_size(total, modes, args, Path(tmp)).items():
-                results[mode][total] = figures
-    for mode in modes:
-        table(mode, results[mode])
+    with tempfile.TemporaryDirectory(prefix="bench-growth-") as tmp:
+        folder = args.folder or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        stores = {total: seeded(folder, total, args) for total in sizes}
+        for mode in modes:
+            table(mode, run_mode(mode, stores, args, folder))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@
     ├── ImageError                422  an image that cannot be decoded, or is too large to decode
     ├── ModelError                500  weights that cannot be loaded
     ├── QueryTimeout              503  a query ran past its time, too many are running, or the index is loading
+    │   └── IndexUnavailable      503  the remote triplestore cannot be reached or is failing
     ├── BrokerError               503  the job queue's message broker cannot be reached
     └── HTTPProblem               500  errors of the HTTP surface
         ├── Unauthorized          401  missing or wrong bearer token
@@ -158,6 +159,11 @@ class QueryTimeout(EnricherError):
     status = 503
     slug = "query-timeout"
     title = "Query timeout"
+
+
+class IndexUnavailable(QueryTimeout):
+    slug = "index-unavailable"
+    title = "RDF index unavailable"
 
 
 class BrokerError(EnricherError):

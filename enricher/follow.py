@@ -81,7 +81,8 @@ class FollowerThread:
         return self._leader is None or self._leader.held
 
     def acquire(self) -> bool:
-        """Take the leadership without waiting; return whether this process follows."""
+        """Take the leadership without waiting (or confirm it is still held); return whether this process
+        follows."""
         return self._leader is None or self._leader.acquire()
 
     def release(self) -> None:

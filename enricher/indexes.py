@@ -2,7 +2,8 @@
 Protocol store can stand beside the embedded Oxigraph. ``open_index`` picks the implementation by
 setting ``index`` from INDEXES; a new one is one module plus one entry here. The embedded index
 (enricher.index, one in-memory copy per process loaded from the on-disk snapshot, see
-enricher.web.indexing) is the default and only one now.
+enricher.web.indexing) is the default; the remote one (enricher.remote_index) queries an external
+triplestore over the SPARQL 1.1 Protocol, which the pusher (enricher.push) feeds.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from .store import Store
 
 # setting index -> "module:function"; the function takes (config, store) and returns an RDFIndex
-INDEXES = {"embedded": "enricher.web.indexing:load"}
+INDEXES = {"embedded": "enricher.web.indexing:load", "remote": "enricher.remote_index:RemoteIndex"}
 
 
 class RDFIndex(Protocol):
@@ -36,7 +37,8 @@ class RDFIndex(Protocol):
 
     def write_dump(self, output: IO[bytes], format: str) -> None: """Write every quad (nquads or ntriples)."""
 
-    def refresh(self, store: Store) -> int: """Bring the index up to date with STORE before a read."""
+    def refresh(self, store: Store) -> int:
+        """Bring the index up to date with STORE before a read (a remote one waits, briefly, for its feeder)."""
 
     def follower(self, store: Store, interval: float) -> FollowerThread | None:
         """The thread that keeps the index up to date between reads (None: something else feeds it)."""

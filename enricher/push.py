@@ -143,6 +143,11 @@ class Pusher(StoredPosition):
                 raise
             store.move_cursor(self.name, changes[-1].seq)
 
+    def replace_graphs(self, graphs: Mapping[str, str]) -> None:
+        """Make each named graph of GRAPHS hold exactly its N-Triples (the vocabulary, say), outside the
+        change log. Raises FetchError when the target is unreachable or failing."""
+        self._send(graphs, ())
+
     def _skip(self, anno_id: str, why: str) -> None:
         log.warning("push to %s skips annotation %s: %s", self.url, anno_id, why)
         self.skipped.append(anno_id)

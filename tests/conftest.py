@@ -237,6 +237,48 @@ def demo_detector(config) -> Detector:
     return Detector(config(weights=str(DEMO_WEIGHTS)))
 
 
+BOOK_CANVASES = 40  # canvases of the book the distributed and scaled runs are compared over
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory) -> Iterator[str]:
+    """The URL of a manifest of BOOK_CANVASES canvases on the IIIF reference image server."""
+    from dramatiq_cluster import served_book  # it imports this module
+
+    with served_book(tmp_path_factory.mktemp("book"), BOOK_CANVASES) as url:
+        yield url
+
+
+@dataclass(frozen=True)
+class EmbeddedRun:
+    """A job run in the embedded mode (the thread queue, SQLite): its database and job id."""
+
+    database: Path
+    job: str
+
+
+@pytest.fixture(scope="session")
+def embedded_book(book, config, demo_detector, tmp_path_factory) -> EmbeddedRun:
+    """One embedded run of the book with the demo weights (batch 1, as the cluster tests' processes have
+    it), under the cluster tests' base URL: what the distributed and scaled runs must equal."""
+    from dramatiq_cluster import BASE_URL
+
+    from enricher.jobs.thread import ThreadQueue
+    from enricher.pipeline import Enricher
+    from enricher.store import open_store
+
+    database = tmp_path_factory.mktemp("embedded") / "enricher.sqlite3"
+    settings = config(weights=str(DEMO_WEIGHTS), base_url=BASE_URL, batch=1)
+    with open_store(database) as store:
+        queue = ThreadQueue(settings, store, enricher_factory=lambda config: Enricher(config, detector=demo_detector))
+        job = store.create_job({"manifest": book})
+        assert queue.acquire()
+        queue.run_pending()
+        queue.release()
+        assert store.job(job.id).state == "done", store.job(job.id)
+    return EmbeddedRun(database, job.id)
+
+
 @pytest.fixture
 def client(server):
     """An OpenAPI-checking webclient.Client on the module's ``server`` fixture (a webclient.LiveServer)."""

@@ -4,12 +4,15 @@ gunicorn and `enricher worker` processes, each in a working directory of its own
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,8 +20,11 @@ import pika
 import pytest
 import redis
 from conftest import unavailable
+from factories import make_manifest
+from sampledata import SAMPLES, SCENES, specs
 
 from enricher.datafiles import DEMO_WEIGHTS, PROJECT_ROOT
+from enricher.imageserver import serve_images
 from enricher.jobs.dramatiq import QUEUE, open_broker
 
 BASE_URL = "https://enricher.test/"
@@ -31,9 +37,11 @@ BROKERS = {
 LIMITS_URL = "redis://127.0.0.1:6379/3"
 
 
-def reachable(name: str) -> str:
-    """The URL of broker NAME, emptied of messages left by earlier tests; unavailable() when it is down."""
-    url, service = BROKERS[name]
+def reachable(name: str, url: str | None = None) -> str:
+    """The URL of broker NAME (or URL, another database of it), emptied of messages left by earlier tests;
+    unavailable() when it is down."""
+    default, service = BROKERS[name]
+    url = url or default
     try:
         if name == "rabbitmq":
             pika.BlockingConnection(pika.URLParameters(url)).close()
@@ -60,6 +68,18 @@ def redis_limits() -> str:
     return LIMITS_URL
 
 
+@contextmanager
+def served_book(folder: Path, canvases: int) -> Iterator[str]:
+    """Serve a manifest of CANVASES canvases (the sample scenes over and over) from FOLDER on the IIIF
+    reference image server, which also serves the images; yield its URL."""
+    with serve_images(SAMPLES, documents=folder) as base:
+        scenes = specs(SCENES)
+        document = make_manifest(3, [scenes[n % len(scenes)] for n in range(canvases)], f"{base}/iiif/3",
+                                 manifest_id="https://example.org/book/manifest.json")
+        (folder / "book.json").write_text(json.dumps(document))
+        yield f"{base}/manifests/book.json"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -82,21 +102,23 @@ def enricher(*args: str) -> list[str]:
 
 
 class Cluster:
-    """`enricher serve` (one gunicorn worker, no job runner) and WORKERS `enricher worker` processes,
-    each in its own folder under ROOT, on one store and one broker."""
+    """WEB `enricher serve` processes (one gunicorn worker each, no job runner) and WORKERS `enricher
+    worker` processes, each in its own folder under ROOT, on one store (DATABASE: a file or a URL) and
+    one broker."""
 
-    def __init__(self, root: Path, database: Path, broker: str, workers: int = 2, web: bool = True, **settings):
+    def __init__(self, root: Path, database: Path | str, broker: str, workers: int = 2, web: int = 1, **settings):
         self.processes: list[subprocess.Popen] = []
         self.logs: list[Path] = []
         self.settings = {"database": database, "broker": broker, **settings}
-        self.url = ""
-        if web:
-            port = free_port()
-            self.url = f"http://127.0.0.1:{port}"
-            self._start(root / "web", enricher("serve", "--port", str(port), "--workers", "1"), job_worker="false")
+        self.urls = [f"http://127.0.0.1:{free_port()}" for _ in range(web)]
+        self.url = self.urls[0] if self.urls else ""
+        for n, url in enumerate(self.urls):
+            port = url.rsplit(":", 1)[1]
+            self._start(root / ("web" if n == 0 else f"web-{n}"), enricher("serve", "--port", port, "--workers", "1"),
+                        job_worker="false")
         self.workers = [self._start(root / f"worker-{n}", enricher("worker")) for n in range(workers)]
-        if web:
-            self._wait_for_web()
+        for url in self.urls:
+            self._wait_for_web(url)
 
     def _start(self, folder: Path, command: list[str], **settings) -> subprocess.Popen:
         folder.mkdir(parents=True, exist_ok=True)
@@ -107,12 +129,12 @@ class Cluster:
         self.processes.append(process)
         return process
 
-    def _wait_for_web(self) -> None:
+    def _wait_for_web(self, url: str) -> None:
         deadline = time.monotonic() + WAIT_SECONDS
         while time.monotonic() < deadline:
             self.check()
             try:
-                if httpx.get(self.url + "/jobs", timeout=5).status_code == 200:
+                if httpx.get(url + "/jobs", timeout=5).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

@@ -5,7 +5,6 @@ duplicate; a message that gives up ends in the dead-letter queue and in the job'
 
 from __future__ import annotations
 
-import json
 import signal
 from collections import Counter
 
@@ -14,43 +13,32 @@ import pika
 import pytest
 import redis
 from click.testing import CliRunner
+from conftest import BOOK_CANVASES
 from dramatiq import Message
-from dramatiq_cluster import BASE_URL, BROKERS, Cluster, reachable, wait_for
-from factories import make_manifest
-from sampledata import SAMPLES, SCENES, specs
+from dramatiq_cluster import (
+    BASE_URL,
+    BROKERS,
+    Cluster,
+    reachable,
+    wait_for,
+)
 
 from enricher.annotate import manifest_key
 from enricher.cli import main
 from enricher.errors import BrokerError, ConfigError
 from enricher.fetch import Fetcher
-from enricher.imageserver import serve_images
 from enricher.jobs.dramatiq import CANVASES, QUEUE, DramatiqQueue
 from enricher.jobs.run import plan_job
-from enricher.jobs.thread import ThreadQueue
 from enricher.pipeline import Enricher
 from enricher.store import open_store
 
-CANVAS_COUNT = 40
+CANVAS_COUNT = BOOK_CANVASES
 
 
 @pytest.fixture(params=sorted(BROKERS))
 def broker(request) -> str:
     """The URL of each broker, emptied."""
     return reachable(request.param)
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory) -> str:
-    """The URL of a manifest of 40 canvases (the sample scenes over and over) on the IIIF reference
-    image server, which also serves the manifest."""
-    documents = tmp_path_factory.mktemp("documents")
-    with serve_images(SAMPLES, documents=documents) as base:
-        scenes = specs(SCENES)
-        canvases = [scenes[n % len(scenes)] for n in range(CANVAS_COUNT)]
-        url = f"{base}/manifests/book.json"
-        document = make_manifest(3, canvases, f"{base}/iiif/3", manifest_id="https://example.org/book/manifest.json")
-        (documents / "book.json").write_text(json.dumps(document))
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -62,17 +50,10 @@ def settings(config):
 
 
 @pytest.fixture(scope="module")
-def embedded(book, settings, demo_detector, tmp_path_factory) -> dict[str, dict]:
-    """The annotations of an embedded run (thread queue) of the book: id -> document without its time."""
-    store = open_store(tmp_path_factory.mktemp("embedded") / "enricher.sqlite3")
-    queue = ThreadQueue(settings, store, enricher_factory=lambda config: Enricher(config, detector=demo_detector))
-    job = store.create_job({"manifest": book})
-    assert queue.acquire()
-    queue.run_pending()
-    assert store.job(job.id).state == "done"
-    found = documents(store)
-    queue.release()
-    store.close()
+def embedded(embedded_book) -> dict[str, dict]:
+    """The annotations of the embedded run of the book (conftest): id -> document without its time."""
+    with open_store(embedded_book.database) as store:
+        found = documents(store)
     assert len(found) >= CANVAS_COUNT
     return found
 

@@ -1,9 +1,11 @@
 """Moving up: ``enricher migrate --to postgresql://...`` copies an embedded instance into PostgreSQL with
-every id, seq, ETag, container ETag and Change Discovery page unchanged, and the copy goes on where the
-original stopped. The raw-row export and import behind it is checked between every pair of backends."""
+every id, seq, ETag, container ETag, Change Discovery page, OAI-PMH record and search index entry
+unchanged, so OAI-PMH and Content Search answer as before, and the copy goes on where the original
+stopped. The raw-row export and import behind it is checked between every pair of backends."""
 
 from __future__ import annotations
 
+import re
 from contextlib import ExitStack
 
 import pytest
@@ -12,10 +14,12 @@ from conftest import FRESH_STORES, fresh_postgres_schema
 from real_annotations import comment, corrected, machine_annotations, manifest
 from reviewed import SHA, fill
 
-from enricher import discovery, measure
+from enricher import contentsearch, discovery, harvest, measure
 from enricher.annotate import manifest_key
 from enricher.cli import main
 from enricher.errors import EnricherError
+from enricher.oai import Repository
+from enricher.search import lexicon
 from enricher.store import BACKENDS, Store, open_store
 from enricher.store.copy import copy_store
 from enricher.store.records import COPIED_TABLES
@@ -34,8 +38,8 @@ def fresh(stack: ExitStack, backend: str, tmp_path) -> str:
 def populate(store: Store, config) -> list[str]:
     """Fill STORE the way a running instance does: a reviewed manifest with verdicts, the measurement
     of its model (evaluation, calibrations), a second manifest of real machine annotations that people
-    commented, corrected and deleted, jobs in every state, Change Discovery synced, a pusher's failure.
-    Return the manifest keys."""
+    commented, corrected and deleted, jobs in every state, Change Discovery and the OAI-PMH records
+    synced, a pusher's failure. Return the manifest keys."""
     reviewed_key, _ = fill(store, config)
     record = measure.run(store, config, measure.choose_model(store, [reviewed_key], None), keys=[reviewed_key])
     assert record and store.has_calibrations(reviewed_key)
@@ -63,6 +67,7 @@ def populate(store: Store, config) -> list[str]:
     store.set_job(failed.id, state="failed", error="the manifest is gone")
 
     assert discovery.sync(store, BASE) > 0
+    assert harvest.sync(store, harvest.Catalogue(config)) > 0 and store.harvest_position() > 0
     store.cursor_failed("push https://triples.example.org/", "connection refused")
     return [reviewed_key, key]
 
@@ -88,11 +93,45 @@ def everything(store: Store, keys: list[str]) -> dict:
         "confirmed": list(store.confirmed_boxes()),
         "detections": sorted(store.machine_detections(SHA)),
         "last change": store.last_change(),
+        "harvest": (store.harvest_records(0, store.harvest_position(), 1000), store.harvest_sets(),
+                    store.harvest_position(), store.earliest_datestamp(), store.cursor("oai")),
     }
     for key in (*keys, None):
         for role in ("annotation", "verdict"):
             answers[f"{key} {role}"] = (store.count(key, role), store.container_etag(key, role),
                                         store.page(key, 0, 100, role), store.page_texts(key, 2, 3, role))
+        if key is not None:
+            terms = [term for term, _ in store.terms_starting(key, "", 1000)]
+            assert terms, f"container {key} has nothing in its search index"
+            answers[f"{key} search"] = (store.terms_starting(key, "", 1000), store.term_counts(key, terms),
+                                        store.search(key, terms, None, 0, 1000))
+    return answers
+
+
+def published(store: Store, config, keys: list[str]) -> dict:
+    """What aggregators and viewers read: OAI-PMH's ListIdentifiers and ListRecords (without the
+    response's date), Content Search 2.0 and its autocomplete for what each container holds."""
+    repository = Repository(harvest.Catalogue(config), name="enricher", admin_email="", max_records=3)
+    answers: dict = {}
+    for verb in ("ListIdentifiers", "ListRecords"):
+        pages, token = [], None
+        while len(pages) < 20:
+            arguments = [("verb", verb), *([("resumptionToken", token)] if token else [("metadataPrefix", "oai_dc")])]
+            page = repository.respond(store, arguments).decode()
+            pages.append(re.sub(r"<responseDate>[^<]*</responseDate>", "", page))
+            token = next(iter(re.findall(r"<resumptionToken[^>]*>([^<]+)</resumptionToken>", page)), None)
+            if token is None:
+                break
+        assert "<header" in pages[0], pages[0]
+        answers[verb] = pages
+    words = lexicon(config.vocab)
+    for key in keys:
+        for q in ("dog", "do", "person", "a"):
+            query = contentsearch.read_query({"q": q})
+            found = contentsearch.search(store, words, key, query)
+            answers[f"{key} search {q}"] = contentsearch.search2(f"{BASE}{key}/search/2", query, found)
+            answers[f"{key} autocomplete {q}"] = contentsearch.complete(store, words, key, query)
+    assert any(answers[f"{key} search dog"]["items"] for key in keys)
     return answers
 
 
@@ -112,13 +151,13 @@ def keep_writing(store: Store, key: str) -> tuple:
 @pytest.mark.parametrize("source", sorted(BACKENDS))
 def test_every_row_copies_between_every_pair_of_backends(source, target, tmp_path, config):
     with ExitStack() as stack:
-        with open_store(fresh(stack, source, tmp_path / "from")) as original, \
-                open_store(fresh(stack, target, tmp_path / "to")) as copy:
-            keys = populate(original, config)
-            copied = copy_store(original, copy)
-            assert set(copied) == set(COPIED_TABLES) and copied["annotations"] > 20 and copied["changes"] > 30
-            assert everything(copy, keys) == everything(original, keys)
-            assert keep_writing(copy, keys[1]) == keep_writing(original, keys[1])
+        original = stack.enter_context(open_store(fresh(stack, source, tmp_path / "from")))
+        copy = stack.enter_context(open_store(fresh(stack, target, tmp_path / "to")))
+        keys = populate(original, config)
+        copied = copy_store(original, copy)
+        assert set(copied) == set(COPIED_TABLES) and copied["annotations"] > 20 and copied["changes"] > 30
+        assert everything(copy, keys) == everything(original, keys)
+        assert keep_writing(copy, keys[1]) == keep_writing(original, keys[1])
 
 
 def test_a_target_that_holds_data_is_refused_and_left_as_it_was(store_url, tmp_path):
@@ -142,7 +181,7 @@ def test_enricher_migrate_moves_an_embedded_instance_into_postgresql(tmp_path, c
     embedded = tmp_path / "instance" / "enricher.sqlite3"
     with open_store(embedded) as store:
         keys = populate(store, config)
-        before = everything(store, keys)
+        before, answered = everything(store, keys), published(store, config, keys)
     monkeypatch.setenv("ENRICHER_DATABASE", str(embedded))  # the source comes from setting database
 
     result = CliRunner().invoke(main, ["migrate", "--to", postgres_url])
@@ -152,6 +191,7 @@ def test_enricher_migrate_moves_an_embedded_instance_into_postgresql(tmp_path, c
 
     with open_store(postgres_url) as scaled:
         assert everything(scaled, keys) == before
+        assert published(scaled, config, keys) == answered
         assert scaled.count(None) == before["None annotation"][0] > 0
 
     again = CliRunner().invoke(main, ["migrate", "--to", postgres_url])

@@ -58,10 +58,11 @@ def wait_for(condition: Callable[[], bool], what: str, deadline: float = 60.0) -
 
 
 class OxigraphServer:
-    """``oxigraph serve`` on a loopback port with its data in a folder; can be stopped and started again."""
+    """``oxigraph serve`` on a loopback port with its data in a folder, started with OPTIONS; can be
+    stopped and started again."""
 
-    def __init__(self, location: Path):
-        self.location, self.port = location, free_port()
+    def __init__(self, location: Path, *options: str):
+        self.location, self.options, self.port = location, options, free_port()
         self.process: subprocess.Popen | None = None
 
     @property
@@ -72,7 +73,8 @@ class OxigraphServer:
         return f"{self.base}/{ENDPOINTS[protocol]}"
 
     def start(self) -> None:
-        command = [OXIGRAPH, "serve", "--location", str(self.location), "--bind", f"127.0.0.1:{self.port}"]
+        command = [OXIGRAPH, "serve", "--location", str(self.location), "--bind", f"127.0.0.1:{self.port}",
+                   *self.options]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_for(self._answers, f"oxigraph to listen on {self.base}")
 

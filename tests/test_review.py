@@ -31,7 +31,7 @@ from enricher.review import (
     version_of,
 )
 from enricher.store import Store, open_store
-from enricher.store.sqlite.schema import MIGRATIONS
+from enricher.store.sqlite.legacy import STEPS
 from enricher.vocab import Vocabulary
 
 CURATOR = {"type": "Person", "nickname": "curator"}
@@ -265,7 +265,7 @@ def test_a_correction_freezes_its_region_too(store, parsed, built):
 def test_an_old_database_gains_review_states(tmp_path, built):
     path = tmp_path / "old.sqlite3"
     old = sqlite3.connect(path)
-    for migration in MIGRATIONS[:3]:
+    for migration in STEPS[:3]:
         for statement in migration:
             old.execute(statement)
     document = {k: v for k, v in built[0].items() if k != "@context"}
@@ -288,7 +288,7 @@ def test_an_old_database_gains_regions_and_reviewed_classes(tmp_path, parsed, bu
     predictions read from an upgraded file are what they would be from a new one."""
     path = tmp_path / "old.sqlite3"
     old = sqlite3.connect(path)
-    for migration in MIGRATIONS[:4]:
+    for migration in STEPS[:4]:
         for statement in migration:
             old.execute(statement)
     key, canvas = manifest_key(parsed.id), parsed.canvases[0]

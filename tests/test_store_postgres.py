@@ -1,6 +1,6 @@
-"""The PostgreSQL backend beyond the store contract: leadership on advisory locks, the Alembic
-migrations and the one schema definition they share with SQLite, errors that name the server (never
-its password), and no file anywhere in this mode."""
+"""The PostgreSQL backend beyond the store contract: leadership on advisory locks, errors that name the
+server (never its password), and no file anywhere in this mode. The migration history, which every
+backend runs: tests/test_store_schema.py."""
 
 from __future__ import annotations
 
@@ -9,18 +9,13 @@ import os
 import time
 
 import pytest
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 from test_store_contract import CANVAS, KEY, MODEL, machine
 
+from enricher import follow
 from enricher.errors import EnricherError
+from enricher.jobs.thread import ThreadQueue
 from enricher.store import open_store
-from enricher.store.migrations import BASELINE_VERSION, alembic_config, revisions
-from enricher.store.records import NUMBERED_TABLES
-from enricher.store.sqlite.schema import MIGRATIONS
-from enricher.store.tables import metadata
 
 
 @pytest.fixture
@@ -68,6 +63,97 @@ def test_one_process_leads_a_role_until_it_releases_or_dies(url):
         other.join(30)
 
 
+def end_session_holding(lock_name: str) -> None:
+    """End, from a connection of its own, the server session that holds advisory lock LOCK_NAME (as a
+    server restart or a broken network would), and wait until the server has let the lock go."""
+    import psycopg
+    from conftest import POSTGRES_SERVER
+
+    holder = """SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+        AND ((classid::bigint << 32) | objid::bigint) = hashtextextended(%s, 0)"""
+    with psycopg.connect(POSTGRES_SERVER, autocommit=True) as admin:
+        [(pid,)] = admin.execute(holder, (lock_name,)).fetchall()
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+        deadline = time.monotonic() + 30
+        while admin.execute(holder, (lock_name,)).fetchall() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+
+def test_a_leader_whose_session_ends_notices_and_another_takes_over(url):
+    with open_store(url) as one, open_store(url) as two:
+        first, second = one.leader("jobs"), two.leader("jobs")
+        assert first.acquire() and first.confirm() and not second.acquire()
+        end_session_holding(first.name)
+        assert first.held  # it cannot know before it looks
+        assert not first.confirm() and not first.held  # it looks, and lets go
+        assert second.acquire() and second.confirm()
+        assert not first.acquire()  # it retries, in vain while the other leads
+        second.release()
+        assert first.acquire() and first.confirm()  # and leads again once the lock is free
+        first.release()
+
+
+class Recorder:
+    """A change-log consumer that notes what it was given, its position in memory."""
+
+    def __init__(self, name: str):
+        self.name, self.seqs = name, []
+
+    def position(self, store) -> int:
+        return self.seqs[-1] if self.seqs else 0
+
+    def apply(self, store, changes) -> None:
+        self.seqs.extend(change.seq for change in changes)
+
+
+def wait_until(condition, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+def test_a_follower_whose_lock_session_ends_stops_following_and_another_takes_over(url, monkeypatch):
+    monkeypatch.setattr(follow, "LEADER_RETRY_SECONDS", 0.05)  # the contender tries often
+    with open_store(url) as one, open_store(url) as two:
+        first, second = Recorder("first"), Recorder("second")
+        # the first follows only when woken, so the contender, trying every 0.05 s, gets the lock first
+        leading = follow.FollowerThread(one, first, interval=600, leader="test")
+        contender = follow.FollowerThread(two, second, interval=0.05, leader="test")
+        leading.start()
+        try:
+            assert wait_until(lambda: leading.leads)
+            contender.start()
+            one.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1)])
+            leading.wake()
+            assert wait_until(lambda: first.seqs == [1]) and not contender.leads and second.seqs == []
+
+            end_session_holding(leading._leader.name)
+            assert wait_until(lambda: contender.leads)
+            leading.wake()  # its next round finds the lock gone, and taken
+            assert wait_until(lambda: not leading.leads)
+            one.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1), machine(2)])
+            assert wait_until(lambda: second.seqs == [1, 2])
+            leading.wake()
+            time.sleep(0.5)
+            assert first.seqs == [1] and not leading.leads  # it stopped acting
+        finally:
+            leading.stop(30)
+            contender.stop(30)
+
+
+def test_a_job_runner_whose_lock_session_ends_leaves_the_jobs_to_the_one_that_takes_over(url, config):
+    with open_store(url) as one, open_store(url) as two:
+        runner = ThreadQueue(config, one, enricher_factory=lambda config: pytest.fail("no job may run here"))
+        other = ThreadQueue(config, two, enricher_factory=lambda config: pytest.fail("no job may run here"))
+        assert runner.acquire() and runner.holds_lock and not other.acquire()
+        end_session_holding(one.leader("jobs").name)
+        job = one.create_job({"manifest": "https://example.org/m.json"})
+        assert other.acquire() and other.holds_lock
+        assert runner.run_pending() == 0 and not runner.holds_lock  # it noticed before claiming anything
+        assert not runner.acquire() and one.job(job.id).state == "queued"
+
+
 def test_roles_of_one_schema_do_not_block_another_schema(url, tmp_path):
     from conftest import fresh_postgres_schema
 
@@ -88,42 +174,6 @@ def test_nothing_is_written_to_disk(url, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
-def test_migrations_make_the_one_schema_definition_and_count_like_sqlite(url):
-    with open_store(url) as store:
-        assert store.schema_version == BASELINE_VERSION + len(revisions()) - 1 == len(MIGRATIONS)
-    with open_store(url) as again:  # opening again applies nothing twice
-        assert again.schema_version == len(MIGRATIONS)
-        with again.engine.connect() as connection:
-            assert compare_metadata(MigrationContext.configure(connection), metadata) == []
-
-
-def test_sqlites_migrations_arrive_at_the_same_schema(tmp_path):
-    """SQLite keeps its own history (sqlite/schema.py); it must end where tables.py is, but for the
-    insertion numbers that SQLite keeps in the rowid, and for what SQLAlchemy does not read back from
-    SQLite: a primary key's NOT NULL, a foreign key's ON DELETE (checked here by pragma instead)."""
-    path = tmp_path / "enricher.sqlite3"
-    open_store(path).close()
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), metadata)
-        cascade = connection.exec_driver_sql("PRAGMA foreign_key_list(job_canvases)").all()
-    engine.dispose()
-    assert [(row[2], row[3], row[4], row[6]) for row in cascade] == [("jobs", "job_id", "id", "CASCADE")]
-
-    def unread(difference) -> bool:
-        if isinstance(difference, list):  # column changes: only primary keys reported nullable
-            return all(d[0] == "modify_nullable" and metadata.tables[d[2]].c[d[3]].primary_key for d in difference)
-        kind, what = difference[0], difference[-1] if difference[0] == "add_column" else difference[1]
-        if kind == "add_column":
-            return difference[2] in NUMBERED_TABLES and what.name == "number"
-        if kind == "add_constraint":
-            return what.table.name in NUMBERED_TABLES and [c.name for c in what.columns] == ["number"]
-        return kind in ("remove_fk", "add_fk") and what.table.name == "job_canvases"
-
-    assert [d for d in differences if not unread(d)] == []
-    assert len([d for d in differences if not isinstance(d, list) and d[0] == "add_column"]) == len(NUMBERED_TABLES)
-
-
 def test_a_newer_schema_is_refused(url):
     open_store(url).close()
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
@@ -139,14 +189,3 @@ def test_a_server_that_does_not_answer_is_named_without_its_password(closed_port
     with pytest.raises(EnricherError, match="cannot open the database") as caught:
         open_store(f"postgresql://enricher:s3cret@127.0.0.1:{closed_port}/enricher?connect_timeout=5")
     assert str(closed_port) in caught.value.where and "s3cret" not in str(caught.value)
-
-
-def test_the_search_revision_indexes_the_annotations_already_stored(url):
-    with open_store(url) as store:
-        store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1), machine(2, label="cat")])
-        with store.engine.begin() as connection:
-            command.downgrade(alembic_config(connection), "0004")  # as a store before the search index was
-    with open_store(url) as upgraded:
-        assert upgraded.schema_version == len(MIGRATIONS)
-        assert [a.id for a in upgraded.search(KEY, ["class:dog"])] == [machine(1)["id"]]
-        assert upgraded.term_counts(KEY, ["class:dog", "class:cat"]) == {"class:dog": 1, "class:cat": 1}

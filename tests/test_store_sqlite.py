@@ -14,8 +14,11 @@ from test_store_contract import CANVAS, KEY, MODEL, fill, machine
 
 from enricher.errors import EnricherError
 from enricher.store import open_store
+from enricher.store.migrations import head, version_number
 from enricher.store.sqlite.annotations import BLOCKS_SQL, SEQS_SQL
-from enricher.store.sqlite.schema import MIGRATIONS
+from enricher.store.sqlite.legacy import STEPS
+
+NEWEST = version_number(head())  # the schema version a current store reports
 
 
 @pytest.fixture
@@ -30,16 +33,16 @@ def test_new_file_is_wal_with_busy_timeout_and_current_schema(tmp_path):
         assert path.is_file()
         assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
-        assert store.schema_version == len(MIGRATIONS) >= 2
+        assert store.schema_version == NEWEST >= 10
     with open_store(path) as again:  # opening again applies nothing twice
-        assert again.schema_version == len(MIGRATIONS)
+        assert again.schema_version == NEWEST
 
 
 
 def test_an_old_version_database_upgrades_and_keeps_its_data(tmp_path):
     path = tmp_path / "old.sqlite3"
     old = sqlite3.connect(path)
-    for statement in MIGRATIONS[0]:
+    for statement in STEPS[0]:
         old.execute(statement)
     row = "INSERT INTO annotations (id, key, canvas_id, model_sha256, origin, document, version, etag, created, modified, deleted) VALUES (?, ?, ?, ?, 'machine', ?, 1, '\"x\"', 't', 't', ?)"
     for n, deleted in ((1, 0), (2, 0), (3, 1)):
@@ -50,7 +53,7 @@ def test_an_old_version_database_upgrades_and_keeps_its_data(tmp_path):
     old.close()
 
     with open_store(path) as store:
-        assert store.schema_version == len(MIGRATIONS)
+        assert store.schema_version == NEWEST
         assert store.count(KEY) == 2  # counts back-filled from the old rows
         assert store.term_counts(KEY, ["class:dog"]) == {"class:dog": 2}  # and the search index
         assert store.get(machine(1)["id"]).document["confidence"] == 0.9
@@ -64,7 +67,8 @@ def test_a_newer_schema_is_refused(tmp_path):
     path = tmp_path / "new.sqlite3"
     open_store(path).close()
     connection = sqlite3.connect(path)
-    connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    connection.execute("UPDATE alembic_version SET version_num = 'from-the-future'")
+    connection.commit()
     connection.close()
     with pytest.raises(EnricherError, match="newer than this software") as caught:
         open_store(path)
@@ -133,4 +137,16 @@ def test_four_processes_opening_one_new_database_at_once_all_succeed(tmp_path):
     assert not failures and [len(output) for output in outputs] == [rounds] * 4, failures
     for round_ in range(rounds):
         with open_store(tmp_path / f"new-{round_}.sqlite3") as store:
-            assert len(store.jobs()) == 4 and store.schema_version == len(MIGRATIONS)
+            assert len(store.jobs()) == 4 and store.schema_version == NEWEST
+
+
+def test_a_leader_whose_lock_file_is_replaced_notices_and_another_takes_over(store):
+    first, second = store.leader("jobs"), store.leader("jobs")
+    assert first.acquire() and first.confirm() and not second.acquire()
+    first.path.unlink()  # a clean-up removed the file: a new one is locked by nobody yet
+    assert second.acquire() and second.confirm()
+    assert first.held and not first.confirm() and not first.held  # it looks, and lets go
+    assert not first.acquire()  # it retries, in vain while the other leads
+    second.release()
+    assert first.acquire() and first.confirm()
+    first.release()

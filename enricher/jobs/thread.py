@@ -75,9 +75,10 @@ class ThreadQueue:
     def acquire(self) -> bool:
         """Take the runner lock without waiting; return whether this runner holds it.
 
-        The runner that takes it requeues the jobs a dead runner left running.
+        The runner that takes it requeues the jobs a dead runner left running (or this one, when it
+        lost the lock: it left its job between two canvases then).
         """
-        if self._leader.held:
+        if self._leader.confirm():
             return True
         if not self._leader.acquire():
             return False
@@ -105,9 +106,14 @@ class ThreadQueue:
         Call it only while holding the lock (acquire()).
         """
         ran = 0
-        while not self._daemon.stopping and (job := self.store.claim_job()) is not None:
+        while not self._leaving() and (job := self.store.claim_job()) is not None:
             if self._enricher is None:
                 self._enricher = self._factory(self.config)  # the model loads here, once per runner
-            run_job(job, self.store, self.config, self._enricher, lambda: self._daemon.stopping)
+            run_job(job, self.store, self.config, self._enricher, self._leaving)
             ran += 1
         return ran
+
+    def _leaving(self) -> bool:
+        """Whether to leave the jobs between two canvases: the runner stops, or it lost the lock (its
+        connection died), so another runner may be taking the jobs over."""
+        return self._daemon.stopping or not self._leader.confirm()

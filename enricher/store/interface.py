@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from .records import (
     Activity,
@@ -33,9 +33,13 @@ class Leadership(Protocol):
     """A lock that makes one process of all those on a store the one that does a role."""
 
     @property
-    def held(self) -> bool: """Whether this object holds the lock."""
+    def held(self) -> bool: """Whether this object holds the lock, as far as it knows."""
 
-    def acquire(self) -> bool: """Take the lock without waiting; return whether it is held now."""
+    def confirm(self) -> bool:
+        """Whether the lock is still held, checked cheaply where it lives; a lock found lost (its
+        connection died, its file was replaced) is let go. Call it before each act of leadership."""
+
+    def acquire(self) -> bool: """Take the lock without waiting (or confirm it); return whether it is held now."""
 
     def release(self) -> None: """Let another process take the role."""
 
@@ -47,7 +51,7 @@ class Store(Protocol):
 
     # the store itself
     def close(self) -> None: """Release every connection."""
-    def __enter__(self) -> Store: ...
+    def __enter__(self) -> Self: ...
     def __exit__(self, *exc_info) -> None: ...
     def transaction(self) -> AbstractContextManager: """Run the block's writes as one atomic unit."""
     @property

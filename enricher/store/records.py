@@ -14,11 +14,12 @@ JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED_STATES = ("done", "failed", "cancelled")
 JOB_FIELDS = ("state", "total", "manifests", "error", "started", "finished", "provenance")
 ROLES = ("annotation", "verdict")
-# what a store's rows are copied as (export_rows/import_rows), in an order that keeps references valid;
-# container_counts and page_blocks are left out: the target's triggers count what it imports
+# what a store's rows are copied as (export_rows/import_rows), in an order that keeps references valid:
+# every table of tables.py but the counts, which the target's triggers count as the rows arrive
+# (container_counts, page_blocks, search_counts), and rate_buckets, seconds of counting that expire on their own
 COPIED_TABLES = ("manifests", "annotations", "changes", "jobs", "job_canvases", "evaluations", "calibrations",
-                 "followers", "discovery_activities", "discovery_members", "discovery_published")
-NUMBERED_TABLES = ("manifests", "evaluations", "calibrations")  # their column `number` is SQLite's rowid
+                 "followers", "discovery_activities", "discovery_members", "discovery_published",
+                 "harvest_records", "harvest_sets", "harvest_members", "search_index")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,8 @@
 """The one schema definition of the system of record, as SQLAlchemy Core ``MetaData``: every table,
 column, constraint and index, with the partial indexes' conditions written once for both dialects.
 
-PostgreSQL is created from it by the Alembic history in ``migrations/``; the SQLite backend's own
-migrations (sqlite/schema.py) must arrive at the same schema, and tests/test_store_tables.py compares
-both databases with this definition. One column differs by name only: ``number`` on manifests,
-evaluations and calibrations is the insertion order, which SQLite keeps in the implicit ``rowid``.
+Both backends are made by the one Alembic history in ``migrations/`` (a schema change is one revision
+there), and tests/test_store_schema.py compares every backend's database with this definition.
 """
 
 from __future__ import annotations
@@ -41,7 +39,7 @@ def _partial(name: str, table_columns: tuple, where: str) -> Index:
 
 
 def _number() -> Column:
-    """The insertion order of a table that has no number of its own (SQLite: the rowid)."""
+    """The insertion order of a table that has no number of its own (SQLite's writes fill it)."""
     return Column("number", BigInteger, Identity(), nullable=False, unique=True)
 
 
@@ -111,7 +109,7 @@ changes = Table(
 )
 Index("changes_by_key", changes.c.key, changes.c.seq)
 
-# live annotations per role and container; kept by triggers (sqlite/schema.py, migrations/)
+# live annotations per role and container; kept by triggers (revision 0001, one per dialect)
 container_counts = Table(
     "container_counts", metadata,
     Column("role", Text, nullable=False),
@@ -122,7 +120,7 @@ container_counts = Table(
 )
 
 # live annotations per role, container and block of seqs (seq / writes.PAGE_BLOCK), so a page's first row
-# is found without stepping through the rows before it; kept by triggers (revision 0006, SQLite's 11)
+# is found without stepping through the rows before it; kept by triggers (revision 0006)
 page_blocks = Table(
     "page_blocks", metadata,
     Column("role", Text, nullable=False),

@@ -15,6 +15,7 @@ from sqlalchemy.sql.selectable import CTE
 from ...clock import now
 from ...errors import InputError
 from ...review import HIDDEN, class_of
+from ..columns import classes_column, region_columns
 from ..records import (
     StoredAnnotation,
     StoredManifest,
@@ -23,7 +24,6 @@ from ..records import (
     target_canvas,
 )
 from ..sqlite.annotations import annotation_record
-from ..sqlite.schema import classes_column, region_columns
 from ..tables import annotations as A
 from ..tables import container_counts, manifests, page_blocks, search_index
 from ..writes import (

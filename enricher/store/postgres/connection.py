@@ -113,12 +113,8 @@ class Connection:
         with self.engine.begin() as db:
             self._hold(db, "migrate")
             at = migrations.current(db)
-            if at is not None and at not in migrations.revisions():
-                raise EnricherError(
-                    f"the database has schema revision {at}, newer than this software's {migrations.revisions()[-1]}",
-                    where=self.where,
-                )
-            if at != migrations.revisions()[-1]:
+            migrations.refuse_unknown(at, self.where)
+            if at != migrations.head():
                 migrations.upgrade(db)
 
     @property

@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from ...clock import now
 from ...errors import InputError
 from ...review import class_of
+from ..columns import PENDING, region_columns
 from ..records import StoredAnnotation, make_etag, plain, target_canvas
 from ..sqlite.annotations import annotation_record
-from ..sqlite.schema import PENDING, region_columns
 from ..tables import annotations as A
 from ..tables import changes, search_counts, search_index
 from ..writes import check_page, search_rows

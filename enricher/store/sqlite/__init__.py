@@ -4,7 +4,8 @@ Every write runs inside ``BEGIN IMMEDIATE``, so a compare-and-swap on an ETag ca
 process loses at most the transaction in flight. Each concern lives in a module of its own, mixed in
 here: annotations and manifests, curation, evaluations, jobs, the change log with what its followers
 keep, the rate limits' token buckets, what OAI-PMH harvests, the search index, and raw rows for
-``enricher migrate``; connection.py holds the file, its migrations (schema.py) and the leadership locks.
+``enricher migrate``; connection.py holds the file and the leadership locks, migrate.py runs the one
+migration history on it (legacy.py adopts files from before that history).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import sqlite3
 from ...clock import now
 from ...errors import InputError
 from ...review import HIDDEN, class_of
+from ..columns import classes_column, region_columns
 from ..records import (
     ROLES,
     StoredAnnotation,
@@ -29,7 +30,6 @@ from ..writes import (
     page_start,
     revised_document,
 )
-from .schema import classes_column, region_columns
 
 ANNOTATION_COLUMNS = (
     "id, key, canvas_id, document, etag, origin, created, modified, deleted, seq, creator, version, model_sha256, "
@@ -65,7 +65,8 @@ class Annotations:
         """Record (or refresh) a source manifest under its key."""
         with self.transaction() as db:
             db.execute(
-                """INSERT INTO manifests (key, manifest_id, url, label, document, saved) VALUES (?, ?, ?, ?, ?, ?)
+                """INSERT INTO manifests (key, manifest_id, url, label, document, saved, number)
+                VALUES (?, ?, ?, ?, ?, ?, (SELECT coalesce(max(number), 0) + 1 FROM manifests))
                 ON CONFLICT (key) DO UPDATE SET manifest_id = excluded.manifest_id, url = excluded.url,
                 label = excluded.label, document = excluded.document, saved = excluded.saved""",
                 (key, manifest_id, url, label, json.dumps(document, ensure_ascii=False), now()),
@@ -78,7 +79,7 @@ class Annotations:
 
     def manifests(self) -> list[StoredManifest]:
         """Return every stored manifest, oldest first."""
-        return [_manifest(row) for row in self.db.execute("SELECT * FROM manifests ORDER BY rowid")]
+        return [_manifest(row) for row in self.db.execute("SELECT * FROM manifests ORDER BY number")]
 
     def create(self, key: str, annotation: dict, creator: str) -> StoredAnnotation:
         """Store an annotation a person posted (its ``id`` already assigned by the caller).

@@ -1,6 +1,6 @@
 """The SQLite file itself: one connection per thread (WAL, busy timeout, full sync), write
-transactions (``BEGIN IMMEDIATE``, so a compare-and-swap cannot race), read snapshots, the migrations,
-and the leadership locks beside the file."""
+transactions (``BEGIN IMMEDIATE``, so a compare-and-swap cannot race), read snapshots, the migration
+history run on the file (migrate.py), and the leadership locks beside the file."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ...errors import EnricherError
+from .. import migrations
 from .lock import FileLock
-from .schema import MIGRATIONS
+from .migrate import migrate, revision
 
 BUSY_TIMEOUT_MS = 30_000
 SETUP_RETRY_SECONDS = 0.05  # first wait when another process holds the new file while setting it up
@@ -29,10 +30,13 @@ class Connection:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._migrate()
+            migrate(self.db, self._connect, str(self.path))
         except (OSError, sqlite3.Error) as exc:
             self.close()
             raise EnricherError(f"cannot open the database: {exc}", where=str(self.path)) from None
+        except EnricherError:
+            self.close()
+            raise
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -120,24 +124,10 @@ class Connection:
         finally:
             db.commit()
 
-    def _migrate(self) -> None:
-        """Apply the migrations this file lacks, in order, in one transaction."""
-        with self.transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > len(MIGRATIONS):
-                raise EnricherError(
-                    f"the database has schema version {version}, newer than this software's {len(MIGRATIONS)}",
-                    where=str(self.path),
-                )
-            for statements in MIGRATIONS[version:]:
-                for statement in statements:
-                    statement(db) if callable(statement) else db.execute(statement)
-            db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
-
     @property
     def schema_version(self) -> int:
-        """The number of migrations applied to the file."""
-        return self.db.execute("PRAGMA user_version").fetchone()[0]
+        """How many migrations the file has applied, counted as the old SQLite migrations counted."""
+        return migrations.version_number(revision(self.db))
 
     def leader(self, role: str) -> FileLock:
         """The lock that makes one process, of all those on this database, the one that does ROLE

@@ -21,7 +21,8 @@ class Evaluations:
         """Record an evaluation of a model on a collection (KEY; None: not one of ours, e.g. a COCO file)."""
         with self.transaction() as db:
             db.execute(
-                """INSERT INTO evaluations (id, model_sha256, key, created, document) VALUES (?, ?, ?, ?, ?)
+                """INSERT INTO evaluations (id, model_sha256, key, created, document, number)
+                VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(number), 0) + 1 FROM evaluations))
                 ON CONFLICT (id) DO UPDATE SET document = excluded.document""",
                 (evaluation_id, model_sha256, key, created or now(), json.dumps(document, ensure_ascii=False)),
             )
@@ -30,7 +31,7 @@ class Evaluations:
         """Return the evaluations (of a model, of a collection, when given), newest first."""
         rows = self.db.execute(
             """SELECT * FROM evaluations WHERE (? IS NULL OR model_sha256 = ?) AND (? IS NULL OR key = ?)
-            ORDER BY created DESC, rowid DESC""",
+            ORDER BY created DESC, number DESC""",
             (model_sha256, model_sha256, key, key),
         )
         return [_evaluation(r) for r in rows]
@@ -54,7 +55,8 @@ class Evaluations:
         stamp = now()
         with self.transaction() as db:
             db.execute(
-                """INSERT INTO calibrations (id, model_sha256, key, method, params, created) VALUES (?, ?, ?, ?, ?, ?)
+                """INSERT INTO calibrations (id, model_sha256, key, method, params, created, number)
+                VALUES (?, ?, ?, ?, ?, ?, (SELECT coalesce(max(number), 0) + 1 FROM calibrations))
                 ON CONFLICT (id) DO UPDATE SET method = excluded.method, params = excluded.params""",
                 (calibration_id, model_sha256, key, method, json.dumps(params), created or stamp),
             )
@@ -96,13 +98,13 @@ class Evaluations:
         return self.db.execute(sql + " LIMIT 1", () if key is None else (key,)).fetchone() is not None
 
     def last_calibration(self) -> int:
-        """The rowid of the newest calibration (0 when none): it changes whenever one is added."""
-        return self.db.execute("SELECT coalesce(max(rowid), 0) FROM calibrations").fetchone()[0]
+        """The number of the newest calibration (0 when none): it changes whenever one is added."""
+        return self.db.execute("SELECT coalesce(max(number), 0) FROM calibrations").fetchone()[0]
 
     def calibration(self, model_sha256: str, key: str | None) -> StoredCalibration | None:
         """Return the latest calibration of a model on a collection, or None."""
         r = self.db.execute(
-            "SELECT * FROM calibrations WHERE model_sha256 = ? AND key IS ? ORDER BY created DESC, rowid DESC LIMIT 1",
+            "SELECT * FROM calibrations WHERE model_sha256 = ? AND key IS ? ORDER BY created DESC, number DESC LIMIT 1",
             (model_sha256, key),
         ).fetchone()
         return _calibration(r) if r else None

@@ -1,6 +1,5 @@
 """Raw rows in and out, for ``enricher migrate`` only: every column as stored (seq, numbers, ETags,
-documents), so a copy answers exactly as the original does. The column ``number`` of
-records.NUMBERED_TABLES is the rowid here."""
+documents), so a copy answers exactly as the original does."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 
 from ...errors import EnricherError
-from ..records import COPIED_TABLES, NUMBERED_TABLES
+from ..records import COPIED_TABLES
 
 BATCH = 1000  # rows per executemany
 
@@ -24,17 +23,12 @@ class Rows:
 
     def export_rows(self, table: str) -> Iterator[dict]:
         """For migration only: every row of TABLE (records.COPIED_TABLES) as column -> value, in the
-        order of its primary key (the rowid for NUMBERED_TABLES)."""
+        order of its primary key."""
         table = _checked(table)
         info = self._tuples().execute(f"PRAGMA table_info({table})").fetchall()
         names = [row[1] for row in info]
         key = [row[1] for row in sorted(info, key=lambda row: row[5]) if row[5]]  # pk columns, in key order
-        if table in NUMBERED_TABLES:
-            names, order = ["number", *names], "rowid"
-            columns = "rowid, " + ", ".join(names[1:])
-        else:
-            columns, order = ", ".join(names), ", ".join(key)
-        for row in self._tuples().execute(f"SELECT {columns} FROM {table} ORDER BY {order}"):
+        for row in self._tuples().execute(f"SELECT {', '.join(names)} FROM {table} ORDER BY {', '.join(key)}"):
             yield dict(zip(names, row))
 
     def import_rows(self, table: str, rows: Iterable[dict]) -> int:
@@ -48,9 +42,7 @@ class Rows:
             rows = iter(rows)
             while batch := list(islice(rows, BATCH)):
                 names = list(batch[0])
-                columns = ", ".join("rowid" if name == "number" and table in NUMBERED_TABLES else name
-                                    for name in names)
-                db.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(names))})",
+                db.executemany(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                                [tuple(row[name] for name in names) for row in batch])
                 count += len(batch)
         return count

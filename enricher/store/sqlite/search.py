@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from ...clock import now
 from ...errors import InputError
 from ...review import class_of
+from ..columns import PENDING, region_columns
 from ..records import StoredAnnotation, make_etag, plain, target_canvas
 from ..writes import check_page, search_rows
 from .annotations import ANNOTATION_COLUMNS, annotation_record
-from .schema import PENDING, region_columns
 
 
 def _where(key: str, terms: Sequence[str], motivations: Sequence[str] | None) -> tuple[str, tuple]:

@@ -1,5 +1,5 @@
-"""The schema as SQLite's migrations 1 to 6 left it (enricher/store/sqlite/schema.py), for PostgreSQL:
-every table and index of enricher/store/tables.py, and the trigger that keeps container_counts.
+"""The schema as the old SQLite migrations 1 to 6 left it (sqlite/legacy.py adopts such files): every
+table and index of enricher/store/tables.py then, and the triggers that keep container_counts.
 
 Revision ID: 0001
 Revises:
@@ -14,9 +14,10 @@ branch_labels = None
 depends_on = None
 
 SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+REAL = sa.Float().with_variant(sa.dialects.sqlite.REAL(), "sqlite")  # double precision in both
 
 # container_counts follows every insert, delete and change of key, role or deletion of an annotation
-COUNT_TRIGGER = (
+POSTGRESQL_COUNT_TRIGGER = (
     """CREATE FUNCTION annotations_counted() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP <> 'INSERT' AND OLD.deleted = 0 THEN
@@ -34,6 +35,22 @@ COUNT_TRIGGER = (
         WHEN (OLD.key IS DISTINCT FROM NEW.key OR OLD.deleted <> NEW.deleted OR OLD.role <> NEW.role)
         EXECUTE FUNCTION annotations_counted()""",
 )
+SQLITE_COUNT_TRIGGER = (
+    """CREATE TRIGGER annotations_counted_insert AFTER INSERT ON annotations WHEN new.deleted = 0 BEGIN
+        INSERT INTO container_counts (role, key, live) VALUES (new.role, new.key, 1)
+        ON CONFLICT (role, key) DO UPDATE SET live = live + 1;
+    END""",
+    """CREATE TRIGGER annotations_counted_update AFTER UPDATE OF key, deleted, role ON annotations
+    WHEN old.key IS NOT new.key OR old.deleted IS NOT new.deleted OR old.role IS NOT new.role BEGIN
+        UPDATE container_counts SET live = live - 1 WHERE role = old.role AND key = old.key AND old.deleted = 0;
+        INSERT INTO container_counts (role, key, live) VALUES (new.role, new.key, 1 - new.deleted)
+        ON CONFLICT (role, key) DO UPDATE SET live = live + 1 - new.deleted;
+    END""",
+    """CREATE TRIGGER annotations_counted_delete AFTER DELETE ON annotations WHEN old.deleted = 0 BEGIN
+        UPDATE container_counts SET live = live - 1 WHERE role = old.role AND key = old.key;
+    END""",
+)
+COUNT_TRIGGER = {"postgresql": POSTGRESQL_COUNT_TRIGGER, "sqlite": SQLITE_COUNT_TRIGGER}
 
 
 def upgrade() -> None:
@@ -58,11 +75,11 @@ def upgrade() -> None:
               nullable=True),
     sa.Column('concept', sa.Text(), nullable=True),
     sa.Column('target_id', sa.Text(), nullable=True),
-    sa.Column('box_x', sa.Float(), nullable=True),
-    sa.Column('box_y', sa.Float(), nullable=True),
-    sa.Column('box_w', sa.Float(), nullable=True),
-    sa.Column('box_h', sa.Float(), nullable=True),
-    sa.Column('score', sa.Float(), nullable=True),
+    sa.Column('box_x', REAL, nullable=True),
+    sa.Column('box_y', REAL, nullable=True),
+    sa.Column('box_w', REAL, nullable=True),
+    sa.Column('box_h', REAL, nullable=True),
+    sa.Column('score', REAL, nullable=True),
     sa.Column('classes', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('seq'),
     sa.UniqueConstraint('id'),
@@ -187,7 +204,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('job_id', 'key', 'canvas_id'),
     sqlite_with_rowid=False
     )
-    for statement in COUNT_TRIGGER:
+    for statement in COUNT_TRIGGER[op.get_bind().dialect.name]:
         op.execute(statement)
 
 
@@ -195,4 +212,5 @@ def downgrade() -> None:
     for table in ("job_canvases", "jobs", "manifests", "followers", "evaluations", "calibrations", "discovery_published",
                   "discovery_members", "discovery_activities", "container_counts", "changes", "annotations"):
         op.drop_table(table)
-    op.execute("DROP FUNCTION annotations_counted")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION annotations_counted")

@@ -1,5 +1,5 @@
 """A canvas a job skipped (nothing to look at: sound, video, text) says why, apart from the errors
-(SQLite's migration 7).
+(the old SQLite migration 7).
 
 Revision ID: 0002
 Revises: 0001

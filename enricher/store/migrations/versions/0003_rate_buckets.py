@@ -1,4 +1,4 @@
-"""The token buckets of the rate limits, shared by every process on the store (SQLite's migration 8).
+"""The token buckets of the rate limits, shared by every process on the store (the old SQLite migration 8).
 
 Revision ID: 0003
 Revises: 0002

@@ -1,5 +1,5 @@
 """What OAI-PMH harvests (enricher.harvest): a record per enriched manifest at its place in the harvest
-order, the sets it is in, and the names of the sets (SQLite's migration 9).
+order, the sets it is in, and the names of the sets (the old SQLite migration 9).
 
 Revision ID: 0004
 Revises: 0003

@@ -1,6 +1,6 @@
 """The search index (enricher.search): a row per index term of each public annotation, written with it,
 and counts per container, term and motivation kept by a trigger; the public annotations already stored
-are indexed. And what a job's run used (enricher.provenance). SQLite's migration 10.
+are indexed. And what a job's run used (enricher.provenance). The old SQLite migration 10.
 
 Revision ID: 0005
 Revises: 0004
@@ -22,7 +22,7 @@ SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 BACKFILL_BATCH = 5000  # annotations per read while the index is filled
 
 # search_counts follows every insert and delete of an index row (rows are never updated)
-COUNT_TRIGGER = (
+POSTGRESQL_COUNT_TRIGGER = (
     """CREATE FUNCTION search_counted() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         IF TG_OP = 'DELETE' THEN
@@ -38,6 +38,17 @@ COUNT_TRIGGER = (
     """CREATE TRIGGER search_counted AFTER INSERT OR DELETE ON search_index
         FOR EACH ROW EXECUTE FUNCTION search_counted()""",
 )
+SQLITE_COUNT_TRIGGER = (
+    """CREATE TRIGGER search_counted_insert AFTER INSERT ON search_index BEGIN
+        INSERT INTO search_counts (key, term, motivation, live) VALUES (new.key, new.term, new.motivation, 1)
+        ON CONFLICT (key, term, motivation) DO UPDATE SET live = live + 1;
+    END""",
+    """CREATE TRIGGER search_counted_delete AFTER DELETE ON search_index BEGIN
+        UPDATE search_counts SET live = live - 1
+        WHERE key = old.key AND term = old.term AND motivation = old.motivation;
+    END""",
+)
+COUNT_TRIGGER = {"postgresql": POSTGRESQL_COUNT_TRIGGER, "sqlite": SQLITE_COUNT_TRIGGER}
 
 
 def _backfill() -> None:
@@ -80,7 +91,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("key", "term", "motivation"),
         sqlite_with_rowid=False,
     )
-    for statement in COUNT_TRIGGER:
+    for statement in COUNT_TRIGGER[op.get_bind().dialect.name]:
         op.execute(statement)
     _backfill()
     op.add_column("jobs", sa.Column("provenance", sa.Text(), nullable=True))
@@ -90,4 +101,5 @@ def downgrade() -> None:
     op.drop_column("jobs", "provenance")
     op.drop_table("search_counts")
     op.drop_table("search_index")
-    op.execute("DROP FUNCTION search_counted")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION search_counted")

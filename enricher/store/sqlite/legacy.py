@@ -1,6 +1,8 @@
-"""The SQLite schema: the ordered MIGRATIONS (``PRAGMA user_version`` counts those applied), and the
-columns and rows derived from a document that every write fills (region, score, classes, the search
-index's terms)."""
+"""Files made before the one migration history: until then SQLite ran its own migrations (``PRAGMA
+user_version`` counted them, ten in all). ``adopt`` brings such a file onto the history: a file below
+6 runs the old steps up to 6 (kept here for that alone), the tables numbered by their rowid then get
+the column ``number`` the history has (the rowid's value, so every order stays), and the file is
+stamped with the revision that stands for its version (6 -> 0001, 7 -> 0002, ... 10 -> 0005)."""
 
 from __future__ import annotations
 
@@ -8,24 +10,16 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-from ...review import EXHAUSTIVE, box_of, class_of, classes_reviewed, state_iri
-from ..writes import PAGE_BLOCK, search_rows
+from ...errors import EnricherError
+from ...review import class_of
+from .. import migrations
+from ..columns import PENDING, classes_column, region_columns
 
-PENDING = state_iri("pending")
-BACKFILL_BATCH = 5000  # rows per read while a migration fills new columns
-
-
-def region_columns(document: dict) -> tuple[float | None, ...]:
-    """The columns box_x, box_y, box_w, box_h and score of an annotation: its xywh region (canvas
-    coordinates) and its confidence, None where it has none."""
-    score = document.get("confidence")
-    score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
-    return (*(box_of(document) or (None,) * 4), score)
-
-
-def classes_column(document: dict, review_state: str | None) -> str | None:
-    """The column classes: the class names an exhaustiveness statement names, one per line."""
-    return "\n".join(classes_reviewed(document)) if review_state == EXHAUSTIVE else None
+BACKFILL_BATCH = 5000  # rows per read while a step fills new columns
+LAST_VERSION = 10  # the old migrations' count when the history took over
+# user_version of a file on the history: above LAST_VERSION, so enricher before the history refuses the
+# file as newer instead of writing rows without their number
+ON_HISTORY = LAST_VERSION + 1
 
 
 def _backfill_regions(db: sqlite3.Connection) -> None:
@@ -48,22 +42,6 @@ def _backfill_regions(db: sqlite3.Connection) -> None:
         last = rows[-1][0]
 
 
-def _backfill_search(db: sqlite3.Connection) -> None:
-    """Index the public annotations already stored (migration 7)."""
-    last = 0
-    while rows := db.execute(
-        """SELECT seq, key, document, origin, role, review_state, concept FROM annotations
-        WHERE seq > ? AND deleted = 0 ORDER BY seq LIMIT ?""", (last, BACKFILL_BATCH)
-    ).fetchall():
-        db.executemany(
-            "INSERT INTO search_index (key, term, motivation, seq) VALUES (?, ?, ?, ?)",
-            [entry for seq, key, text, origin, role, state, concept in rows
-             for entry in search_rows(seq, key, json.loads(text), origin=origin, role=role, review_state=state,
-                                      concept=concept, deleted=False)],
-        )
-        last = rows[-1][0]
-
-
 def _cursor_rows(db: sqlite3.Connection) -> None:
     """Bring the cursors that Change Discovery and the pusher kept in tables of their own (created on
     first use before migration 6) into the one table of follower cursors."""
@@ -80,7 +58,7 @@ def _cursor_rows(db: sqlite3.Connection) -> None:
 
 
 # A step is SQL, or a function of the connection for what SQL cannot compute (parsing regions).
-MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] = (
+STEPS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] = (
     # 1: containers (manifests), annotations and the change log
     (
         """CREATE TABLE manifests (
@@ -235,69 +213,58 @@ MIGRATIONS: tuple[tuple[str | Callable[[sqlite3.Connection], None], ...], ...] =
         # objects whose last activity was a Create or an Update
         "CREATE TABLE IF NOT EXISTS discovery_published (object_id TEXT PRIMARY KEY) WITHOUT ROWID",
     ),
-    # 7: a canvas a job skipped (nothing to look at: sound, video, text) says why, apart from the errors
-    ("ALTER TABLE job_canvases ADD COLUMN skipped TEXT",),
-    # 8: the token buckets of the rate limits; a bucket that has refilled (full_at passed) is dropped
-    (
-        """CREATE TABLE rate_buckets (name TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL,
-            full_at REAL NOT NULL) WITHOUT ROWID""",
-        "CREATE INDEX rate_buckets_full ON rate_buckets (full_at)",
-    ),
-    # 9: what OAI-PMH harvests (enricher.harvest): a record per enriched manifest at its place in the
-    # harvest order (an AUTOINCREMENT position: a moved record never takes a place a harvester has passed),
-    # the sets it is in, and the names of the sets
-    (
-        """CREATE TABLE harvest_records (position INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE,
-            datestamp TEXT NOT NULL, deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)))""",
-        "CREATE INDEX harvest_records_by_datestamp ON harvest_records (datestamp, position)",
-        "CREATE TABLE harvest_sets (spec TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID",
-        "CREATE TABLE harvest_members (key TEXT NOT NULL, spec TEXT NOT NULL, PRIMARY KEY (key, spec)) WITHOUT ROWID",
-        "CREATE INDEX harvest_members_by_spec ON harvest_members (spec, key)",
-    ),
-    # 10: the search index (enricher.search, search.py): a row per index term of each public annotation,
-    # written with it, ordered for paging by term and store order; counts per container, term and
-    # motivation kept by triggers, so totals and autocomplete counts are lookups. And jobs' provenance.
-    (
-        """CREATE TABLE search_index (key TEXT NOT NULL, term TEXT NOT NULL, motivation TEXT NOT NULL,
-            seq INTEGER NOT NULL, PRIMARY KEY (key, term, seq)) WITHOUT ROWID""",
-        "CREATE INDEX search_index_by_seq ON search_index (seq)",
-        """CREATE TABLE search_counts (key TEXT NOT NULL, term TEXT NOT NULL, motivation TEXT NOT NULL,
-            live INTEGER NOT NULL, PRIMARY KEY (key, term, motivation)) WITHOUT ROWID""",
-        """CREATE TRIGGER search_counted_insert AFTER INSERT ON search_index BEGIN
-            INSERT INTO search_counts (key, term, motivation, live) VALUES (new.key, new.term, new.motivation, 1)
-            ON CONFLICT (key, term, motivation) DO UPDATE SET live = live + 1;
-        END""",
-        """CREATE TRIGGER search_counted_delete AFTER DELETE ON search_index BEGIN
-            UPDATE search_counts SET live = live - 1
-            WHERE key = old.key AND term = old.term AND motivation = old.motivation;
-        END""",
-        _backfill_search,
-        # what a job's run used (enricher.provenance): the model, its runtime and the thresholds
-        "ALTER TABLE jobs ADD COLUMN provenance TEXT",
-    ),
-    # 11: live annotations per role, container and block of seqs, kept by triggers, so a container page
-    # is found by summing blocks, not by OFFSET stepping through every row before it (writes.page_start)
-    (
-        """CREATE TABLE page_blocks (role TEXT NOT NULL, key TEXT NOT NULL, block INTEGER NOT NULL,
-            live INTEGER NOT NULL, PRIMARY KEY (role, key, block)) WITHOUT ROWID""",
-        f"""INSERT INTO page_blocks (role, key, block, live)
-            SELECT role, key, seq / {PAGE_BLOCK}, count(*) FROM annotations WHERE deleted = 0
-            GROUP BY role, key, seq / {PAGE_BLOCK}""",
-        f"""CREATE TRIGGER annotations_blocked_insert AFTER INSERT ON annotations WHEN new.deleted = 0 BEGIN
-            INSERT INTO page_blocks (role, key, block, live) VALUES (new.role, new.key, new.seq / {PAGE_BLOCK}, 1)
-            ON CONFLICT (role, key, block) DO UPDATE SET live = live + 1;
-        END""",
-        f"""CREATE TRIGGER annotations_blocked_update AFTER UPDATE OF key, deleted, role ON annotations
-        WHEN old.key IS NOT new.key OR old.deleted IS NOT new.deleted OR old.role IS NOT new.role BEGIN
-            UPDATE page_blocks SET live = live - 1
-            WHERE role = old.role AND key = old.key AND block = old.seq / {PAGE_BLOCK} AND old.deleted = 0;
-            INSERT INTO page_blocks (role, key, block, live)
-            VALUES (new.role, new.key, new.seq / {PAGE_BLOCK}, 1 - new.deleted)
-            ON CONFLICT (role, key, block) DO UPDATE SET live = live + 1 - new.deleted;
-        END""",
-        f"""CREATE TRIGGER annotations_blocked_delete AFTER DELETE ON annotations WHEN old.deleted = 0 BEGIN
-            UPDATE page_blocks SET live = live - 1
-            WHERE role = old.role AND key = old.key AND block = old.seq / {PAGE_BLOCK};
-        END""",
-    ),
 )
+
+
+# the tables whose insertion order was the rowid, as revision 0001 makes them, with the rowid as number
+NUMBERED = {
+    "manifests": (
+        """CREATE TABLE numbered (key TEXT NOT NULL, manifest_id TEXT NOT NULL, url TEXT NOT NULL,
+            label TEXT NOT NULL, document TEXT NOT NULL, saved TEXT NOT NULL, number BIGINT NOT NULL,
+            PRIMARY KEY (key), UNIQUE (number))""",
+        "key, manifest_id, url, label, document, saved",
+        (),
+    ),
+    "evaluations": (
+        """CREATE TABLE numbered (id TEXT NOT NULL, model_sha256 TEXT NOT NULL, key TEXT, created TEXT NOT NULL,
+            document TEXT NOT NULL, number BIGINT NOT NULL, PRIMARY KEY (id), UNIQUE (number))""",
+        "id, model_sha256, key, created, document",
+        ("CREATE INDEX evaluations_by_model ON evaluations (model_sha256, key, created)",),
+    ),
+    "calibrations": (
+        """CREATE TABLE numbered (id TEXT NOT NULL, model_sha256 TEXT NOT NULL, key TEXT, method TEXT NOT NULL,
+            params TEXT NOT NULL, created TEXT NOT NULL, number BIGINT NOT NULL, PRIMARY KEY (id), UNIQUE (number))""",
+        "id, model_sha256, key, method, params, created",
+        ("CREATE INDEX calibrations_by_model ON calibrations (model_sha256, key, created)",),
+    ),
+}
+
+
+def _number(db: sqlite3.Connection) -> None:
+    """Give the tables numbered by their rowid the column number, holding the rowid."""
+    for table, (create, columns, indexes) in NUMBERED.items():
+        db.execute(create)
+        db.execute(f"INSERT INTO numbered ({columns}, number) SELECT {columns}, rowid FROM {table} ORDER BY rowid")
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE numbered RENAME TO {table}")
+        for statement in indexes:
+            db.execute(statement)
+
+
+def adopt(db: sqlite3.Connection, where: str) -> str | None:
+    """Bring a file of the old migrations onto the history, in the caller's transaction; return the
+    revision to stamp it with (None: a new, empty file, for the history to make from the start).
+
+    Raises EnricherError for a version the old migrations never had.
+    """
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version == 0:
+        return None
+    if version > LAST_VERSION:
+        raise EnricherError(f"the database has schema version {version}, which this software does not know",
+                            where=where)
+    for statements in STEPS[version:]:
+        for statement in statements:
+            statement(db) if callable(statement) else db.execute(statement)
+    _number(db)
+    return migrations.revisions()[max(version, migrations.BASELINE_VERSION) - migrations.BASELINE_VERSION]

@@ -17,8 +17,8 @@ all alike:
 - the peak RSS of gunicorn's master and workers over the whole measurement (sum, and the largest worker).
 
 Modes: ``embedded`` (SQLite and the embedded Oxigraph index in every worker) and ``scaled``
-(PostgreSQL in a schema of its own, --postgres, dropped afterwards; the remote index with --remote-index
-once enricher.indexes has one). Each size is seeded once, in SQLite; the scaled mode copies it into
+(PostgreSQL in a schema of its own, --postgres, dropped afterwards; the embedded index too: the remote
+one, which needs a triplestore and the pusher feeding it, is not measured here yet). Each size is seeded once, in SQLite; the scaled mode copies it into
 PostgreSQL as ``enricher migrate --to`` does (export_rows, import_rows; the triggers recount), since
 Change Discovery's follower, a few queries per change, would take hours over a million changes there.
 The copy carries what records.COPIED_TABLES names: not the search rows, which nothing here reads. The embedded index holds every quad in each worker's memory (3 GB at
@@ -385,18 +385,12 @@ def main() -> None:
     parser.add_argument("--sparql-limit", type=int, default=100_000,
                         help="Largest size whose SPARQL is measured (the embedded index loads every quad per worker)")
     parser.add_argument("--postgres", default=POSTGRES, help="PostgreSQL server of the scaled mode")
-    parser.add_argument("--remote-index", action="store_true", help="Scaled mode: the remote triplestore index")
     parser.add_argument("--folder", type=Path, help="Keep the seeded stores here (and reuse them next time)")
     parser.add_argument("--serve-fd", type=int, help=argparse.SUPPRESS)  # internal: the gunicorn subprocess
     args = parser.parse_args()
     if args.serve_fd is not None:
         serve(args.serve_fd)
         return
-    from enricher.indexes import INDEXES
-
-    if args.remote_index and "remote" not in INDEXES:
-        print("--remote-index: this checkout has no remote index (enricher.indexes.INDEXES); the scaled mode "
-              "uses the embedded one", flush=True)
     sizes, modes = sorted(int(n) for n in args.sizes.split(",")), args.modes.split(",")
     print("load average before: " + " ".join(f"{load:.2f}" for load in os.getloadavg()), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-growth-") as tmp:

@@ -183,22 +183,24 @@ def loopback_listener() -> tuple[socket.socket, str]:
 @contextmanager
 def gunicorn(
     folder: Path, listener: socket.socket, base_url: str, page_size: int, settings: Mapping[str, str] | None = None,
-    script: str = __file__, probe: str = "",
+    script: str = __file__, probe: str = "", start_seconds: float = START_SECONDS,
 ) -> Iterator[psutil.Process]:
     """Run the service with 2 workers on LISTENER (SETTINGS: more ENRICHER_* variables) through SCRIPT's
-    ``--serve-fd``; yield its master process once it answers PROBE (a path below the base URL)."""
+    ``--serve-fd``; yield its master process once it answers PROBE (a path below the base URL) and has
+    settled, within START_SECONDS."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
     env.update(
         ENRICHER_DATABASE=str(folder / "enricher.sqlite3"), ENRICHER_BASE_URL=base_url, ENRICHER_WORKERS="2",
-        ENRICHER_JOB_WORKER="false", ENRICHER_PAGE_SIZE=str(page_size), **(settings or {}),
+        ENRICHER_JOB_WORKER="false", ENRICHER_PAGE_SIZE=str(page_size),
     )
+    env.update(settings or {})  # may name another database
     log_path = folder / "gunicorn.log"
     with log_path.open("w") as log:
         command = [sys.executable, script, "--serve-fd", str(listener.fileno())]
         process = subprocess.Popen(command, pass_fds=[listener.fileno()], env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             master = psutil.Process(process.pid)
-            deadline = time.monotonic() + START_SECONDS
+            deadline = time.monotonic() + start_seconds
             while not _answers(base_url + probe) or len(master.children()) < 2:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(f"gunicorn did not start:\n{log_path.read_text()[-4000:]}")

@@ -9,6 +9,7 @@ import re
 import threading
 
 import pytest
+from visits import work
 
 from enricher.errors import (
     EnricherError,
@@ -18,6 +19,7 @@ from enricher.errors import (
     PreconditionFailed,
 )
 from enricher.store import Store, etag_matches, open_store
+from enricher.store.writes import PAGE_BLOCK
 
 KEY, OTHER = "0123456789abcdef", "fedcba9876543210"
 CANVAS = "https://example.org/iiif/book/canvas/1"
@@ -658,3 +660,45 @@ def test_a_job_keeps_what_its_run_used(store):
     used = {"model": "demo.pt", "modelSha256": MODEL, "runtime": "ultralytics 8", "thresholds": {"conf": 0.3}}
     assert store.set_job(job.id, provenance=used)
     assert store.job(job.id).provenance == used
+
+
+def seeded(store: Store, total: int, batch: int = 700) -> dict[str, list[str]]:
+    """TOTAL machine annotations in bulk, alternating between KEY and OTHER every BATCH, so the two
+    containers interleave across blocks of seqs; each container's ids in store order."""
+    ids: dict[str, list[str]] = {KEY: [], OTHER: []}
+    for start in range(0, total, batch):
+        key = (KEY, OTHER)[start // batch % 2]
+        made = [machine(n, key=key) for n in range(start, min(start + batch, total))]
+        store.seed_machine_annotations(key, MODEL, made)
+        ids[key] += [a["id"] for a in made]
+    return ids
+
+
+def test_pages_past_many_blocks_hold_the_rows_at_their_offsets(store):
+    """Pages found through the blocks of seqs (writes.page_start) hold exactly the live rows at their
+    offsets, in containers that interleave and lose rows across blocks."""
+    ids = seeded(store, 3 * PAGE_BLOCK + 500)
+    gone = ids[KEY][5:8] + ids[KEY][PAGE_BLOCK - 20 : PAGE_BLOCK + 40] + ids[OTHER][-3:]
+    for anno_id in gone:
+        store.delete(anno_id, None)
+    live = {key: [a for a in members if a not in gone] for key, members in ids.items()}
+    live[None] = [a for a in [*ids[KEY], *ids[OTHER]] if a not in gone]
+    live[None].sort(key=lambda anno_id: store.get(anno_id).seq)
+    for key, expected in live.items():
+        assert store.count(key) == len(expected)
+        for offset in (0, 1, 99, 650, 701, len(expected) - 100, len(expected) - 1, len(expected)):
+            assert [a.id for a in store.page(key, offset, 100)] == expected[offset : offset + 100], (key, offset)
+            assert len(store.page_texts(key, offset, 100)) == len(expected[offset : offset + 100])
+    assert store.page(KEY, 10, 0) == []
+
+
+def test_the_last_page_of_a_large_container_costs_what_an_early_one_does(store):
+    """The last page's first row is found without stepping through the rows before it: counted in the
+    backend's own unit of work (tests/visits.py), never timed. OFFSET costs ten times more here."""
+    total = 10 * PAGE_BLOCK
+    store.seed_machine_annotations(KEY, MODEL, [machine(n) for n in range(total)])
+    # both pages start 50 rows into a block of seqs (a fresh store numbers from 1: block 0 holds 1023)
+    early, late = 50, 9 * PAGE_BLOCK - 1 + 50
+    for key in (KEY, None):
+        costs = [work(store, lambda k=key, o=offset: store.page(k, o, 100)) for offset in (early, late)]
+        assert costs[1] < 2 * costs[0], (key, costs)

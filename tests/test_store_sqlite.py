@@ -15,7 +15,7 @@ from test_store_contract import CANVAS, KEY, MODEL, fill, machine
 from enricher.errors import EnricherError
 from enricher.store import open_store
 from enricher.store.migrations import head, version_number
-from enricher.store.sqlite.annotations import PAGE_SEQS_SQL, PAGE_START_CONTAINERS
+from enricher.store.sqlite.annotations import BLOCKS_SQL, SEQS_SQL
 from enricher.store.sqlite.legacy import STEPS
 
 NEWEST = version_number(head())  # the schema version a current store reports
@@ -88,12 +88,15 @@ def test_a_file_that_is_not_a_database_names_the_file(tmp_path):
 def test_page_queries_walk_the_partial_indexes(store):
     fill(store, 50)
     plans = {
-        "key": store.db.execute("EXPLAIN QUERY PLAN " + PAGE_SEQS_SQL["key"], (KEY, 0, 101, 0)).fetchall(),
-        "all": store.db.execute("EXPLAIN QUERY PLAN " + PAGE_SEQS_SQL["all"], (0, 101, 0)).fetchall(),
+        "key": store.db.execute("EXPLAIN QUERY PLAN " + SEQS_SQL["annotation"]["key"], (KEY, 0, 101, 0)).fetchall(),
+        "all": store.db.execute("EXPLAIN QUERY PLAN " + SEQS_SQL["annotation"]["all"], (0, 101, 0)).fetchall(),
     }
     for name, index in (("key", "annotations_live_by_key"), ("all", "annotations_live")):
         detail = " ".join(row[3] for row in plans[name])
         assert index in detail and "TEMP B-TREE" not in detail, detail
+    # a container's blocks are a range of the primary key
+    detail = " ".join(row[3] for row in store.db.execute("EXPLAIN QUERY PLAN " + BLOCKS_SQL["key"], ("annotation", KEY)))
+    assert "PRIMARY KEY" in detail and "TEMP B-TREE" not in detail, detail
 
 
 def test_search_walks_its_primary_key_in_order(store):
@@ -135,22 +138,6 @@ def test_four_processes_opening_one_new_database_at_once_all_succeed(tmp_path):
     for round_ in range(rounds):
         with open_store(tmp_path / f"new-{round_}.sqlite3") as store:
             assert len(store.jobs()) == 4 and store.schema_version == NEWEST
-
-
-def test_page_starts_are_kept_for_a_bounded_number_of_containers(tmp_path):
-    """A walk over every container (an OAI-PMH harvest reads each manifest's annotations) keeps the page
-    starts of the latest containers only, not one entry per container for good."""
-    keys = [f"{n:016x}" for n in range(PAGE_START_CONTAINERS + 50)]
-    with open_store(tmp_path / "db.sqlite3") as store:
-        with store.transaction():
-            for key in keys:
-                canvas = f"https://e.org/{key}/c"
-                store.replace_machine_annotations(key, canvas, MODEL, [machine(1, canvas, key)])
-        for key in keys:
-            assert len(store.page(key, 0, 10)) == 1
-        assert len(store._page_starts._starts) == PAGE_START_CONTAINERS
-        kept = store._page_starts._starts
-        assert ("annotation", keys[-1]) in kept and ("annotation", keys[0]) not in kept
 
 
 def test_a_leader_whose_lock_file_is_replaced_notices_and_another_takes_over(store):

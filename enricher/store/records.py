@@ -16,7 +16,7 @@ JOB_FIELDS = ("state", "total", "manifests", "error", "started", "finished", "pr
 ROLES = ("annotation", "verdict")
 # what a store's rows are copied as (export_rows/import_rows), in an order that keeps references valid:
 # every table of tables.py but the counts, which the target's triggers count as the rows arrive
-# (container_counts, search_counts), and rate_buckets, seconds of counting that expire on their own
+# (container_counts, page_blocks, search_counts), and rate_buckets, seconds of counting that expire on their own
 COPIED_TABLES = ("manifests", "annotations", "changes", "jobs", "job_canvases", "evaluations", "calibrations",
                  "followers", "discovery_activities", "discovery_members", "discovery_published",
                  "harvest_records", "harvest_sets", "harvest_members", "search_index")

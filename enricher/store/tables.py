@@ -119,6 +119,18 @@ container_counts = Table(
     sqlite_with_rowid=False,
 )
 
+# live annotations per role, container and block of seqs (seq / writes.PAGE_BLOCK), so a page's first row
+# is found without stepping through the rows before it; kept by triggers (revision 0006)
+page_blocks = Table(
+    "page_blocks", metadata,
+    Column("role", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("block", SEQ, nullable=False),
+    Column("live", Integer, nullable=False),
+    PrimaryKeyConstraint("role", "key", "block"),
+    sqlite_with_rowid=False,
+)
+
 jobs = Table(
     "jobs", metadata,
     Column("number", SEQ, primary_key=True, autoincrement=True),

@@ -5,7 +5,7 @@ is anything indexed by column name (sqlite3.Row, SQLAlchemy's RowMapping)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .. import reconcile
@@ -38,6 +38,25 @@ def check_page(offset: int, limit: int, role: str) -> None:
         raise InputError(f"offset {offset} and limit {limit} must not be negative")
     if role not in ROLES:
         raise InputError(f"role {role!r} is not one of {', '.join(ROLES)}")
+
+
+# Annotations per block of the page_blocks table (live rows per role, container and block of seqs,
+# kept by triggers). A page at offset N is found by summing a container's blocks (its rows / PAGE_BLOCK
+# of them) and then skipping under PAGE_BLOCK index entries from its block's first seq, where OFFSET N
+# would step through N entries: the last page of a million costs as little as the first.
+PAGE_BLOCK = 1024
+
+
+def page_start(blocks: Iterable[tuple[int, int]], offset: int) -> tuple[int, int] | None:
+    """Where the live row at OFFSET of a container lies: (the first seq of its block, how many live rows
+    of the container precede it in that block), given the container's (block, live rows) in block
+    order; None when the container holds no more than OFFSET rows."""
+    before = 0
+    for block, live in blocks:
+        if before + live > offset:
+            return block * PAGE_BLOCK, offset - before
+        before += live
+    return None
 
 
 def check_current(row: Mapping | None, anno_id: str, if_match: str | None) -> Mapping:

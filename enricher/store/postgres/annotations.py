@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.sql.selectable import CTE
 
 from ...clock import now
 from ...errors import InputError
@@ -24,8 +25,9 @@ from ..records import (
 )
 from ..sqlite.annotations import annotation_record
 from ..tables import annotations as A
-from ..tables import container_counts, manifests, search_index
+from ..tables import container_counts, manifests, page_blocks, search_index
 from ..writes import (
+    PAGE_BLOCK,
     check_current,
     check_page,
     container_name,
@@ -36,6 +38,7 @@ from ..writes import (
 # in the order of StoredAnnotation's fields (sqlite.annotations.ANNOTATION_COLUMNS)
 RECORD = (A.c.id, A.c.key, A.c.canvas_id, A.c.document, A.c.etag, A.c.origin, A.c.created, A.c.modified, A.c.deleted,
           A.c.seq, A.c.creator, A.c.version, A.c.model_sha256, A.c.role, A.c.review_state, A.c.concept, A.c.target_id)
+B = page_blocks.c
 REGION = ("box_x", "box_y", "box_w", "box_h", "score")
 
 
@@ -108,10 +111,14 @@ class Annotations:
 
     def _page_rows(self, columns: tuple, key: str | None, offset: int, limit: int, role: str) -> list[Row]:
         check_page(offset, limit, role)
-        statement = select(*columns).where(A.c.deleted == 0, A.c.role == role)
-        if key is not None:
-            statement = statement.where(A.c.key == key)
-        return self._rows(statement.order_by(A.c.seq).offset(offset).limit(limit))
+        live = (A.c.deleted == 0, A.c.role == role)
+        container = () if key is None else (A.c.key == key,)
+        start = page_start_query(key, offset, role)
+        # one statement, one snapshot: the blocks say in which block the page starts; the skip within it
+        # reads the partial index only (not the rows' documents), then the page reads its own rows
+        first = (select(A.c.seq).where(*live, *container, A.c.seq >= select(start.c.seq).scalar_subquery())
+                 .order_by(A.c.seq).offset(select(start.c.skip).scalar_subquery()).limit(1).scalar_subquery())
+        return self._rows(select(*columns).where(*live, *container, A.c.seq >= first).order_by(A.c.seq).limit(limit))
 
     def count(self, key: str | None, role: str = "annotation") -> int:
         """Return how many live annotations (ROLE ``verdict``: verdicts) a container (None: all) holds."""
@@ -177,6 +184,19 @@ class Annotations:
         ))
         db.execute(delete(search_index).where(search_index.c.seq == row["seq"]))
         self._log(db, "Delete", row["id"], row["key"], row["canvas_id"], stamp)
+
+
+def page_start_query(key: str | None, offset: int, role: str) -> CTE:
+    """The first seq of the block the live row at OFFSET of a container (None: all) lies in, and how
+    many of the container's live rows precede it there (writes.page_start, in SQL); no row past the end."""
+    blocks = select(B.block, B.live).where(B.role == role, B.key == key) if key is not None else (
+        select(B.block, func.sum(B.live).label("live")).where(B.role == role).group_by(B.block))
+    blocks = blocks.subquery("blocks")
+    upto = func.sum(blocks.c.live).over(order_by=blocks.c.block)
+    running = select(blocks.c.block, blocks.c.live, upto.label("upto")).subquery("running")
+    return (select((running.c.block * PAGE_BLOCK).label("seq"),
+                   (offset - running.c.upto + running.c.live).label("skip"))
+            .where(running.c.upto > offset).order_by(running.c.block).limit(1).cte("start"))
 
 
 def _manifest(row: Row) -> StoredManifest:

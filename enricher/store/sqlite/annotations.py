@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from functools import cached_property
 
 from ...clock import now
 from ...errors import InputError
@@ -29,6 +27,7 @@ from ..writes import (
     check_page,
     container_name,
     new_document,
+    page_start,
     revised_document,
 )
 
@@ -47,55 +46,18 @@ def _page_seqs_sql(role: str) -> dict[str, str]:
     }
 
 
-# A page: skip rows on the covering partial index from a known start (seq >= ?), then read only the
-# rows of the page (one more seq tells where the next page starts).
+# A page: the container's blocks say in which block of seqs it starts (writes.page_start); from that
+# block's first seq, skip under PAGE_BLOCK entries of the covering partial index, then read only the
+# rows of the page.
 SEQS_SQL = {role: _page_seqs_sql(role) for role in ROLES}
-PAGE_SEQS_SQL = SEQS_SQL["annotation"]
-# containers whose page starts are kept: a walk over every manifest (OAI-PMH, 100,000 of them) would
-# otherwise keep one entry per manifest for good
-PAGE_START_CONTAINERS = 1024
-
-
-class _PageStarts:
-    """Where pages begin (offset -> seq) per container, valid until the container next changes.
-
-    SQLite's OFFSET steps through every skipped index entry; starting from the nearest known page start
-    makes sequential paging cost one page, not the whole offset.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._starts: dict[str | None, tuple[int, dict[int, int]]] = {}
-
-    def nearest(self, key: str | None, stamp: int, offset: int) -> tuple[int, int]:
-        """Return (offset, seq) of the closest known start at or before OFFSET, else (0, 0)."""
-        with self._lock:
-            known_stamp, starts = self._starts.get(key, (None, {}))
-            if known_stamp != stamp:
-                return 0, 0
-            if offset in starts:  # the usual case: the next page of a walk
-                return offset, starts[offset]
-            best = max((o for o in starts if o <= offset), default=0)
-            return best, starts.get(best, 0)
-
-    def remember(self, key: str | None, stamp: int, offset: int, seq: int) -> None:
-        """Note that the page at OFFSET starts at SEQ while the container's last change is STAMP."""
-        with self._lock:
-            known_stamp, starts = self._starts.get(key, (None, {}))
-            if known_stamp != stamp:
-                if key not in self._starts and len(self._starts) >= PAGE_START_CONTAINERS:
-                    self._starts.pop(next(iter(self._starts)))  # the container known longest
-                starts = {}
-                self._starts[key] = (stamp, starts)
-            starts[offset] = seq
+BLOCKS_SQL = {
+    "key": "SELECT block, live FROM page_blocks WHERE role = ? AND key = ? ORDER BY block",
+    "all": "SELECT block, sum(live) FROM page_blocks WHERE role = ? GROUP BY block ORDER BY block",
+}
 
 
 class Annotations:
     """Manifests and annotations (a mixin of SQLiteStore)."""
-
-    @cached_property
-    def _page_starts(self) -> _PageStarts:
-        return _PageStarts()
 
     # manifests (containers)
 
@@ -175,22 +137,19 @@ class Annotations:
 
     def _page_rows(self, columns: str, key: str | None, offset: int, limit: int, role: str) -> list[sqlite3.Row]:
         check_page(offset, limit, role)
+        scope, container = ("all", ()) if key is None else ("key", (key,))
         with self._snapshot() as db:
-            stamp = self.last_change(key)  # same connection, same snapshot
-            start, seq = self._page_starts.nearest((role, key), stamp, offset)
-            args = (seq, limit + 1, offset - start)
-            sql, args = (SEQS_SQL[role]["all"], args) if key is None else (SEQS_SQL[role]["key"], (key, *args))
-            seqs = [row[0] for row in db.execute(sql, args)]
-            if seqs:
-                self._page_starts.remember((role, key), stamp, offset, seqs[0])
-            if len(seqs) > limit:
-                self._page_starts.remember((role, key), stamp, offset + limit, seqs.pop())
+            start = page_start(db.execute(BLOCKS_SQL[scope], (role, *container)), offset)
+            if start is None or not limit:
+                return []
+            seq, skip = start
+            seqs = [row[0] for row in db.execute(SEQS_SQL[role][scope], (*container, seq, limit, skip))]
             if not seqs:
                 return []
             # the page is exactly the live rows (of the container) between its first and last seq
             where = f"deleted = 0 AND role = '{role}' AND seq BETWEEN ? AND ?" + ("" if key is None else " AND key = ?")
-            args = (seqs[0], seqs[-1]) + (() if key is None else (key,))
-            return db.execute(f"SELECT {columns} FROM annotations WHERE {where} ORDER BY seq", args).fetchall()
+            return db.execute(f"SELECT {columns} FROM annotations WHERE {where} ORDER BY seq",
+                              (seqs[0], seqs[-1], *container)).fetchall()
 
     def count(self, key: str | None, role: str = "annotation") -> int:
         """Return how many live annotations (ROLE ``verdict``: verdicts) a container (None: all) holds."""

@@ -1,12 +1,14 @@
 """The long fuzzing campaign: the suite's fuzz tests with many more, random inputs.
 
-    PYTHONPATH=$PWD python3 benchmarks/fuzz_long.py [--inputs 100000] [--cases 10] [--only parsers,bodies,openapi]
+    PYTHONPATH=$PWD python3 benchmarks/fuzz_long.py [--inputs 100000] [--cases 10] [--jobs 1] [--hours 0]
+                                                     [--only parsers,bodies,openapi]
 
 Hypothesis runs each property of tests/test_fuzz_parsers.py and tests/test_fuzz_bodies.py with its share
-of --inputs (ENRICHER_FUZZ_EXAMPLES, random seeds, no example database); schemathesis runs against the
-live service with --cases per operation and phase, without and with a token. Prints each test's count
-(Hypothesis statistics: the inputs tried in every phase) as it finishes, then the totals; exits 1 when
-a test failed (its output is printed). Each test runs in its own pytest process.
+of --inputs (FUZZ_EXAMPLES, random seeds, no example database), in chunks of --chunk inputs,
+each a pytest process of its own, --jobs at a time; with --hours, no chunk starts after that time.
+Schemathesis runs against the live service with --cases per operation and phase, without and with a
+token. Prints each chunk's count (Hypothesis statistics: the inputs tried in every phase) as it
+finishes, then the totals; exits 1 when a test failed (its output is printed).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +41,7 @@ GENERATED = re.compile(r"schemathesis (with(?:out)?) a token: \{'generated': (\d
 
 def run(node: str, examples: int) -> tuple[bool, str, float]:
     """Run one pytest NODE with EXAMPLES per property; return (passed, output, seconds)."""
-    env = {**os.environ, "ENRICHER_FUZZ_EXAMPLES": str(examples), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "FUZZ_EXAMPLES": str(examples), "PYTHONPATH": str(ROOT)}
     start = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", node, "-q", "-s", "-p", "no:cacheprovider",
                            "--hypothesis-show-statistics", "-o", "timeout=0"], cwd=ROOT, env=env,
@@ -46,25 +49,46 @@ def run(node: str, examples: int) -> tuple[bool, str, float]:
     return done.returncode == 0, done.stdout + done.stderr, time.monotonic() - start
 
 
+def chunks(total: int, size: int) -> list[int]:
+    """TOTAL split into chunks of at most SIZE."""
+    return [min(size, total - start) for start in range(0, total, size)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=100_000, help="Hypothesis inputs in all (shared out by SHARES)")
+    parser.add_argument("--chunk", type=int, default=2500, help="Hypothesis inputs per pytest process")
+    parser.add_argument("--jobs", type=int, default=1, help="pytest processes at a time")
+    parser.add_argument("--hours", type=float, default=0, help="start no chunk after this many hours (0: no limit)")
     parser.add_argument("--cases", type=int, default=10, help="schemathesis cases per operation and phase")
     parser.add_argument("--only", default="parsers,bodies,openapi", help="which groups to run")
     args = parser.parse_args()
     groups = set(args.only.split(","))
+    stop = time.monotonic() + args.hours * 3600 if args.hours else float("inf")
     inputs, requests, failed = 0, 0, []
     print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    for node, share in SHARES.items():
-        if node.split("test_fuzz_")[1].split(".py")[0] not in groups:
-            continue
-        passed, output, seconds = run(node, max(1, round(args.inputs * share)))
-        tried = sum(int(p) + int(f) for p, f in TRIED.findall(output))
-        inputs += tried
-        print(f"{node.split('::')[1]}: {tried} inputs in {seconds:.0f} s, {'passed' if passed else 'FAILED'}", flush=True)
-        if not passed:
-            failed.append(node)
-            print(output[-20000:], flush=True)
+    work = [(node, size) for node, share in SHARES.items() if node.split("test_fuzz_")[1].split(".py")[0] in groups
+            for size in chunks(max(1, round(args.inputs * share)), args.chunk)]
+    work.sort(key=lambda item: list(SHARES).index(item[0]) % 4)  # cheap and dear tests side by side
+
+    def chunk(item: tuple[str, int]) -> tuple[str, bool, str, float, int] | None:
+        if time.monotonic() > stop:
+            return None
+        node, size = item
+        passed, output, seconds = run(node, size)
+        return node, passed, output, seconds, sum(int(p) + int(f) for p, f in TRIED.findall(output))
+
+    with ThreadPoolExecutor(args.jobs) as pool:
+        for done in pool.map(chunk, work):
+            if done is None:
+                continue
+            node, passed, output, seconds, tried = done
+            inputs += tried
+            print(f"{node.split('::')[1]}: {tried} inputs in {seconds:.0f} s, {'passed' if passed else 'FAILED'}; "
+                  f"{inputs} so far", flush=True)
+            if not passed:
+                failed.append(node)
+                print(output[-20000:], flush=True)
     if "openapi" in groups:
         passed, output, seconds = run(OPENAPI, args.cases)
         for who, generated in GENERATED.findall(output):

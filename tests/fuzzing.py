@@ -2,7 +2,7 @@
 it (wrong types, huge and non-finite numbers, unicode, deep nesting), and IIIF documents built from the
 structure of the Presentation and Image API schemas with such JSON anywhere in them.
 
-Sizes: ENRICHER_FUZZ_EXAMPLES sets every fuzz test's examples (the long campaign, benchmarks/fuzz_long.py);
+Sizes: FUZZ_EXAMPLES (not ENRICHER_...: those are the service's settings) sets every fuzz test's examples (the long campaign, benchmarks/fuzz_long.py);
 unset, each test runs its small in-suite default, derandomized so CI sees the examples a local run saw.
 """
 
@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 
 from enricher.errors import EnricherError
 
-LONG = int(os.environ.get("ENRICHER_FUZZ_EXAMPLES", "0"))
+LONG = int(os.environ.get("FUZZ_EXAMPLES", "0"))
 
 
 def fuzz_settings(examples: int) -> settings:
-    """EXAMPLES generated inputs in the suite (fixed: derandomized, no database), ENRICHER_FUZZ_EXAMPLES
+    """EXAMPLES generated inputs in the suite (fixed: derandomized, no database), FUZZ_EXAMPLES
     random ones in the long campaign."""
     return settings(
         max_examples=LONG or examples,

@@ -5,7 +5,7 @@ generated requests reach real data as well as missing data.
 
 Checks: no 5xx, every response in the schema (status, content type, body), and our own (see
 schemathesis_hooks.py): no body shows a stack trace or a Python file's path.
-In-suite it generates a few cases per operation with a fixed seed; ENRICHER_FUZZ_EXAMPLES sets the
+In-suite it generates a few cases per operation with a fixed seed; FUZZ_EXAMPLES sets the
 cases per operation and a random seed (benchmarks/fuzz_long.py)."""
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ def _data(document, raw) -> bytes:
     return raw if raw is not None else json.dumps(document).encode()
 
 
-@fuzz_settings(150)
+@fuzz_settings(80)
 @given(document=st.one_of(ANNOTATION, JSON), raw=st.one_of(st.none(), st.none(), RAW), content_type=CONTENT_TYPES)
 @example(document={"@context": ANNO_CONTEXT, "type": "Annotation", "target": NO_SIZE}, raw=None, content_type=ANNO)
 @example(document={"@context": ANNO_CONTEXT, "type": "Annotation", "target": f"{NO_SIZE}#xywh=1,1,5,5"}, raw=None, content_type=ANNO)
@@ -97,7 +97,7 @@ def test_a_posted_annotation_is_created_or_refused_with_a_problem(served, docume
     assert_answered(response, {201})
 
 
-@fuzz_settings(100)
+@fuzz_settings(50)
 @given(document=st.one_of(ANNOTATION, JSON), raw=st.one_of(st.none(), st.none(), RAW), content_type=CONTENT_TYPES,
        if_match=st.one_of(st.none(), st.none(), TEXT.filter(lambda t: "\n" not in t and "\r" not in t)))
 def test_a_put_annotation_is_replaced_or_refused_with_a_problem(served, document, raw, content_type, if_match):
@@ -124,7 +124,7 @@ def _verdict(data) -> dict:
     return {"type": "Annotation", "motivation": "assessing", "body": bodies, "target": target}
 
 
-@fuzz_settings(150)
+@fuzz_settings(80)
 @given(data=st.data(), kind=st.sampled_from(["verdict", "verdict", "json", "raw"]))
 @example(data=None, kind="unhashable source")
 def test_a_posted_verdict_is_recorded_or_refused_with_a_problem(served, data, kind):
@@ -158,7 +158,7 @@ SPARQL_TYPES = st.sampled_from(["application/x-www-form-urlencoded", "applicatio
 ACCEPTS = st.sampled_from(["", "*/*", "application/sparql-results+json", "text/csv", "text/turtle", "application/x-nope", "text/html"])
 
 
-@fuzz_settings(200)
+@fuzz_settings(100)
 @given(method=st.sampled_from(["GET", "POST"]), query_string=PARAMS, form=PARAMS, body=st.one_of(QUERIES, st.binary(max_size=30)),
        content_type=SPARQL_TYPES, accept=ACCEPTS)
 @example(method="POST", query_string=[], form=[], body=b"\xff", content_type="application/sparql-query", accept="")

@@ -52,7 +52,7 @@ def _placed(manifest: Manifest, info: ImageInfo) -> None:
             assert isinstance(plan, EnricherError) or len(plan.parts) <= MAX_GRID_PARTS
 
 
-@fuzz_settings(250)
+@fuzz_settings(120)
 @given(document=st.one_of(MANIFEST, st.dictionaries(KEYS, JSON, max_size=6)))
 @example(document={"type": ["Manifest"]})
 @example(document={"@context": "http://iiif.io/api/presentation/3/context.json", "type": ["Manifest"], "id": "x"})
@@ -82,7 +82,7 @@ def reader(config):
         yield fetcher, Path(folder), config(allow_private=False, max_depth=3, max_manifests=20)
 
 
-@fuzz_settings(120)
+@fuzz_settings(60)
 @given(document=st.one_of(COLLECTION, MANIFEST, JSON), raw=st.one_of(st.none(), st.binary(max_size=40)))
 @example(document={"@context": "http://iiif.io/api/presentation/3/context.json", "type": "Collection", "id": "c",
                    "items": [{"id": "m", "type": ["Manifest"], "items": []}]}, raw=None)
@@ -97,7 +97,7 @@ def test_the_collection_reader_yields_manifests_or_one_line_error(reader, docume
     assert isinstance(manifests, EnricherError) or len(manifests) <= config.max_manifests
 
 
-@fuzz_settings(300)
+@fuzz_settings(120)
 @given(document=st.one_of(INFO, st.dictionaries(KEYS, JSON, max_size=6)),
        region=st.tuples(*[st.integers(-10, 5000)] * 4), long_side=st.integers(1, 4000))
 @example(document={"@context": "http://iiif.io/api/image/3/context.json", "profile": "level2", "width": 1e400, "height": 5},
@@ -113,7 +113,7 @@ def test_the_info_reader_and_planner_return_a_plan_or_one_line_error(document, r
         assert isinstance(plan, EnricherError) or len(plan.parts) <= MAX_GRID_PARTS
 
 
-@fuzz_settings(400)
+@fuzz_settings(200)
 @given(text=st.one_of(FRAGMENT_TEXT, REGION_TEXT, st.text(max_size=40)))
 @example(text="xywh=" + "9" * 400 + ",0,1,1")
 @example(text="1,1,1,1\n")

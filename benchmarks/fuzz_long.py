@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from itertools import zip_longest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +58,7 @@ def chunks(total: int, size: int) -> list[int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=100_000, help="Hypothesis inputs in all (shared out by SHARES)")
-    parser.add_argument("--chunk", type=int, default=2500, help="Hypothesis inputs per pytest process")
+    parser.add_argument("--chunk", type=int, default=1000, help="Hypothesis inputs per pytest process")
     parser.add_argument("--jobs", type=int, default=1, help="pytest processes at a time")
     parser.add_argument("--hours", type=float, default=0, help="start no chunk after this many hours (0: no limit)")
     parser.add_argument("--cases", type=int, default=10, help="schemathesis cases per operation and phase")
@@ -67,9 +68,10 @@ def main() -> int:
     stop = time.monotonic() + args.hours * 3600 if args.hours else float("inf")
     inputs, requests, failed = 0, 0, []
     print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
-    work = [(node, size) for node, share in SHARES.items() if node.split("test_fuzz_")[1].split(".py")[0] in groups
-            for size in chunks(max(1, round(args.inputs * share)), args.chunk)]
-    work.sort(key=lambda item: list(SHARES).index(item[0]) % 4)  # cheap and dear tests side by side
+    queues = [[(node, size) for size in chunks(max(1, round(args.inputs * share)), args.chunk)]
+              for node, share in SHARES.items() if node.split("test_fuzz_")[1].split(".py")[0] in groups]
+    # round robin over the tests, so a campaign cut short by --hours has run each of them
+    work = [item for turn in zip_longest(*queues) for item in turn if item is not None]
 
     def chunk(item: tuple[str, int]) -> tuple[str, bool, str, float, int] | None:
         if time.monotonic() > stop:

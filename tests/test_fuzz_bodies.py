@@ -127,10 +127,15 @@ def _verdict(data) -> dict:
 @fuzz_settings(80)
 @given(data=st.data(), kind=st.sampled_from(["verdict", "verdict", "json", "raw"]))
 @example(data=None, kind="unhashable source")
+@example(data=None, kind="a line break in the version")
 def test_a_posted_verdict_is_recorded_or_refused_with_a_problem(served, data, kind):
     if kind == "unhashable source":  # a TypeError before: a canvas id looked up in a set
         document = {"type": "Annotation", "motivation": "assessing", "body": [{"subject": VERDICTS + EXHAUSTIVE}],
                     "target": {"source": {"id": ["x"]}}}
+    elif kind == "a line break in the version":  # a 409 whose detail spread over two lines before
+        annotation = served.machine[0][0]
+        document = {"type": "Annotation", "motivation": "assessing", "body": [{"subject": VERDICTS + "accepted"}],
+                    "target": {"source": annotation, "state": {"type": "TimeState", "sourceDate": "\n"}}}
     elif kind == "verdict":
         data.conftest_machine = served.machine
         document = _verdict(data)
@@ -162,6 +167,7 @@ ACCEPTS = st.sampled_from(["", "*/*", "application/sparql-results+json", "text/c
 @given(method=st.sampled_from(["GET", "POST"]), query_string=PARAMS, form=PARAMS, body=st.one_of(QUERIES, st.binary(max_size=30)),
        content_type=SPARQL_TYPES, accept=ACCEPTS)
 @example(method="POST", query_string=[], form=[], body=b"\xff", content_type="application/sparql-query", accept="")
+@example(method="GET", query_string=[("query", "ASK {}"), ("default-graph-uri", "\n")], form=[], body=b"", content_type="", accept="")
 def test_a_sparql_request_is_answered_or_refused_with_a_problem(served, method, query_string, form, body, content_type, accept):
     headers = {"Accept": accept, "Content-Type": content_type}
     if method == "GET":

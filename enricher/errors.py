@@ -68,7 +68,7 @@ class EnricherError(Exception):
         body = {"type": self.type, "title": self.title, "status": self.status, "detail": str(self)}
         if self.where:
             body["instance"] = self.where
-        if self.pointer:
+        if self.pointer is not None:  # "" points at the whole body
             body["pointer"] = self.pointer
         return body
 

@@ -7,10 +7,12 @@ the top left, width and height to the right and down, as in the W3C Media Fragme
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .errors import RegionError
 
 Box = tuple[float, float, float, float]  # x, y, w, h
+MAX_SIDE = 10**9  # pixels on a side: no real image is larger, and larger numbers overflow float arithmetic
 
 _NUMBER = r"\d+(?:\.\d+)?"
 
@@ -24,6 +26,14 @@ def _xywh_pattern(negative_origin: bool, bare: bool) -> re.Pattern:
 # compiled once: the store parses the target of every annotation it writes
 _XYWH = {(negative, bare): _xywh_pattern(negative, bare) for negative in (False, True) for bare in (False, True)}
 _XYWH_UNIT = re.compile(rf"(?:xywh=)?(?:(pixel|percent):)?({_NUMBER}),({_NUMBER}),({_NUMBER}),({_NUMBER})")
+
+
+def pixel_size(value: Any, limit: int = MAX_SIDE) -> int | None:
+    """VALUE as a whole number of pixels from 1 to LIMIT (a number, floored), else None: not a number,
+    below one, not finite or past LIMIT."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= limit:
+        return int(value)
+    return None
 
 
 def parse_xywh(text: str, *, negative_origin: bool = False, bare: bool = False) -> Box | None:

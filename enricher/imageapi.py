@@ -16,11 +16,13 @@ from typing import Any
 from PIL import Image
 
 from .errors import ConfigError, ImageError, RegionError
-from .geometry import Box
+from .geometry import MAX_SIDE, Box, pixel_size
 from .jsonld import as_list
 
 Region = tuple[int, int, int, int]
 
+LIMITS = {"maxWidth": MAX_SIDE, "maxHeight": MAX_SIDE, "maxArea": MAX_SIDE**2}  # larger: no limit
+MAX_GRID_PARTS = 1024  # tiles a level-0 plan may paste; a grid of more (tiny tiles) is not used
 QUALITY_FORMAT = "0/default.jpg"  # no rotation, default quality, JPEG: required at every level
 # Features each compliance level implies, per major version (only those the planner uses).
 LEVEL_FEATURES = {
@@ -71,12 +73,6 @@ class ImageRequest:
     parts: tuple[ImagePart, ...]
 
 
-def _positive_int(value: Any) -> int | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return int(value)
-    return None
-
-
 def _info_version(document: dict, url: str) -> int:
     kind = document.get("type") or document.get("@type")
     if kind in ("ImageService2", "ImageService3"):
@@ -102,10 +98,10 @@ def parse_info(document: dict, url: str) -> ImageInfo:
             level = int(match.group(1))
     if level is None:
         raise ImageError(f"no compliance level in profile {document.get('profile')!r}", where=url)
-    width, height = _positive_int(document.get("width")), _positive_int(document.get("height"))
+    width, height = pixel_size(document.get("width")), pixel_size(document.get("height"))
     if width is None or height is None:
         raise ImageError("info.json has no positive width and height", where=url)
-    limit = {key: _positive_int(document.get(key, extras.get(key))) for key in ("maxWidth", "maxHeight", "maxArea")}
+    limit = {key: pixel_size(document.get(key, extras.get(key)), bound) for key, bound in LIMITS.items()}
     declared = as_list(document.get("extraFeatures") if version == 3 else extras.get("supports"))
     service_id = document.get("id") or document.get("@id") or url.removesuffix("/info.json")
     return ImageInfo(
@@ -127,19 +123,19 @@ def parse_info(document: dict, url: str) -> ImageInfo:
 def _sizes(value: Any):
     for size in as_list(value):
         if isinstance(size, dict):
-            width, height = _positive_int(size.get("width")), _positive_int(size.get("height"))
+            width, height = pixel_size(size.get("width")), pixel_size(size.get("height"))
             if width and height:
                 yield width, height
 
 
 def _tiles(value: Any):
     for tile in as_list(value):
-        if not isinstance(tile, dict) or not _positive_int(tile.get("width")):
+        if not isinstance(tile, dict) or not pixel_size(tile.get("width")):
             continue
-        width = _positive_int(tile["width"])
-        factors = tuple(sorted({f for f in map(_positive_int, as_list(tile.get("scaleFactors"))) if f}))
+        width = pixel_size(tile["width"])
+        factors = tuple(sorted({f for f in map(pixel_size, as_list(tile.get("scaleFactors"))) if f}))
         if factors:
-            yield TileSet(width, _positive_int(tile.get("height")) or width, factors)
+            yield TileSet(width, pixel_size(tile.get("height")) or width, factors)
 
 
 def read_info(service_id: str, fetcher) -> ImageInfo:
@@ -232,11 +228,13 @@ def _level0_options(info: ImageInfo, region: Region) -> list[tuple[float, ImageR
 
 def _grid_parts(info: ImageInfo, tiles: TileSet, factor: int, region: Region) -> tuple[ImagePart, ...]:
     """The server tiles at scale FACTOR that cover REGION (none when one tile would be the whole image,
-    which level-0 servers answer only as a listed size)."""
+    which level-0 servers answer only as a listed size, or when more than MAX_GRID_PARTS would)."""
     span_w, span_h = tiles.width * factor, tiles.height * factor
     if span_w >= info.width and span_h >= info.height:
         return ()
     rx, ry, rw, rh = region
+    if math.ceil((rx % span_w + rw) / span_w) * math.ceil((ry % span_h + rh) / span_h) > MAX_GRID_PARTS:
+        return ()
     parts = []
     for top in range(ry // span_h * span_h, ry + rh, span_h):
         for left in range(rx // span_w * span_w, rx + rw, span_w):

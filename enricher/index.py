@@ -375,7 +375,7 @@ class Index:
         except SyntaxError as exc:
             raise QueryError(f"malformed query: {exc}", where=where) from None
         except ValueError as exc:  # a default-graph-uri or named-graph-uri that is not an IRI
-            raise QueryError(f"not a graph IRI: {exc}", where=where) from None
+            raise QueryError(f"not a graph IRI: {repr(str(exc))[1:-1]}", where=where) from None  # the code point escaped
         if isinstance(result, ox.QueryTriples):
             fmt = rdf.choose(accept, format_param, where=where)
             triples = capped(result, max_triples, "triples", where) if max_triples else result

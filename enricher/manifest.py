@@ -60,7 +60,7 @@ def _text(value: Any) -> str:
     """Flatten a v2 label (string, list, @value object) or a v3 language map to one string."""
     while isinstance(value, (list, dict)):  # a loop, not recursion: labels may nest deep
         if isinstance(value, list):
-            tagged = {item.get("@language"): item for item in value if isinstance(item, dict)}
+            tagged = {item["@language"]: item for item in value if isinstance(item, dict) and isinstance(item.get("@language"), str)}
             preferred = next((tagged[language] for language in LABEL_LANGUAGES if language in tagged), None)
             value = preferred or (value[0] if value else "")
         elif "@value" in value:
@@ -89,14 +89,19 @@ def _version(document: dict, url: str, default: int | None = None) -> int:
         return default
     if str(document.get("@type", "")).startswith("sc:"):
         return 2
-    if document.get("type") in KINDS[3]:
+    if _name(document.get("type")) in KINDS[3]:
         return 3
     raise ManifestError("not a IIIF manifest or collection: no @context and no IIIF type", where=url)
 
 
+def _name(value: Any) -> str | None:
+    """VALUE when it is a string (a type name), else None: a list or object names no IIIF type."""
+    return value if isinstance(value, str) else None
+
+
 def _kind(document: dict, version: int, url: str) -> str:
     key = "@type" if version == 2 else "type"
-    kind = KINDS[version].get(document.get(key))
+    kind = KINDS[version].get(_name(document.get(key)))
     if kind is None:
         raise ManifestError(
             f"not a IIIF manifest or collection: {key} is {document.get(key)!r}", where=url, pointer=f"/{key}"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import ManifestError
-from .geometry import Box, parse_fragment
+from .geometry import Box, parse_fragment, pixel_size
 from .jsonld import as_list
 
 NUMBER = r"(\d+(?:\.\d+)?)"
@@ -70,13 +70,12 @@ def read_fragment(text: str) -> Fragment | None:
 
 
 def positive_size(obj: dict, key: str) -> int | None:
-    """Return OBJ[KEY] as a positive integer (also when written as a string of digits), else None."""
+    """Return OBJ[KEY] as a size in pixels (geometry.pixel_size; also when written as a string of digits),
+    else None."""
     value = obj.get(key)
-    if isinstance(value, str) and value.isdigit():  # some 2.x manifests write "1200"
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 20:  # some 2.x manifests write "1200"
         value = int(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return int(value)
-    return None
+    return pixel_size(value)
 
 
 def read_painting(canvas: dict, version: int, pointer: str) -> tuple[tuple[PaintedImage, ...], str | None]:

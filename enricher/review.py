@@ -124,7 +124,7 @@ def read_verdict(document: dict, canvas_ids: Iterable[str], where: str | None = 
     source_id = source.get("id") if isinstance(source, dict) else source
     canvases = set(canvas_ids)
     if name == EXHAUSTIVE:
-        if source_id not in canvases:
+        if not isinstance(source_id, str) or source_id not in canvases:
             raise InputError(f"{source_id!r} is not a canvas of this manifest", where=where, pointer="/target/source")
         classes = []
         for n, body in enumerate(bodies[1:], 1):

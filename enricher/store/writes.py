@@ -161,7 +161,7 @@ def check_verdict_target(row: Mapping | None, key: str, target: str, version: st
         raise StaleVersion(f"annotation {target} was deleted after the version judged", where=target)
     current = version_of(json.loads(row["document"]))
     if version != current:
-        raise StaleVersion(f"the verdict judges the version of {version}, but annotation {target} "
+        raise StaleVersion(f"the verdict judges the version of {version!r}, but annotation {target} "
                            f"has changed since: its current version is of {current}", where=target)
 
 

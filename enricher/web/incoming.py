@@ -4,7 +4,7 @@ pages serve, so it shows in viewers like the machine ones.
 The constraints (the container's ``constrainedBy``), each failure naming its JSON pointer:
 - ``@context`` is the W3C context, optionally followed by ours (the annotation is served with both);
 - ``type`` is ``Annotation``; no ``body`` next to ``bodyValue``;
-- exactly one ``target``: a canvas of the container's manifest, whole or an ``xywh=`` region, given as
+- exactly one ``target``: a canvas of the container's manifest with a size, whole or an ``xywh=`` region, given as
   ``canvas``, ``canvas#xywh=...``, or a SpecificResource with a FragmentSelector; it is rewritten as
   a SpecificResource whose source names the canvas and its manifest;
 - every body is an object with a display ``value`` (Mirador 3 and 4 fail without one); a
@@ -99,6 +99,9 @@ def _target(value: Any, manifest: Manifest) -> dict:
     canvas = next((c for c in manifest.canvases if c.id == source), None)
     if canvas is None:
         raise InvalidField(f"{source!r} is not a canvas of manifest {manifest.id}", pointer=source_pointer)
+    if canvas.width is None or canvas.height is None:
+        raise InvalidField(f"canvas {canvas.id} declares no size, nor does its image: it cannot be annotated here",
+                           pointer=source_pointer)
     box = _region(fragment, canvas, fragment_pointer)
     return {**extra, **region_target(canvas.id, manifest.id, box)}
 

@@ -163,6 +163,8 @@ def read_json(max_body: int) -> Any:
     except json.JSONDecodeError as exc:
         detail = f"request body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         raise InputError(detail, where=request.url) from None
+    except RecursionError:
+        raise InputError("request body nests arrays and objects too deeply to read", where=request.url) from None
 
 
 def read_body(max_body: int) -> bytes:

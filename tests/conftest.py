@@ -56,6 +56,13 @@ def model_cache(tmp_path_factory) -> Iterator[Path]:
         yield folder
 
 
+def process_environment() -> dict[str, str]:
+    """The environment of a process a test starts: this one's, without ENRICHER_* settings except the
+    session's runtime and model cache (so it runs the model as the tests do)."""
+    kept = ("ENRICHER_RUNTIME", "ENRICHER_MODEL_CACHE")
+    return {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_") or k in kept}
+
+
 @pytest.fixture(scope="session")
 def config(model_cache) -> Settings:
     """Settings for tests (environment ignored); ``config(timeout=1)`` gives a changed copy."""

@@ -19,7 +19,7 @@ import httpx
 import pika
 import pytest
 import redis
-from conftest import unavailable
+from conftest import process_environment, unavailable
 from factories import make_manifest
 from private_servers import free_port
 from sampledata import SAMPLES, SCENES, specs
@@ -83,7 +83,7 @@ def served_book(folder: Path, canvases: int) -> Iterator[str]:
 
 def environment(**settings) -> dict[str, str]:
     """The environment of a cluster process: this checkout first on the path, settings as ENRICHER_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
+    env = process_environment()
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
     env["OMP_NUM_THREADS"] = "1"  # four processes share two cores
     base = {"weights": DEMO_WEIGHTS, "base_url": BASE_URL, "allow_private": "true", "batch": 1, "backoff": 0.01,

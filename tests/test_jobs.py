@@ -11,12 +11,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
+from conftest import process_environment
 from factories import make_manifest
 from sampledata import SAMPLES, SCENES, TRUTH, specs
 
@@ -287,7 +288,7 @@ def test_only_one_runner_per_database(runner_for, tmp_path):
 
 def worker_env(database: str | Path, **settings) -> dict[str, str]:
     """The environment of a `python -m enricher.jobs` process with the settings of the runners here."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
+    env = process_environment()
     path = [str(PROJECT_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env["PYTHONPATH"] = os.pathsep.join(path)
     settings = {"database": database, "weights": DEMO_WEIGHTS, "base_url": BASE_URL, "allow_private": "true",

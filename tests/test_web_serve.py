@@ -4,7 +4,6 @@ processes."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import process_environment
 from factories import make_manifest
 from webclient import ANNO, AUTH, SECRET, WRITER, seed
 
@@ -52,7 +52,7 @@ def enricher_serve(folder: Path, *options: str, **env: str) -> Iterator[Served]:
         sys.executable, "-c", "from enricher.cli import main; main()", "serve", *options,
         "--bind", f"fd://{listener.fileno()}", "--database", str(database), "--base-url", url,
     ]
-    variables = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
+    variables = process_environment()
     variables.update({"ENRICHER_TOKENS": f"{WRITER}:{SECRET}", "ENRICHER_JOB_WORKER": "false", **env})
     log_path = folder / f"gunicorn-{url.rsplit(':', 1)[1].strip('/')}.log"
     with log_path.open("w") as log:

@@ -23,8 +23,9 @@ while another process writes is undefined behaviour; so a readers-writer lock on
 - a compaction does the same from a checkpoint of the index: each write adds a few small RocksDB
   tables that only an open writer would merge, so the follower thread, once a write leaves
   COMPACT_AFTER more tables than the last build or compaction did, merges them in a copy
-  (``Store.optimize()``) and swaps it in; the entries written meanwhile are applied again. Queries on
-  an index left fragmented by 300 small writes took about 1.7 times as long.
+  (``Store.optimize()``) and swaps it in; the entries written meanwhile are applied again. At 10,000
+  annotations 600 small writes left 22 more tables and the queries 1.37 times as slow; compacted,
+  1.08 (benchmarks/bench_index_disk.py).
 
 A write is one Oxigraph transaction, and the position moves only after it is flushed, so a
 process killed mid-write leaves a consistent index whose position may lag: the entries are
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 
 LEADER = "index"  # the leadership role of the follower thread
 TRANSACTION = 100  # change-log entries a transaction applies: what a write holds in memory at once
-COMPACT_AFTER = 32  # RocksDB tables the writes may add before the follower compacts the index
+COMPACT_AFTER = 8  # RocksDB tables the writes may add before the follower compacts the index
 
 
 class SharedIndex(Index):

@@ -192,8 +192,8 @@ class SharedIndex(Index):
 
     def compact(self, store: Store) -> None:
         """Merge the index's tables in a checkpoint beside it, without the lock, swap that in, and apply
-        what the change log gained meanwhile."""
-        with self._lock, self._building():
+        what the change log gained meanwhile. The process's other threads read and write meanwhile."""
+        with self._building():
             fresh = self.path.with_name(self.path.name + ".new")
             _remove(fresh)
             with self._reading() as reader:
@@ -205,8 +205,9 @@ class SharedIndex(Index):
             compacted.optimize()
             compacted.flush()
             del compacted  # drops RocksDB's own lock on FRESH
-            self._swap(fresh)
-            self.sync(store)
+            with self._lock:
+                self._swap(fresh)
+                self.sync(store)
 
     def _tables_file(self) -> Path:
         return self.path.with_name(self.path.name + ".tables")

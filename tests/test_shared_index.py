@@ -1,8 +1,8 @@
 """The embedded RDF index shared on disk by every process (enricher.shared_index): two openings of one
 index (as two processes would hold) see each other's writes; the readers-writer lock keeps a read
 and a write apart, within its deadline; a rebuild swaps in while readers go on; a process killed
-mid-write leaves a consistent index; a dump reads a checkpoint, so writes go on meanwhile; and the
-memory of gunicorn's workers does not grow with the number of annotations."""
+mid-write leaves a consistent index; a dump reads a checkpoint, so writes go on meanwhile; the follower
+compacts an index that small writes fragmented, answers unchanged; and the memory of gunicorn's workers does not grow with the number of annotations."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from test_index import PREFIXES, QUERIES
 from test_web_serve import Served, enricher_serve
 from webclient import seed
 
+from enricher import shared_index
 from enricher.annotate import manifest_key
 from enricher.config import load_config
 from enricher.errors import QueryTimeout
@@ -105,11 +106,54 @@ def test_a_rebuild_swaps_in_while_another_opening_reads(tmp_path, filled):
     assert reader.position(store) == store.last_change()
     leftovers = {p.name for p in tmp_path.iterdir()} - {"enricher.sqlite3", "enricher.sqlite3-wal",
                                                           "enricher.sqlite3-shm"}
-    assert leftovers <= {"x.oxigraph", *(f"x.oxigraph.{end}" for end in ("seq", "lock", "gate", "build", "generation"))}
+    assert leftovers <= {"x.oxigraph", *(f"x.oxigraph.{end}" for end in ("seq", "lock", "gate", "build", "generation",
+                                                                                  "tables"))}
+
+
+def documented_answers(index: SharedIndex) -> list:
+    """The answer to each query of docs/queries.md (a CONSTRUCT's triples in any order)."""
+    bodies = []
+    for query in QUERIES.values():
+        if query.lstrip().startswith("CONSTRUCT"):
+            bodies.append(sorted(index.query(PREFIXES + query, format="ntriples").body.splitlines()))
+        else:
+            bodies.append(index.query(PREFIXES + query, format="json").body)
+    return bodies
+
+
+def test_the_follower_compacts_an_index_small_writes_fragmented(tmp_path, filled, monkeypatch):
+    store, machine = filled
+    monkeypatch.setattr(shared_index, "COMPACT_AFTER", 4)
+    path = tmp_path / "x.oxigraph"
+    index, reader = SharedIndex(path), SharedIndex(path)
+    index.refresh(store)
+    built = int((tmp_path / "x.oxigraph.tables").read_text())
+    for annotation in machine[:8]:  # each its own write, each leaving tables that no compaction merged
+        store.delete(annotation["id"], None)
+        index.sync(store)
+    assert index.fragmented()
+    follower = index.follower(store, interval=0.05)
+    store.delete(machine[8]["id"], None)  # gives the follower a change to apply, after which it compacts
+    follower.start()
+    try:
+        deadline = time.monotonic() + 30
+        while index.fragmented() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        assert follower.stop(timeout=30)
+    assert shared_index._tables(path) <= built + 4
+    assert reader.position(store) == store.last_change()
+    store.delete(machine[9]["id"], None)  # the compacted index goes on following
+    reader.sync(store)
+    fresh = SharedIndex(tmp_path / "fresh.oxigraph")
+    fresh.refresh(store)
+    assert annotations(reader) == len(machine) - 10
+    assert documented_answers(reader) == documented_answers(fresh)
 
 
 KILLED_WRITER = """
 import sys, time
+from enricher import shared_index
 from enricher.shared_index import SharedIndex
 from enricher.store import open_store
 index = SharedIndex(sys.argv[1])

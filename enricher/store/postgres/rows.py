@@ -41,7 +41,8 @@ class Rows:
                 raise EnricherError(f"table {table} of the target store is not empty", where=self.where)
             rows = iter(rows)
             while batch := list(islice(rows, BATCH)):
-                db.execute(chosen.insert().values(batch))
+                # RETURNING lets SQLAlchemy send the batch as one multi-row INSERT (insertmanyvalues)
+                db.execute(chosen.insert().returning(*chosen.primary_key.columns), batch)
                 count += len(batch)
             for column in chosen.columns:
                 if column.autoincrement is True or column.identity is not None:

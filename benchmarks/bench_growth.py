@@ -10,7 +10,9 @@ each under gunicorn with 2 workers as ``enricher serve`` does (bench_container.g
 with one client, --repeat rounds, the sizes taking turns read by read so the machine's load falls on
 all alike:
 
-- the container of every annotation (``/annotations/``): its first, middle and last page (p50, p95);
+- the container of every annotation (``/annotations/``): its first, middle and last page (p50, p95),
+  sent from the page files after the first round (--page-cache-bytes 0: built per request, its count
+  and page start read from the store each time);
 - one annotation's GET (the first, middle and last one stored);
 - every SPARQL query docs/queries.md documents (bench_sparql.documented), through ``POST /sparql``;
 - Change Discovery: the first, middle and last page of ``/activity``;
@@ -319,7 +321,8 @@ def run_mode(mode: str, stores: dict[int, tuple[str, str, dict]], args: argparse
                       f"({total / seconds[total]['copy']:,.0f} annotations/s)", flush=True)
             index = folder / f"{total}-{mode}.oxigraph"
             settings = {"ENRICHER_DATABASE": url, "ENRICHER_INDEX_PATH": str(index),
-                        "BENCH_GROWTH_SPARQL": "1" if total in sparql else "0", "ENRICHER_SPARQL_TIMEOUT": "600"}
+                        "BENCH_GROWTH_SPARQL": "1" if total in sparql else "0", "ENRICHER_SPARQL_TIMEOUT": "600",
+                        "ENRICHER_PAGE_CACHE_BYTES": str(args.page_cache_bytes)}
             if total in sparql:
                 print(f"{mode} {total:,}: on-disk RDF index built in {reindex(url, index):.1f} s", flush=True)
             listener = same_port(base_url)
@@ -384,6 +387,8 @@ def main() -> None:
     parser.add_argument("--sparql-repeat", type=int, default=3, help="Rounds of every SPARQL query")
     parser.add_argument("--sparql-limit", type=int, default=100_000,
                         help="Largest size whose SPARQL is measured (the embedded index loads every quad per worker)")
+    parser.add_argument("--page-cache-bytes", type=int, default=1024**3,
+                        help="Setting page_cache_bytes of the servers (0: every container page built per request)")
     parser.add_argument("--postgres", default=POSTGRES, help="PostgreSQL server of the scaled mode")
     parser.add_argument("--folder", type=Path, help="Keep the seeded stores here (and reuse them next time)")
     parser.add_argument("--serve-fd", type=int, help=argparse.SUPPRESS)  # internal: the gunicorn subprocess

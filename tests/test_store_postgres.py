@@ -189,3 +189,24 @@ def test_a_server_that_does_not_answer_is_named_without_its_password(closed_port
     with pytest.raises(EnricherError, match="cannot open the database") as caught:
         open_store(f"postgresql://enricher:s3cret@127.0.0.1:{closed_port}/enricher?connect_timeout=5")
     assert str(closed_port) in caught.value.where and "s3cret" not in str(caught.value)
+
+
+def test_a_bulk_write_of_ten_times_the_annotations_leaves_the_container_total_and_page_start_as_cheap(url):
+    """Right after a bulk write of 3,000 annotations, reading the total of every annotation and the
+    start of its first page touches about the pages it did after 300: the trigger-kept counts
+    (container_counts, page_blocks) take one new row version per statement, not one per annotation,
+    whose dead versions every read stepped over until VACUUM reclaimed them (10x the pages at 10x the
+    annotations while autovacuum is off or not yet round). Counted in pages (tests/visits.py), never
+    timed: plans step over dead versions without counting them as rows."""
+    from visits import postgres_pages
+
+    def reads(store) -> int:
+        return postgres_pages(store, lambda: (store.count(None), store.page(None, 0, 1)))
+
+    with open_store(url) as store:
+        store.seed_machine_annotations(KEY, MODEL, [machine(n) for n in range(300)])
+        small = reads(store)
+        store.seed_machine_annotations(KEY, MODEL, [machine(n) for n in range(300, 3300)])
+        assert store.count(KEY) == 3300
+        bulk = reads(store)
+        assert bulk <= small + 2, (small, bulk)

@@ -1,6 +1,6 @@
 """How much work a store read does, counted, never timed: SQLite's virtual-machine steps (its progress
 handler, called every step) or PostgreSQL's rows visited (every plan node's actual rows times its loops,
-by EXPLAIN ANALYZE of each statement the read ran). One counter per backend in enricher.store.BACKENDS."""
+by EXPLAIN ANALYZE of each statement the read ran); for PostgreSQL also the pages touched (postgres_pages). One counter per backend in enricher.store.BACKENDS."""
 
 from __future__ import annotations
 
@@ -30,6 +30,17 @@ def sqlite_steps(store: Store, read: Callable[[], Any]) -> int:
 
 def postgres_rows(store: Store, read: Callable[[], Any]) -> int:
     """The rows every plan node of READ's statements visits (EXPLAIN ANALYZE of each, run again)."""
+    return sum(_node_rows(plan) for plan in _plans(store, read))
+
+
+def postgres_pages(store: Store, read: Callable[[], Any]) -> int:
+    """The table and index pages READ's statements touch (EXPLAIN (ANALYZE, BUFFERS) of each, run
+    again): dead row versions a plan steps over cost pages, though no plan node counts them as rows."""
+    return sum(plan["Shared Hit Blocks"] + plan["Shared Read Blocks"] for plan in _plans(store, read, "BUFFERS, "))
+
+
+def _plans(store: Store, read: Callable[[], Any], options: str = "") -> list[dict]:
+    """The executed plan of each SELECT READ runs on STORE."""
     from sqlalchemy import event
 
     ran: list[tuple[str, Any]] = []
@@ -42,13 +53,14 @@ def postgres_rows(store: Store, read: Callable[[], Any]) -> int:
         read()
     finally:
         event.remove(store.engine, "before_cursor_execute", capture)
-    visited = 0
+    plans = []
     with store.engine.connect() as connection:
         for statement, parameters in ran:
             if statement.lstrip().upper().startswith(("SELECT", "WITH")):
-                plan = connection.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters).scalar()
-                visited += _node_rows((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
-    return visited
+                plan = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, {options}FORMAT JSON) " + statement,
+                                                  parameters).scalar()
+                plans.append((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
+    return plans
 
 
 def _node_rows(node: dict) -> int:

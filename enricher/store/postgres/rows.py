@@ -12,7 +12,7 @@ from ...errors import EnricherError
 from ..records import COPIED_TABLES
 from ..tables import metadata
 
-BATCH = 1000  # rows per INSERT round trip
+BATCH = 1000  # rows per INSERT statement (one VALUES list: the count triggers run once per statement)
 
 
 def _table(name: str):
@@ -41,7 +41,8 @@ class Rows:
                 raise EnricherError(f"table {table} of the target store is not empty", where=self.where)
             rows = iter(rows)
             while batch := list(islice(rows, BATCH)):
-                db.execute(chosen.insert(), batch)
+                # RETURNING lets SQLAlchemy send the batch as one multi-row INSERT (insertmanyvalues)
+                db.execute(chosen.insert().returning(*chosen.primary_key.columns), batch)
                 count += len(batch)
             for column in chosen.columns:
                 if column.autoincrement is True or column.identity is not None:

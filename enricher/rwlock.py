@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -29,29 +29,26 @@ class FileRWLock:
         self._lock = name.with_name(name.name + ".lock")
         self._gate = name.with_name(name.name + ".gate")
 
-    @contextmanager
-    def shared(self, timeout: float | None) -> Iterator[None]:
+    def shared(self, timeout: float | None) -> AbstractContextManager[None]:
         """Hold the lock shared (waiting up to TIMEOUT seconds, None: for ever). Raises LockTimeout."""
+        return self._hold(fcntl.LOCK_SH, timeout)
+
+    def exclusive(self, timeout: float | None) -> AbstractContextManager[None]:
+        """Hold the lock alone (waiting up to TIMEOUT seconds, None: for ever). Raises LockTimeout."""
+        return self._hold(fcntl.LOCK_EX, timeout)
+
+    @contextmanager
+    def _hold(self, mode: int, timeout: float | None) -> Iterator[None]:
+        """Pass the gate in MODE, then take the lock in MODE and let the gate go: a waiting writer
+        holds the gate, so readers arriving after it wait behind it."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._open(self._gate) as gate, self._open(self._lock) as lock:
-            _take(gate, fcntl.LOCK_SH, deadline)
+            _take(gate, mode, deadline)
             try:
-                _take(lock, fcntl.LOCK_SH, deadline)
+                _take(lock, mode, deadline)
             finally:
                 fcntl.flock(gate, fcntl.LOCK_UN)
             yield  # closing the file lets go
-
-    @contextmanager
-    def exclusive(self, timeout: float | None) -> Iterator[None]:
-        """Hold the lock alone (waiting up to TIMEOUT seconds, None: for ever). Raises LockTimeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._open(self._gate) as gate, self._open(self._lock) as lock:
-            _take(gate, fcntl.LOCK_EX, deadline)
-            try:
-                _take(lock, fcntl.LOCK_EX, deadline)
-            finally:
-                fcntl.flock(gate, fcntl.LOCK_UN)
-            yield
 
     def _open(self, path: Path) -> IO:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ import httpx
 
 from .config import Config
 from .errors import BlockedAddressError
+from .quickack import quick_ack
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]  # host, port -> addresses as text
@@ -91,7 +92,8 @@ class AddressGuard:
 
 
 class GuardedBackend(httpcore.NetworkBackend):
-    """httpcore's blocking backend, connecting only to addresses the guard resolved and checked."""
+    """httpcore's blocking backend, connecting only to addresses the guard resolved and checked, over
+    streams that acknowledge at once (``quickack``)."""
 
     def __init__(self, guard: AddressGuard):
         self._guard = guard
@@ -103,7 +105,7 @@ class GuardedBackend(httpcore.NetworkBackend):
         failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in self._guard.resolve(host, port):
             try:
-                return self._sockets.connect_tcp(address, port, timeout, local_address, socket_options)
+                return quick_ack(self._sockets.connect_tcp(address, port, timeout, local_address, socket_options))
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
         raise failure

@@ -3,6 +3,10 @@ weights, boxes checked against the generator's ground truth in canvas coordinate
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+
 import pytest
 from conformance import assert_iiif3, assert_w3c_annotation
 from factories import load_fixture, make_manifest
@@ -15,7 +19,7 @@ from enricher.fetch import Fetcher
 from enricher.geometry import iou, parse_region
 from enricher.imageserver import write_static_tree
 from enricher.manifest import parse_manifest
-from enricher.pipeline import Enricher
+from enricher.pipeline import HELPER_NICENESS, Enricher
 
 
 @pytest.fixture
@@ -143,8 +147,6 @@ def test_ids_are_stable_across_runs(enrich, sample_server):
 
 
 def test_events_come_in_order_off_the_enriching_thread(enrich, sample_server):
-    import threading
-
     document = make_manifest(3, specs(SCENES), f"{sample_server}/iiif/3")
     seen = []
 
@@ -155,6 +157,24 @@ def test_events_come_in_order_off_the_enriching_thread(enrich, sample_server):
     # every event handled by the time enrich returns, each on the helper thread
     assert seen == [("manifest_started", True)] + [("canvas_done", True)] * len(SCENES)
     assert len(result.canvases) == len(SCENES)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own nice value is Linux's")
+def test_fetching_and_writing_run_at_a_lower_priority_than_the_model(enrich, sample_server):
+    document = make_manifest(3, specs(SCENES), f"{sample_server}/iiif/3")
+    events, fetchers = set(), set()
+
+    def niceness(thread: threading.Thread) -> int:
+        return os.getpriority(os.PRIO_PROCESS, thread.native_id)
+
+    def handler(name, data):
+        events.add(niceness(threading.current_thread()))
+        fetchers.update(niceness(t) for t in threading.enumerate() if t.name.startswith("enricher-fetch"))
+
+    enrich(document, on_event=handler, settings={"batch": 1})
+    lowered = min(19, niceness(threading.current_thread()) + HELPER_NICENESS)
+    assert events == {lowered}
+    assert fetchers == {lowered}
 
 
 def test_an_error_in_the_event_handler_stops_the_run(enrich, sample_server):

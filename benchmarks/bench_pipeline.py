@@ -10,11 +10,19 @@ so the baseline pays for no fetching, decoding, mapping, annotating or writing).
 and two ratios: default / torch (target >= 3) and default / bare (target >= 0.9: fetching, decoding and
 writing overlap with inference).
 
+The bare baseline is a fair one: the same Detector object as the default pipeline, so the same model,
+predictor and predict arguments (conf, iou, max_det, classes, imgsz, device); the same batch size
+(Detector.predict cuts the list into batches of ``batch``, as the pipeline hands it one batch at a
+time); and the same pixels (the same image request, plan_whole being the pipeline's whole-image
+plan_region, decoded by the same Fetcher), only fetched and decoded before the clock starts.
+
 By default the images come pre-rendered: the IIIF reference server renders every info.json and image
 the pipeline asks for once, before timing, and a plain file server in another process answers with those
-bytes over keep-alive connections, as image servers do. A real image server runs on another machine; the
-reference server in this process would take about 15 ms of this machine's CPU per image to resize and
-encode it, which on a 2-core machine comes out of the model's share and is not the pipeline's work.
+bytes over keep-alive connections, as image servers do (with Nagle's algorithm on, as Python's server
+has it: the fetcher acknowledges at once, enricher.quickack, else each request waits 40 ms for nothing).
+A real image server runs on another machine; the reference server in this process would take about
+15 ms of this machine's CPU per image to resize and encode it, which on a 2-core machine comes out of
+the model's share and is not the pipeline's work.
 ``--render`` serves through the reference server instead, to show that cost.
 
     python benchmarks/bench_pipeline.py --canvases 48 [--render]

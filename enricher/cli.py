@@ -332,6 +332,7 @@ def migrate(config_file: str | None, target: str, **overrides) -> None:
 @database_option
 @click.option("--broker", help="amqp://... (RabbitMQ) or redis://... (Redis) (setting broker).")
 @click.option("--threads", "worker_threads", type=int, help="Worker threads (setting worker_threads).")
+@click.option("--inference-threads", type=int, help="Threads the model infers on (setting inference_threads).")
 @click.option("--weights", help="YOLO weights: a local path or a file name in ultralytics' weights folder.")
 @click.option("--device", help="auto, cpu, cuda, cuda:0 ...")
 def worker(config_file: str | None, **overrides) -> None:
@@ -356,7 +357,9 @@ def worker(config_file: str | None, **overrides) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    click.echo(f"enricher worker: {config.worker_threads} threads on {redacted(config.broker)}, store {store.url}", err=True)
+    inference = config.inference_threads or "the runtime's default"
+    click.echo(f"enricher worker: {config.worker_threads} threads (inference threads: {inference}) "
+               f"on {redacted(config.broker)}, store {store.url}", err=True)
     while not stopping.wait(1.0):
         pass
     queue.stop()  # the messages in flight finish first; the broker redelivers what was not taken

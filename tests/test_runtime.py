@@ -182,17 +182,16 @@ def backend_of(detector: Detector):
 
 
 @pytest.fixture
-def two_torch_threads() -> Iterator[None]:
-    """PyTorch on 2 threads for the test (a count the setting must change), as before it after."""
+def torch_threads_kept() -> Iterator[None]:
+    """PyTorch's thread count (the process's) as it was before the test, after it."""
     before = torch.get_num_threads()
-    torch.set_num_threads(2)
     yield
     torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("name", sorted(RUNTIMES))
 def test_inference_threads_hold_every_runtime_and_pytorch_to_the_count(name, on_runtime, config, scenes,
-                                                                        two_torch_threads):
+                                                                        torch_threads_kept):
     on_runtime(name)  # exported once for the session
     detector = Detector(config(weights=str(DEMO_WEIGHTS), device="cpu", runtime=name, inference_threads=1))
     assert matched(detector.predict(scenes[:1])[0], on_runtime(name).predict(scenes[:1])[0])

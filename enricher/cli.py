@@ -306,7 +306,6 @@ def evaluate(config_file: str | None, manifests: tuple[str, ...], model: str | N
     click.echo(report.summary(record))
 
 
-
 @main.command("load-index")
 @config_option
 @database_option
@@ -327,6 +326,7 @@ def load_index(config_file: str | None, load_url: str, **overrides) -> None:
         _fail(str(exc))
     click.echo(f"loaded {load_url} up to change {position} ({time.perf_counter() - started:.1f} s); "
                "the pusher sends what came after")
+
 
 @main.command()
 @config_option

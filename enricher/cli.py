@@ -306,6 +306,28 @@ def evaluate(config_file: str | None, manifests: tuple[str, ...], model: str | N
     click.echo(report.summary(record))
 
 
+@main.command("load-index")
+@config_option
+@database_option
+@click.option("--url", "load_url", required=True,
+              help="The triplestore's endpoint that takes N-Quads by POST, e.g. http://host:7878/store (Oxigraph).")
+def load_index(config_file: str | None, load_url: str, **overrides) -> None:
+    """Fill the empty triplestore of the remote index (settings index_url, push_url) in one stream from
+    the store, and start the pusher after it: how an instance moves up, faster than pushing each change."""
+    from .remote_index import bulk_load
+    from .store import open_store
+
+    try:
+        config = load_config(overrides, file=config_file)
+        started = time.perf_counter()
+        with open_store(config.database) as store:
+            position = bulk_load(config, store, load_url)
+    except EnricherError as exc:
+        _fail(str(exc))
+    click.echo(f"loaded {load_url} up to change {position} ({time.perf_counter() - started:.1f} s); "
+               "the pusher sends what came after")
+
+
 @main.command()
 @config_option
 @database_option

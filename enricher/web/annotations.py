@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 from flask import Blueprint, Response, request
 
@@ -77,14 +77,19 @@ def find_manifest(key: str) -> Manifest:
     return service().parsed(find_stored(key))
 
 
+@lru_cache(maxsize=4)
+def _everything(base: str) -> Container:
+    """The container of every annotation of the service at BASE, built once: each of its pages asks."""
+    return Container(None, urls.container_url(base, None), "Every annotation of this service", EVERYTHING_ALLOW)
+
+
 def find_container(key: str | None) -> Container:
     """Return the container of manifest KEY, or of everything when KEY is None.
 
     Raises NotFound for an unknown manifest.
     """
     if key is None:
-        everything = urls.container_url(service().base, None)
-        return Container(None, everything, "Every annotation of this service", EVERYTHING_ALLOW)
+        return _everything(service().base)
     label = find_stored(key).label
     return Container(key, urls.container_url(service().base, key), f"Annotations of {label}", CONTAINER_ALLOW)
 

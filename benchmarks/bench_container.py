@@ -37,6 +37,7 @@ import psutil
 
 START_SECONDS = 900  # each worker loads its RDF index first: minutes at 100,000 annotations on a busy machine
 SAMPLE_SECONDS = 0.05
+QUIET_SECONDS = 3  # how long the server must idle before a walk (see settle)
 CHECKPOINTS = (0.1, 0.5, 1.0)
 CLIENTS = (1, 2)
 CANVAS_SIZE = (4000, 3000)
@@ -225,11 +226,14 @@ def settle(master: psutil.Process, deadline: float) -> None:
     missing, minutes at 100,000 annotations), and paging measured meanwhile would pay for that."""
     processes = [master, *master.children(recursive=True)]
     busy = lambda: sum(t.user + t.system for t in (p.cpu_times() for p in processes))  # noqa: E731
-    before = busy()
+    before, quiet = busy(), 0
     while time.monotonic() < deadline:
         time.sleep(1.0)
         now = busy()
-        if now - before < 0.05:  # under 5% of one core for a second
+        # under 5% of one core for QUIET_SECONDS in a row: on a loaded machine the index build can
+        # be starved of the CPU for a second and look idle
+        quiet = quiet + 1 if now - before < 0.05 else 0
+        if quiet == QUIET_SECONDS:
             return
         before = now
     raise SystemExit("the server never settled: its workers kept a core busy")

@@ -1,34 +1,36 @@
 """Cost growth: the same reads over 10,000, 100,000 and 1,000,000 annotations, as ratios to 10,000.
 
-For each mode and size, seeds a fresh store as a run of the pipeline leaves it: manifests of
---canvases canvases with --per-canvas machine annotations each (real documents from
-annotate.build_annotation, one per class and manifest, copied onto every canvas with an id and box of
-their own), stored in bulk through Store.seed_machine_annotations (each with its change-log entry and
-search rows), then Change Discovery's activities appended by its follower (discovery.sync) and the
-on-disk RDF index built (``enricher reindex``) where SPARQL is measured. Serves every size at once,
-each under gunicorn with 2 workers as ``enricher serve`` does (bench_container.gunicorn), and measures
-with one client, --repeat rounds, the sizes taking turns read by read so the machine's load falls on
-all alike:
+For each size, seeds a store as a run of the pipeline leaves it: manifests of --canvases canvases with
+--per-canvas machine annotations each (real documents from annotate.build_annotation, one per class
+and manifest, copied onto every canvas with an id and box of their own), stored in bulk through
+Store.seed_machine_annotations (each with its change-log entry and search rows), then Change
+Discovery's activities appended by its follower (discovery.sync). With --folder the stores, the RDF
+indexes and the PostgreSQL copies below are kept and reused by the next run, so 1,000,000 is seeded,
+indexed and copied once. Serves every size at once, each under gunicorn with 2 workers as ``enricher
+serve`` does, and measures with one client, --repeat rounds (SPARQL --sparql-repeat), the sizes taking
+turns read by read so the machine's load falls on all alike:
 
-- the container of every annotation (``/annotations/``): its first, middle and last page (p50, p95),
-  sent from the page files after the first round (--page-cache-bytes 0: built per request, its count
-  and page start read from the store each time);
+- the container of every annotation (``/annotations/``): its first, middle and last page (p50, p95);
 - one annotation's GET (the first, middle and last one stored);
-- every SPARQL query docs/queries.md documents (bench_sparql.documented), through ``POST /sparql``;
+- every SPARQL query docs/queries.md documents (bench_sparql.documented), through ``POST /sparql``,
+  each on its own row, marked where docs/queries.md says it reads every annotation it matches (its
+  time grows with the data by nature); an answer over the default caps (422) is marked too;
 - Change Discovery: the first, middle and last page of ``/activity``;
-- the peak RSS of gunicorn's master and workers over the whole measurement (sum, and the largest worker).
+- the peak RSS of gunicorn's master and workers over the whole measurement (sum, and the largest
+  worker), and in the scaled mode the triplestore's.
 
-Modes: ``embedded`` (SQLite and the embedded Oxigraph index in every worker) and ``scaled``
-(PostgreSQL in a schema of its own, --postgres, dropped afterwards; the embedded index too: the remote
-one, which needs a triplestore and the pusher feeding it, is not measured here yet). Each size is seeded once, in SQLite; the scaled mode copies it into
-PostgreSQL as ``enricher migrate --to`` does (export_rows, import_rows; the triggers recount), since
-Change Discovery's follower, a few queries per change, would take hours over a million changes there.
-The copy carries what records.COPIED_TABLES names: not the search rows, which nothing here reads. The embedded index holds every quad in each worker's memory (3 GB at
-100,000), so SPARQL is measured up to --sparql-limit annotations and left out above (the index is then
-never loaded). Prints one table per mode: each figure at each size and its ratio to the smallest size,
-marking misses of the targets (latency within 1.5x, RSS within 1.2x).
+Modes: ``embedded`` (SQLite; the RDF index one Oxigraph store on disk that the workers share, built
+by ``enricher reindex``) and ``scaled`` (PostgreSQL in a schema of its own on --postgres, kept with
+--folder, else dropped; the remote index: an ``oxigraph serve`` filled from the store's dump as
+``enricher load-index`` does (docs/deploy.md: how an instance moves up), the pusher following from
+there). The scaled mode copies each seeded store into PostgreSQL as ``enricher migrate --to`` does
+(export_rows, import_rows; the triggers recount), since Change Discovery's follower, a few queries
+per change, would take hours over a million changes there; the copy carries what
+records.COPIED_TABLES names (not the search rows, which nothing here reads). Prints one table per
+mode: each figure at each size and its ratio to the smallest size, marking misses of the targets
+(latency within 1.5x, RSS within 1.2x).
 
-    python benchmarks/bench_growth.py --sizes 10000,100000 --modes embedded,scaled
+    python benchmarks/bench_growth.py --sizes 10000,100000,1000000 --folder /var/tmp/growth
 """
 
 from __future__ import annotations
@@ -59,13 +61,16 @@ from bench_container import (
     loopback_listener,
     manifest_document,
 )
-from bench_sparql import MODEL_SHA, ask, documented
+from bench_sparql import DOCS, MODEL_SHA, NTRIPLES, SELECT_JSON, documented, warm_up
+from growth_indexes import reindex, remote_index, triplestore
 
 LATENCY_TARGET, RSS_TARGET = 1.5, 1.2
 BATCH = 20_000  # annotations per seeding transaction
 POSTGRES = "postgresql://root@127.0.0.1:5432/test"
 PAGE_SIZE = 100
 START_SECONDS = 3600  # for the server to start and settle
+WIDTH = 84  # of the table's first column
+GROWS = "reads every annotation it matches"  # what docs/queries.md says of a query whose cost grows with the data
 
 
 # --- seeding ----------------------------------------------------------------------------------------
@@ -142,52 +147,40 @@ def copy(source: str, target: str) -> float:
     return time.perf_counter() - started
 
 
-def reindex(url: str, index_path: Path) -> float:
-    """Build the on-disk RDF index from the store, as ``enricher reindex`` does; return its seconds."""
-    from enricher.config import load_config
-    from enricher.store import open_store
-    from enricher.web import indexing
-
-    config = load_config({"database": url, "index_path": str(index_path)}, env={})
-    started = time.perf_counter()
-    with open_store(url) as store:
-        indexing.rebuild(config, store)
-    return time.perf_counter() - started
-
-
 @contextmanager
-def postgres_schema(server: str) -> Iterator[str]:
-    """A new PostgreSQL schema on SERVER for one size, dropped afterwards; yield the store URL naming it."""
+def postgres_copy(server: str, seeded_url: str, kept: Path | None) -> Iterator[tuple[str, float | None]]:
+    """The seeded store copied into a new PostgreSQL schema on SERVER: yield the store URL naming it and
+    the copy's seconds. With KEPT (a file in --folder) the schema stays, named there, and the next run
+    reuses it (seconds None); without, it is dropped afterwards."""
     import psycopg
 
+    url = lambda schema: f"{server}?options=-csearch_path%3D{schema}"  # noqa: E731
+    if kept is not None and kept.is_file():
+        yield url(kept.read_text().strip()), None
+        return
     schema = f"bench_growth_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield f"{server}?options=-csearch_path%3D{schema}"
+        seconds = copy(seeded_url, url(schema))
+        if kept is not None:
+            kept.write_text(schema)
+        yield url(schema), seconds
     finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        if kept is None or not kept.is_file():
+            with psycopg.connect(server, autocommit=True) as admin:
+                admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 # --- the server ---------------------------------------------------------------------------------------
 
 
 def serve(fd: int) -> None:
-    """Run the service on listening socket FD as ``enricher serve`` does; the RDF index loads at start
-    only when SPARQL is measured (BENCH_GROWTH_SPARQL)."""
+    """Run the service on listening socket FD as ``enricher serve`` does."""
     from enricher.config import load_config
-    from enricher.web import create_app
-    from enricher.web.server import Server
+    from enricher.web.server import serve as run
 
-    class GrowthServer(Server):
-        def load(self):
-            app = create_app(self.settings.as_dict())
-            if os.environ.get("BENCH_GROWTH_SPARQL") == "1":
-                app.extensions["enricher"].warm_up()
-            return app
-
-    GrowthServer(load_config(), {"bind": [f"fd://{fd}"]}).run()
+    run(load_config(), f"fd://{fd}")
 
 
 class PeakSampler(Sampler):
@@ -205,6 +198,26 @@ class PeakSampler(Sampler):
 
 
 # --- the client -----------------------------------------------------------------------------------------
+
+
+def sparql(http: httpx.Client, base_url: str, query: str) -> tuple[float, bool]:
+    """POST QUERY to /sparql; return its seconds and whether it was refused for an answer over the
+    default caps (422: more than sparql_max_rows rows or sparql_max_triples triples)."""
+    construct = re.search(r"^\s*CONSTRUCT\b", query, re.MULTILINE | re.IGNORECASE) is not None
+    started = time.perf_counter()
+    response = http.post(f"{base_url}sparql", data={"query": query},
+                         headers={"Accept": NTRIPLES if construct else SELECT_JSON})
+    seconds = time.perf_counter() - started
+    if response.status_code not in (200, 422):
+        raise SystemExit(f"/sparql answered {response.status_code}: {response.text[:500]}")
+    return seconds, response.status_code == 422
+
+
+def growing() -> set[str]:
+    """The titles of the queries whose section in docs/queries.md says they read every annotation they
+    match (their cost grows with the data by nature)."""
+    sections = re.findall(r"^## ([^\n]+)\n((?:(?!^## ).)*)", DOCS.read_text(encoding="utf-8"), re.DOTALL | re.MULTILINE)
+    return {title for title, text in sections if GROWS in " ".join(text.split())}
 
 
 def timed(http: httpx.Client, method: str, url: str, **options) -> float:
@@ -239,35 +252,44 @@ def minimal() -> str:
     return 'return=representation; include="http://www.w3.org/ns/ldp#PreferMinimalContainer"'
 
 
-def measure(servers: dict[int, tuple[psutil.Process, str]], args: argparse.Namespace,
-            sparql: set[int]) -> dict[int, dict]:
-    """Seconds of each read at each size (--repeat rounds, SPARQL --sparql-repeat) and each server's
-    peak RSS meanwhile. The sizes take turns read by read, so the machine's load falls on all alike."""
+def measure(servers: dict[int, tuple[psutil.Process, str, psutil.Process | None]],
+            args: argparse.Namespace) -> dict[int, dict]:
+    """Seconds of each read at each size (--repeat rounds, SPARQL --sparql-repeat) and the peak RSS of
+    each server (and triplestore) meanwhile. The sizes take turns read by read, so the machine's load
+    falls on all alike."""
     times: dict[int, dict[str, list[float]]] = {n: {} for n in servers}
+    refused: dict[int, set[str]] = {n: set() for n in servers}
+    grows = growing()
     with ExitStack() as stack:
-        http = stack.enter_context(httpx.Client(timeout=600))
-        samplers = {n: stack.enter_context(PeakSampler(master)) for n, (master, _) in servers.items()}
-        urls = {n: targets(http, base_url) for n, (_, base_url) in servers.items()}
-        queries = documented() if sparql else {}
+        http = stack.enter_context(httpx.Client(timeout=3600))
+        samplers = {n: stack.enter_context(PeakSampler(master)) for n, (master, _, _) in servers.items()}
+        stores = {n: stack.enter_context(PeakSampler(process)) for n, (_, _, process) in servers.items() if process}
+        urls = {n: targets(http, base_url) for n, (_, base_url, _) in servers.items()}
+        for _, base_url, _ in servers.values():
+            warm_up(base_url)  # each worker's first query opens the index (or sends the vocabulary to the triplestore)
         for round_ in range(args.repeat + 1):  # the first round warms up: lazy imports, the store's pages
             for name in next(iter(urls.values())):
                 for n in servers:
                     seconds = timed(http, "GET", urls[n][name])
                     if round_:
                         times[n].setdefault(name, []).append(seconds)
-            if round_ > args.sparql_repeat:
+            if not 0 < round_ <= args.sparql_repeat:  # the reads before warmed the server up
                 continue
-            for title, query in queries.items():
-                for n in sparql:
-                    seconds = ask(http, servers[n][1], query)[0]
-                    if round_:
-                        times[n].setdefault(f"SPARQL: {title}", []).append(seconds)
+            for title, query in documented().items():
+                name = f"SPARQL{', reads all it matches' if title in grows else ''}: {title}"
+                for n in servers:
+                    seconds, over = sparql(http, servers[n][1], query)
+                    if over:
+                        refused[n].add(name)
+                    times[n].setdefault(name, []).append(seconds)
     results = {}
     for n, sampler in samplers.items():
         workers = [p.pid for p in sampler.processes[1:]]
-        results[n] = {"times": times[n], "memory": {
-            "RSS, master and workers": max(rss for _, rss in sampler.samples),
-            "RSS, largest worker": max(sampler.peak_each[pid] for pid in workers)}}
+        memory = {"RSS, master and workers": max(rss for _, rss in sampler.samples),
+                  "RSS, largest worker": max(sampler.peak_each[pid] for pid in workers)}
+        if n in stores:
+            memory["RSS, triplestore"] = max(rss for _, rss in stores[n].samples)
+        results[n] = {"times": times[n], "memory": memory, "refused": refused[n]}
     return results
 
 
@@ -310,30 +332,37 @@ def run_mode(mode: str, stores: dict[int, tuple[str, str, dict]], args: argparse
     """Serve every size at once in MODE (scaled: a copy of each store in PostgreSQL) and measure them
     taking turns; return the figures per size."""
     load = os.getloadavg()[0]
-    sparql = {n for n in stores if n <= args.sparql_limit}
     servers, seconds = {}, {n: dict(found[2]) for n, found in stores.items()}
     with ExitStack() as stack:
         for total, (url, base_url, _) in stores.items():
+            settings = {"ENRICHER_SPARQL_TIMEOUT": "3600", "ENRICHER_PAGE_CACHE_BYTES": str(args.page_cache_bytes)}
+            process = None
             if mode == "scaled":
-                seeded_url, url = url, stack.enter_context(postgres_schema(args.postgres))
-                seconds[total]["copy"] = copy(seeded_url, url)
-                print(f"{total:,}: copied into PostgreSQL in {seconds[total]['copy']:.1f} s "
-                      f"({total / seconds[total]['copy']:,.0f} annotations/s)", flush=True)
-            index = folder / f"{total}-{mode}.oxigraph"
-            settings = {"ENRICHER_DATABASE": url, "ENRICHER_INDEX_PATH": str(index),
-                        "BENCH_GROWTH_SPARQL": "1" if total in sparql else "0", "ENRICHER_SPARQL_TIMEOUT": "600",
-                        "ENRICHER_PAGE_CACHE_BYTES": str(args.page_cache_bytes)}
-            if total in sparql:
-                print(f"{mode} {total:,}: on-disk RDF index built in {reindex(url, index):.1f} s", flush=True)
+                kept = args.folder / f"{total}.postgres" if args.folder else None
+                url, copied = stack.enter_context(postgres_copy(args.postgres, url, kept))
+                if copied is None:
+                    print(f"{total:,}: the PostgreSQL copy of an earlier run", flush=True)
+                else:
+                    seconds[total]["copy"] = copied
+                    print(f"{total:,}: copied into PostgreSQL in {copied:.1f} s ({total / copied:,.0f} annotations/s)",
+                          flush=True)
+                location = folder / f"{total}-triplestore"
+                base, process = stack.enter_context(triplestore(location))
+                settings |= remote_index(url, base_url, base, location)
+                settings["ENRICHER_PAGE_CACHE"] = str(folder / f"{total}-scaled.pages")  # else beside the cwd
+            else:
+                index = folder / f"{total}-embedded.oxigraph"
+                reindex(url, index)
+                settings["ENRICHER_INDEX_PATH"] = str(index)
+            settings["ENRICHER_DATABASE"] = url
             listener = same_port(base_url)
-            # each worker loads its copy of the RDF index before the server settles (minutes at 100,000)
             logs = folder / f"{total}-{mode}"
             logs.mkdir(exist_ok=True)
             master = stack.enter_context(gunicorn(logs, listener, base_url, PAGE_SIZE, settings, script=__file__,
                                                   probe="annotations/", start_seconds=START_SECONDS))
             listener.close()
-            servers[total] = (master, base_url)
-        results = measure(servers, args, sparql)
+            servers[total] = (master, base_url, process)
+        results = measure(servers, args)
     for total, figures in results.items():
         figures.update(load=(load, os.getloadavg()[0]), seed=seconds[total])
     return results
@@ -343,33 +372,34 @@ def table(mode: str, results: dict[int, dict]) -> None:
     """Print each figure at each size and its ratio to the smallest, marking misses."""
     sizes = sorted(results)
     base = sizes[0]
-    print(f"\n{mode} mode (latency in ms: p50 / p95; ratio of p50 to {base:,}; * misses the target)")
-    print(f"{'figure':<58}" + "".join(f"{n:>24,}" for n in sizes))
+    print(f"\n{mode} mode (latency in ms: p50 / p95; ratio of p50 to {base:,}; * misses the target; "
+          f"R: refused, the answer over the default caps)")
+    print(f"{'figure':<{WIDTH}}" + "".join(f"{n:>28,}" for n in sizes))
     names = list(dict.fromkeys(name for n in sizes for name in results[n]["times"]))
     for name in names:
         cells = []
         for n in sizes:
             values = results[n]["times"].get(name)
             if not values:
-                cells.append(f"{'-':>24}")
+                cells.append(f"{'-':>28}")
                 continue
             p50, p95 = statistics.median(values) * 1000, percentile(values, 0.95) * 1000
             first = results[base]["times"].get(name)
             ratio = p50 / (statistics.median(first) * 1000) if first else float("nan")
-            mark = "*" if ratio > LATENCY_TARGET else " "
-            cells.append(f"{p50:8.2f} /{p95:8.2f} {ratio:4.2f}x{mark}")
-        print(f"{name:<58}" + "".join(f"{cell:>24}" for cell in cells))
+            mark = "R" if name in results[n]["refused"] else "*" if ratio > LATENCY_TARGET else " "
+            cells.append(f"{p50:8.1f} /{p95:8.1f} {ratio:5.2f}x{mark}")
+        print(f"{name:<{WIDTH}}" + "".join(f"{cell:>28}" for cell in cells))
     for name in results[base]["memory"]:
         cells = []
         for n in sizes:
             value, ratio = results[n]["memory"][name], results[n]["memory"][name] / results[base]["memory"][name]
             cells.append(f"{value / 2**20:10.1f} MiB {ratio:4.2f}x{'*' if ratio > RSS_TARGET else ' '}")
-        print(f"{name:<58}" + "".join(f"{cell:>24}" for cell in cells))
+        print(f"{name:<{WIDTH}}" + "".join(f"{cell:>28}" for cell in cells))
     for step, label in (("annotations", "seeding"), ("copy", "copy into PostgreSQL")):
         rates = [f"{n / results[n]['seed'][step]:,.0f}" if step in results[n]["seed"] else "-" for n in sizes]
-        print(f"{label + ', annotations/s':<58}" + "".join(f"{rate:>24}" for rate in rates))
-    print(f"{'load average (1 min) before / after':<58}"
-          + "".join(f"{results[n]['load'][0]:>17.2f} / {results[n]['load'][1]:4.2f}" for n in sizes))
+        print(f"{label + ', annotations/s':<{WIDTH}}" + "".join(f"{rate:>28}" for rate in rates))
+    print(f"{'load average (1 min) before / after':<{WIDTH}}"
+          + "".join(f"{results[n]['load'][0]:>21.2f} / {results[n]['load'][1]:4.2f}" for n in sizes))
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -385,8 +415,6 @@ def main() -> None:
     parser.add_argument("--canvases", type=int, default=50, help="Canvases per manifest")
     parser.add_argument("--repeat", type=int, default=20, help="Rounds of every read")
     parser.add_argument("--sparql-repeat", type=int, default=3, help="Rounds of every SPARQL query")
-    parser.add_argument("--sparql-limit", type=int, default=100_000,
-                        help="Largest size whose SPARQL is measured (the embedded index loads every quad per worker)")
     parser.add_argument("--page-cache-bytes", type=int, default=1024**3,
                         help="Setting page_cache_bytes of the servers (0: every container page built per request)")
     parser.add_argument("--postgres", default=POSTGRES, help="PostgreSQL server of the scaled mode")

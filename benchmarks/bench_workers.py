@@ -2,15 +2,15 @@
 
 Serves pre-rendered images of a manifest of N canvases from a plain file server (see
 bench_pipeline.prerendered) and runs the same job three ways, each process limited to one inference
-thread (OMP_NUM_THREADS=1): the embedded thread queue (``python -m enricher.jobs``), one
-``enricher worker`` and two ``enricher worker`` processes on a broker, every one on a fresh SQLite
-store. Each way first runs a warm-up job, then the measured job, timed from the moment it runs to its
-end (polling the store every 20 ms; the model is loaded before). Prints canvases per second and the
-ratios: two workers / one (target >= 1.7 where each worker has a core of its own) and one worker /
-embedded (target >= 0.9). Next to each rate: the CPU time the way's processes spent a canvas (what the
-distributed path costs over the embedded one, whatever the load) and how many cores they got on average
-while the job ran (what the machine's other work left them: two workers gain over one only as far as
-they get more cores).
+thread (setting inference_threads, which PyTorch, OpenVINO and ONNX Runtime honour): the embedded thread
+queue (``python -m enricher.jobs``), one ``enricher worker`` and two ``enricher worker`` processes on a
+broker, every one on a fresh SQLite store. Each way first runs a warm-up job, then the measured job,
+timed from the moment it runs to its end (polling the store every 20 ms; the model is loaded before).
+Prints canvases per second and the ratios: two workers / one (target >= 1.7 where each worker has a
+core of its own) and one worker / embedded (target >= 0.9). Next to each rate: the CPU time the way's
+processes spent a canvas (what the distributed path costs over the embedded one, whatever the load)
+and how many cores they got on average while the job ran (what the machine's other work left them: two
+workers gain over one only as far as they get more cores).
 
     python benchmarks/bench_workers.py --canvases 96 [--broker amqp://guest:guest@127.0.0.1:5672/]
 """
@@ -40,7 +40,6 @@ WAIT_SECONDS = 1200
 def environment(database: Path, **settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENRICHER_")}
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
-    env["OMP_NUM_THREADS"] = "1"  # one inference thread per process
     settings = {"database": database, "weights": DEMO_WEIGHTS, "allow_private": "true", "tiled": "off", **settings}
     env.update({f"ENRICHER_{k.upper()}": str(v) for k, v in settings.items()})
     return env
@@ -81,11 +80,11 @@ def timed_job(store, submit, manifest: str, processes: list[subprocess.Popen],
 
 
 def run_way(folder: Path, manifest: str, canvases: int, repeat: int, workers: int, broker: str, threads: int,
-            batch: int) -> tuple[float, float, float]:
+            batch: int, inference_threads: int) -> tuple[float, float, float]:
     """Canvases per second of the best measured job run the way WORKERS says (0: embedded thread queue),
     with the CPU seconds its processes spent a canvas and the cores they got on average."""
     database = folder / "enricher.sqlite3"
-    settings = {"batch": batch}
+    settings = {"batch": batch, "inference_threads": inference_threads}
     if workers:
         settings |= {"broker": broker, "worker_threads": threads, "message_canvases": batch}
     env = environment(database, **settings)
@@ -122,6 +121,8 @@ def main() -> None:
     parser.add_argument("--broker", default="amqp://guest:guest@127.0.0.1:5672/")
     parser.add_argument("--threads", type=int, default=2, help="Threads per worker process (setting worker_threads)")
     parser.add_argument("--batch", type=int, default=8, help="Images per inference batch, and canvases per message")
+    parser.add_argument("--inference-threads", type=int, default=1,
+                        help="Inference threads per process (setting inference_threads; 0: the runtime's default)")
     args = parser.parse_args()
     print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
     config = load_config({"weights": str(DEMO_WEIGHTS), "allow_private": True, "tiled": "off"}, env={})
@@ -134,10 +135,11 @@ def main() -> None:
             manifest = f"{base}/manifest.json"
             ways = {"embedded thread queue": 0, "one worker": 1, "two workers": 2}
             rates = {name: run_way(root / name.replace(" ", "-"), manifest, args.canvases, args.repeat, workers,
-                                   args.broker, args.threads, args.batch)
+                                   args.broker, args.threads, args.batch, args.inference_threads)
                      for name, workers in ways.items()}
-    print(f"canvases: {args.canvases}, one inference thread per process, {args.threads} worker threads, "
-          f"batch and message of {args.batch} canvases, broker {args.broker.rpartition('@')[2]}")
+    print(f"canvases: {args.canvases}, {args.inference_threads or 'default'} inference threads per process, "
+          f"{args.threads} worker threads, batch and message of {args.batch} canvases, "
+          f"broker {args.broker.rpartition('@')[2]}")
     for name, (rate, cpu, cores) in rates.items():
         print(f"{name:22s} {rate:7.1f} canvases/s, {cpu * 1000:4.0f} ms CPU a canvas, {cores:.2f} cores")
     (two, _, two_cores), (one, one_cpu, one_cores), (embedded, embedded_cpu, _) = (

@@ -306,6 +306,28 @@ def evaluate(config_file: str | None, manifests: tuple[str, ...], model: str | N
     click.echo(report.summary(record))
 
 
+@main.command("load-index")
+@config_option
+@database_option
+@click.option("--url", "load_url", required=True,
+              help="The triplestore's endpoint that takes N-Quads by POST, e.g. http://host:7878/store (Oxigraph).")
+def load_index(config_file: str | None, load_url: str, **overrides) -> None:
+    """Fill the empty triplestore of the remote index (settings index_url, push_url) in one stream from
+    the store, and start the pusher after it: how an instance moves up, faster than pushing each change."""
+    from .remote_index import bulk_load
+    from .store import open_store
+
+    try:
+        config = load_config(overrides, file=config_file)
+        started = time.perf_counter()
+        with open_store(config.database) as store:
+            position = bulk_load(config, store, load_url)
+    except EnricherError as exc:
+        _fail(str(exc))
+    click.echo(f"loaded {load_url} up to change {position} ({time.perf_counter() - started:.1f} s); "
+               "the pusher sends what came after")
+
+
 @main.command()
 @config_option
 @database_option
@@ -332,6 +354,7 @@ def migrate(config_file: str | None, target: str, **overrides) -> None:
 @database_option
 @click.option("--broker", help="amqp://... (RabbitMQ) or redis://... (Redis) (setting broker).")
 @click.option("--threads", "worker_threads", type=int, help="Worker threads (setting worker_threads).")
+@click.option("--inference-threads", type=int, help="Threads the model infers on (setting inference_threads).")
 @click.option("--weights", help="YOLO weights: a local path or a file name in ultralytics' weights folder.")
 @click.option("--device", help="auto, cpu, cuda, cuda:0 ...")
 def worker(config_file: str | None, **overrides) -> None:
@@ -356,7 +379,9 @@ def worker(config_file: str | None, **overrides) -> None:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    click.echo(f"enricher worker: {config.worker_threads} threads on {redacted(config.broker)}, store {store.url}", err=True)
+    inference = config.inference_threads or "the runtime's default"
+    click.echo(f"enricher worker: {config.worker_threads} threads (inference threads: {inference}) "
+               f"on {redacted(config.broker)}, store {store.url}", err=True)
     while not stopping.wait(1.0):
         pass
     queue.stop()  # the messages in flight finish first; the broker redelivers what was not taken

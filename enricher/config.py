@@ -42,6 +42,13 @@ def _pixels(value: Any) -> int:
     return int(number)
 
 
+def _count(value: Any) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
 def _tiled(value: Any) -> str:
     text = str(value).strip().lower()
     if text not in {"auto", "on", "off"}:
@@ -70,6 +77,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("classes", "", "Only keep these class names, comma-separated (empty: all)", _list),
     Setting("imgsz", 640, "Inference size in pixels (long side)", int),
     Setting("batch", 8, "Images per inference batch", int),
+    Setting("inference_threads", 0, "Threads each process infers on, on every runtime on the CPU: PyTorch (also ultralytics' pre- and post-processing), OpenVINO (threads unpinned) and ONNX Runtime (0: their defaults, about one a core). With several worker processes on one machine, keep processes x threads within its cores", _count),
     Setting("tiled", "auto", "Tiled mode: auto (by image size), on or off", _tiled),
     Setting("tile_size", 640, "Tile edge in image pixels; tiles are requested at full resolution", _pixels),
     Setting("tile_overlap", 192, "Least overlap of neighbouring tiles in image pixels: an object up to this size is whole in at least one tile", _pixels),

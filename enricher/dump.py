@@ -66,12 +66,18 @@ def dump(
         raise InputError(f"a dump is N-Quads or N-Triples ({', '.join(FORMATS)}), not {format!r}", where=format)
     index.refresh(store)
     opening = ox.serialize(header(public_base(config.base_url), config.licence, format), format=ox.RdfFormat.N_QUADS)
-    return _encode(_chain(opening, lambda output: index.write_dump(output, format)), compress)
+    return _encode(_chain(opening, quads(index, format)), compress)
 
 
-def _chain(first: bytes, produce: Callable[[IO[bytes]], None]) -> Iterator[bytes]:
+def quads(index: RDFIndex, format: str = "nquads") -> Iterator[bytes]:
+    """INDEX's quads as its write_dump writes them in FORMAT, uncompressed and without the opening
+    statements, chunk by chunk from a producer thread (as the dump)."""
+    return _produced(lambda output: index.write_dump(output, format))
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield first
-    yield from _produced(produce)
+    yield from rest
 
 
 def _encode(chunks: Iterator[bytes], compress: bool) -> Iterator[bytes]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .exports import cache_folder, entry_key, exported
+from .threads import limit_threads
 from .yolo import load_yolo
 
 log = logging.getLogger(__name__)
@@ -74,16 +75,24 @@ def choose_runtime(setting: str, device: str, weights: Path) -> Runtime:
 
 
 def load_model(weights: Path, sha256: str, config: Any, device: str) -> tuple[Runtime, Any]:
-    """Load WEIGHTS (SHA256) as a YOLO model on the runtime CONFIG and DEVICE choose; return it and its
-    runtime. An export that fails falls back to PyTorch with a warning."""
+    """Load WEIGHTS (SHA256) as a YOLO model on the runtime CONFIG and DEVICE choose, held to CONFIG's
+    inference threads; return the runtime and the model. An export that fails falls back to PyTorch with
+    a warning."""
+    runtime, path, model = _load(weights, sha256, config, device)
+    limit_threads(model, runtime.name, path, config.inference_threads, device)
+    return runtime, model
+
+
+def _load(weights: Path, sha256: str, config: Any, device: str) -> tuple[Runtime, Path, Any]:
+    """The runtime, the weights or export it runs and the model loaded from them."""
     runtime = choose_runtime(config.runtime, device, weights)
     if runtime.export is None or given_runtime(weights) is runtime:
-        return runtime, load_yolo(weights)
+        return runtime, weights, load_yolo(weights)
     try:
         key = entry_key(sha256, config.imgsz, config.batch, runtime.name, runtime.version)
         options = {"imgsz": config.imgsz, "batch": config.batch, "dynamic": True, **runtime.options}
         model = exported(weights, sha256, runtime.export, options, key, cache_folder(config.model_cache))
-        return runtime, load_yolo(model)
+        return runtime, model, load_yolo(model)
     except Exception as exc:  # any failure to export or load leaves PyTorch, which always runs the weights
         log.warning("cannot run %s on %s, running PyTorch instead: %s", weights.name, runtime.name, exc)
-        return TORCH, load_yolo(weights)
+        return TORCH, weights, load_yolo(weights)

@@ -58,7 +58,3 @@ class Calibrations:
     def none_in(self, key: str | None) -> bool:
         """Whether no calibration applies to any annotation of container KEY (None: of any container)."""
         return not self.store.has_calibrations(key)
-
-    def stamp(self) -> str:
-        """A mark that changes whenever a calibration is added (for the ETags of what serves them)."""
-        return str(self.store.last_calibration())

@@ -85,9 +85,8 @@ def environment(**settings) -> dict[str, str]:
     """The environment of a cluster process: this checkout first on the path, settings as ENRICHER_*."""
     env = process_environment()
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
-    env["OMP_NUM_THREADS"] = "1"  # four processes share two cores
     base = {"weights": DEMO_WEIGHTS, "base_url": BASE_URL, "allow_private": "true", "batch": 1, "backoff": 0.01,
-            "tokens": f"tester:{SECRET}"}
+            "tokens": f"tester:{SECRET}", "inference_threads": 1}  # four processes share two cores
     env.update({f"ENRICHER_{k.upper()}": str(v) for k, v in {**base, **settings}.items()})
     return env
 

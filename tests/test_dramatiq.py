@@ -79,7 +79,7 @@ def test_two_workers_end_a_job_with_the_annotations_of_an_embedded_run(book, emb
         assert documents(store) == embedded
         assert created_once(store)
     logs = cluster.output()
-    assert "enricher worker: 2 threads" in logs and "guest" not in logs  # the broker's password stays out of logs
+    assert "enricher worker: 2 threads (inference threads: 1)" in logs and "guest" not in logs  # the broker's password stays out of logs
 
 
 def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(book, embedded, tmp_path):

@@ -16,12 +16,15 @@ from pathlib import Path
 import httpx
 import pyoxigraph as ox
 import pytest
+from click.testing import CliRunner
 from real_annotations import comment, corrected, machine_annotations, manifest
 from test_dump import canonical, fill
 
 from enricher import rdf
+from enricher.cli import main
 from enricher.config import Config
 from enricher.errors import FetchError, InputError
+from enricher.index import TERMS_GRAPH, VOCABULARY_GRAPH
 from enricher.push import Pusher
 from enricher.store import Store, open_store
 from enricher.vocab import Vocabulary
@@ -243,3 +246,28 @@ def test_settings_and_bad_targets(store):
     assert caught.value.where == "http://127.0.0.1:1/store"
     with pytest.raises(InputError):
         Pusher(store, "ftp://example.org/store")
+
+
+def test_load_index_fills_the_triplestore_at_once_and_the_pusher_goes_on_after_it(tmp_path, store, server, machine,
+                                                                                   parsed):
+    fill(store, parsed, machine[:5])
+    env = {"ENRICHER_DATABASE": str(tmp_path / "enricher.sqlite3"), "ENRICHER_BASE_URL": BASE,
+           "ENRICHER_INDEX": "remote", "ENRICHER_INDEX_URL": server.base + "/query",
+           "ENRICHER_PUSH_URL": server.endpoint("gsp")}
+    load = lambda url: CliRunner().invoke(main, ["load-index", "--url", url], env=env)  # noqa: E731
+    pusher = pusher_for(store, server, "gsp")
+    try:
+        down = load("http://127.0.0.1:1/store")
+        assert down.exit_code == 1 and "cannot be reached" in down.output
+        assert pusher.pending() == 5  # a failed load moves nothing
+        loaded = load(server.endpoint("gsp"))
+        assert loaded.exit_code == 0, loaded.output
+        graphs, annotations = server.graphs(), expected(store)
+        assert {name: graphs[name] for name in annotations} == annotations
+        assert set(graphs) - set(annotations) == {VOCABULARY_GRAPH, TERMS_GRAPH}
+        assert pusher.pending() == 0  # what the load sent is not sent again
+        store.delete(machine[0]["id"], None)
+        assert pusher.drain() == 1
+    finally:
+        pusher.close()
+    assert server.graphs().keys() == set(expected(store)) | {VOCABULARY_GRAPH, TERMS_GRAPH}

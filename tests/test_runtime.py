@@ -1,17 +1,20 @@
 """Inference runtimes: with default settings on the CPU the demo's PyTorch weights are exported once (to
 OpenVINO where it is installed), cached, reused, and find what PyTorch finds; every runtime in the
 registry does; a damaged cache entry is made again and a failed export falls back to PyTorch. Real
-exports through ultralytics, one per runtime for the session (tests/conftest.py's model_cache)."""
+exports through ultralytics, one per runtime for the session (tests/conftest.py's model_cache). Setting
+inference_threads holds every runtime, and PyTorch beside it, to its count."""
 
 from __future__ import annotations
 
 import json
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 from factories import make_manifest
 from PIL import Image
 from rdflib import Graph, Literal, URIRef
@@ -163,3 +166,53 @@ def test_the_environment_overrides_the_runtime():
 def test_an_unknown_runtime_is_a_config_error_naming_the_choices():
     with pytest.raises(ConfigError, match="runtime='tensorrt'.*auto, torch"):
         choose_runtime("tensorrt", "cpu", Path("model.pt"))
+
+
+# What each runtime's model, once it has predicted, reads back as its threads (ultralytics' backend)
+THREADS_OF = {
+    "torch": lambda backend: torch.get_num_threads(),
+    "openvino": lambda backend: backend.ov_compiled_model.get_property("INFERENCE_NUM_THREADS"),
+    "onnx": lambda backend: backend.session.get_session_options().intra_op_num_threads,
+}
+
+
+def backend_of(detector: Detector):
+    """The ultralytics backend that runs the detector's model (made on its first prediction)."""
+    return detector.model.predictor.model.backend
+
+
+@pytest.fixture
+def torch_threads_kept() -> Iterator[None]:
+    """PyTorch's thread count (the process's) as it was before the test, after it."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("name", sorted(RUNTIMES))
+def test_inference_threads_hold_every_runtime_and_pytorch_to_the_count(name, on_runtime, config, scenes,
+                                                                        torch_threads_kept):
+    on_runtime(name)  # exported once for the session
+    detector = Detector(config(weights=str(DEMO_WEIGHTS), device="cpu", runtime=name, inference_threads=1))
+    assert matched(detector.predict(scenes[:1])[0], on_runtime(name).predict(scenes[:1])[0])
+    torch.set_num_threads(2)  # as anything else in the process may, between predictions
+    detector.predict(scenes[:1])
+    assert THREADS_OF[name](backend_of(detector)) == 1 and torch.get_num_threads() == 1
+    if name == "openvino":  # pinned, each process's one thread would go to the same first core
+        assert backend_of(detector).ov_compiled_model.get_property("ENABLE_CPU_PINNING") is False
+
+
+@pytest.mark.parametrize("name", EXPORTING)
+def test_no_inference_threads_leave_the_runtime_its_default(name, on_runtime, scenes):
+    detector = on_runtime(name)
+    detector.predict(scenes[:1])
+    assert detector.config.inference_threads == 0
+    if name == "openvino":
+        assert backend_of(detector).ov_compiled_model.get_property("ENABLE_CPU_PINNING") is True
+    else:
+        assert THREADS_OF[name](backend_of(detector)) == 0
+
+
+def test_a_negative_thread_count_is_a_config_error():
+    with pytest.raises(ConfigError, match="inference_threads=.-1.: must be 0 or more"):
+        load_config(env={"ENRICHER_INFERENCE_THREADS": "-1"})

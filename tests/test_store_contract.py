@@ -245,6 +245,16 @@ def test_a_container_etag_follows_only_its_own_changes(store):
     assert store.container_etag(KEY) != mine
 
 
+def test_a_calibration_changes_the_etag_of_the_containers_it_serves_in(store):
+    # it changes what members say (calibratedConfidence): container page ETags rely on this alone
+    store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1)])
+    store.replace_machine_annotations(OTHER, CANVAS, MODEL, [machine(2, key=OTHER)])
+    mine, everything, other = (store.container_etag(key) for key in (KEY, None, OTHER))
+    store.save_calibration("c1", MODEL, KEY, "platt", {"classes": {"clock": {"a": 1.0, "b": -4.0}}})
+    assert store.container_etag(KEY) != mine and store.container_etag(None) != everything
+    assert store.container_etag(OTHER) == other
+
+
 def test_if_match_is_compared_strongly():
     assert etag_matches('"abc"', '"abc"') and etag_matches('"x", "abc"', '"abc"') and etag_matches("*", '"abc"')
     assert not etag_matches('W/"abc"', '"abc"') and not etag_matches('"abd"', '"abc"')

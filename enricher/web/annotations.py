@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 from flask import Blueprint, Response, request
 
@@ -77,14 +77,19 @@ def find_manifest(key: str) -> Manifest:
     return service().parsed(find_stored(key))
 
 
+@lru_cache(maxsize=4)
+def _everything(base: str) -> Container:
+    """The container of every annotation of the service at BASE, built once: each of its pages asks."""
+    return Container(None, urls.container_url(base, None), "Every annotation of this service", EVERYTHING_ALLOW)
+
+
 def find_container(key: str | None) -> Container:
     """Return the container of manifest KEY, or of everything when KEY is None.
 
     Raises NotFound for an unknown manifest.
     """
     if key is None:
-        everything = urls.container_url(service().base, None)
-        return Container(None, everything, "Every annotation of this service", EVERYTHING_ALLOW)
+        return _everything(service().base)
     label = find_stored(key).label
     return Container(key, urls.container_url(service().base, key), f"Annotations of {label}", CONTAINER_ALLOW)
 
@@ -156,14 +161,12 @@ def _page_number() -> int:
     return int(raw)
 
 
-def container_version(store: Store, key: str | None, role: str, calibrations: Calibrations) -> str:
-    """What every ETag of a container's responses derives from: it changes with each write to the
-    container and each new calibration (which changes what members say)."""
-    return etag_of(store.container_etag(key, role), calibrations.stamp())
-
-
 def page_etag(version: str, url: str, view: ldp.View, index: int, size: int) -> str:
-    """The ETag of page INDEX of the JSON-LD of container URL at VERSION, in VIEW, SIZE to a page."""
+    """The ETag of page INDEX of the JSON-LD of container URL at VERSION, in VIEW, SIZE to a page.
+
+    VERSION is the store's container_etag, one read of the change log: it moves with each write to the
+    container and each calibration that changes what its members say (the store logs an Update of
+    every annotation a calibration changes)."""
     return etag_of(version, view.variant(url), str(index), str(size))
 
 
@@ -190,10 +193,10 @@ def read_container(container: Container) -> Response:
         return send(b"", ANNO_JSONLD, headers=container_headers(container))
     here = service()
     store, size = here.store(), here.config.page_size
-    view = ldp.choose_view(request.headers.getlist("Prefer"), request.args.get("iris"))
+    view = ldp.choose_view(request.headers.get("Prefer"), request.args.get("iris"))
     fmt = choose_format(JSON_TYPES)
     calibrations = Calibrations(store, here.base)
-    version = container_version(store, container.key, container.role, calibrations)
+    version = store.container_etag(container.key, container.role)
     if "page" in request.args:
         index = _page_number()
         headers = {"Allow": "GET, HEAD, OPTIONS", "Vary": VARY}
@@ -243,7 +246,7 @@ def materialized_pages(store: Store, base: str, size: int) -> Iterator[tuple[str
     calibrations = Calibrations(store, base)
     for key in [None, *(m.key for m in store.manifests())]:
         container = Container(key, urls.container_url(base, key), "", EVERYTHING_ALLOW)
-        version = container_version(store, key, container.role, calibrations)
+        version = store.container_etag(key, container.role)
         total = store.count(key, container.role)
         for index in range(ldp.last_page(total, size) + 1 if total else 0):
             yield page_etag(version, container.url, view, index, size), partial(

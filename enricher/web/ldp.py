@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 from ..jsonld import ANNO_CONTEXT, ENRICHER_CONTEXT
@@ -60,10 +61,12 @@ def parse_prefer(headers: Sequence[str]) -> dict[str, dict[str, str]]:
     return preferences
 
 
-def choose_view(prefer_headers: Sequence[str], iris_param: str | None) -> View:
-    """Pick the representation from Prefer (return=representation with include/omit) and ``?iris=``,
-    which wins as it names a representation directly."""
-    wanted = parse_prefer(prefer_headers).get("return", {})
+@lru_cache(maxsize=256)
+def choose_view(prefer: str | None, iris_param: str | None) -> View:
+    """Pick the representation from the Prefer header (return=representation with include/omit; the
+    WSGI server joins repeated ones) and ``?iris=``, which wins as it names a representation directly.
+    Requests repeat a few of each: a page request pays a lookup, not the parsing."""
+    wanted = parse_prefer([prefer] if prefer else []).get("return", {})
     applied = wanted.get("") == "representation"
     include = set(wanted.get("include", "").split()) if applied else set()
     omit = set(wanted.get("omit", "").split()) if applied else set()

@@ -84,7 +84,8 @@ class PageFiles:
         if not self.enabled:
             return None
         try:
-            return open(self._name(etag), "rb")  # the response closes it once sent
+            # unbuffered: the body goes by sendfile, a read buffer would go unused; the response closes it
+            return open(self._name(etag), "rb", buffering=0)
         except FileNotFoundError:
             return None
 

@@ -18,7 +18,7 @@ import pyoxigraph as ox
 from flask import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 
-from .. import rdf, urls
+from .. import heap, rdf, urls
 from ..errors import InputError, UnsupportedMediaType, UpdateRefused
 from .media import VARY, choose_format, etag_of, read_body, send, send_graph
 from .state import service
@@ -113,4 +113,6 @@ def sparql() -> Response:
         named_graphs=operation.named_graphs, where=request.base_url,
         max_rows=service().config.sparql_max_rows, max_triples=service().config.sparql_max_triples,
     )
-    return send(answer.body, answer.content_type, headers=HEADERS)
+    response = send(answer.body, answer.content_type, headers=HEADERS)
+    response.call_on_close(heap.trim)  # a query over every annotation leaves its working memory freed, not returned
+    return response

@@ -24,6 +24,9 @@ from enricher.jobs.dramatiq import DramatiqQueue
 from enricher.store import open_store
 
 RETRY_AFTER = 2  # seconds
+# one tile per scene: a canvas is an info.json and one image, as the counts below assume (at the
+# generator's 256 pixels each scene was 20 tiles, minutes of requests at 2 a second)
+TILE_SIZE = 2048
 
 
 class LoggingHost:
@@ -73,7 +76,7 @@ class LoggingHost:
         images.mkdir()
         for name in SCENES:
             shutil.copy(SAMPLES / name, images / name)
-        write_static_tree(images, root / "3", f"{self.url}/3", "3.0")
+        write_static_tree(images, root / "3", f"{self.url}/3", "3.0", tile_size=TILE_SIZE)
         scenes = specs(SCENES)
         document = make_manifest(3, [scenes[n % len(scenes)] for n in range(count)], f"{self.url}/3",
                                  manifest_id=f"{self.url}/manifest.json", level=0)

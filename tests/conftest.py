@@ -149,6 +149,9 @@ def static_tree(image_dir, tmp_path_factory) -> Iterator[StaticTree]:
     thread.join()
 
 
+HOLD_SECONDS = 300  # the longest a held reply waits for its test
+
+
 @dataclass
 class Reply:
     """One scripted answer. BODY may be bytes, or an int: that many bytes streamed without Content-Length."""
@@ -157,6 +160,7 @@ class Reply:
     body: bytes | int = b""
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    held: threading.Event | None = None  # answered only once the test sets it (a bound guards a hang)
 
 
 class StubServer:
@@ -198,6 +202,8 @@ class StubServer:
         replies = self.routes.get(path) or [Reply(404, b"not found", {"Content-Type": "text/plain"})]
         reply = replies[min(self.hits[path], len(replies) - 1)]
         self.hits[path] += 1
+        if reply.held is not None:
+            reply.held.wait(HOLD_SECONDS)
         time.sleep(reply.delay)
         try:
             handler.send_response(reply.status)

@@ -3,7 +3,6 @@ against real dead hosts on loopback: a closed port (refused) and a server that n
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -12,6 +11,7 @@ from deadhosts import SilentServer
 from factories import make_manifest
 from sampledata import SCENES, TRUTH, recall, specs
 
+from enricher import breaker as breaker_module
 from enricher.breaker import CircuitBreaker
 from enricher.datafiles import DEMO_WEIGHTS
 from enricher.errors import FetchError, HostDownError
@@ -29,6 +29,28 @@ def silent_server() -> Iterator[SilentServer]:
     server = SilentServer()
     yield server
     server.close()
+
+
+class Clock:
+    """The breaker's monotonic clock, moved by the test: a cool-down passes when the test says, not
+    when a sleep on a loaded machine happens to end."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    """enricher.breaker's clock, which only the test moves."""
+    clock = Clock()
+    monkeypatch.setattr(breaker_module, "time", clock)
+    return clock
 
 
 def fail(breaker: CircuitBreaker, times: int) -> None:
@@ -57,17 +79,20 @@ def test_a_success_between_failures_starts_the_count_again():
     assert not breaker.is_down(HOST)
 
 
-def test_after_the_cooldown_one_probe_goes_and_its_outcome_decides():
-    breaker = CircuitBreaker(threshold=2, cooldown=0.2)
+def test_after_the_cooldown_one_probe_goes_and_its_outcome_decides(clock):
+    breaker = CircuitBreaker(threshold=2, cooldown=0.5)
     fail(breaker, 2)
-    time.sleep(0.25)
+    clock.advance(0.25)
+    with pytest.raises(HostDownError):
+        breaker.allow(HOST, "before the cool-down ends")
+    clock.advance(0.25)
     breaker.allow(HOST, "probe")  # the probe
     with pytest.raises(HostDownError):
         breaker.allow(HOST, "while the probe runs")
     fail(breaker, 1)  # the probe failed: down for another cool-down
     with pytest.raises(HostDownError, match="3 connections failed"):
         breaker.allow(HOST, "after a failed probe")
-    time.sleep(0.25)
+    clock.advance(0.5)
     breaker.allow(HOST, "second probe")
     breaker.succeeded(HOST)
     breaker.allow(HOST, "closed again")
@@ -94,7 +119,7 @@ def test_a_refusing_host_fails_fast_and_another_port_still_answers(config, stub,
         assert fetcher.get_json(live) == {"ok": 1}
 
 
-def test_a_silent_host_gets_threshold_connections_then_one_probe_per_cooldown(config, silent_server):
+def test_a_silent_host_gets_threshold_connections_then_one_probe_per_cooldown(config, silent_server, clock):
     settings = config(timeout=0.2, retries=3, breaker_failures=3, breaker_cooldown=0.5)
     with Fetcher(settings) as fetcher:
         with pytest.raises(FetchError, match=f"no answer within 0.2 s from 127.0.0.1:{silent_server.port}"):
@@ -103,7 +128,7 @@ def test_a_silent_host_gets_threshold_connections_then_one_probe_per_cooldown(co
             with pytest.raises(HostDownError):
                 fetcher.get_json(silent_server.url(f"/{n}.json"))
         assert silent_server.accepted == 3
-        time.sleep(0.6)
+        clock.advance(0.5)
         with pytest.raises(FetchError, match="no answer within"):  # the probe, which fails again
             fetcher.get_json(silent_server.url("/probe.json"))
         with pytest.raises(HostDownError, match="4 connections failed in a row"):

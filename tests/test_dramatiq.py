@@ -88,9 +88,9 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(book, embedded, tm
     try:
         job = cluster.submit(book)
         wait_for(lambda: job_state(job)["progress"]["done"] >= 6, "six canvases", cluster)
+        assert job_state(job)["progress"]["done"] < CANVAS_COUNT, "the job ended before the kill: nothing was tested"
         cluster.workers[0].send_signal(signal.SIGKILL)  # no cleanup: its messages in flight are redelivered
         cluster.workers[0].wait()
-        assert job_state(job)["progress"]["done"] < CANVAS_COUNT, "the job ended before the kill: nothing was tested"
         done = wait_for(lambda: (state := job_state(job))["state"] in ("done", "failed") and state, "the job", cluster)
     finally:
         cluster.stop()

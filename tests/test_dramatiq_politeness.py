@@ -14,6 +14,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import HOLD_SECONDS
 from dramatiq_cluster import Cluster, reachable, redis_limits, wait_for
 from factories import make_manifest
 from sampledata import SAMPLES, SCENES, specs
@@ -23,14 +24,17 @@ from enricher.jobs.dramatiq import DramatiqQueue
 from enricher.store import open_store
 
 RETRY_AFTER = 2  # seconds
+# one tile per scene: a canvas is an info.json and one image, as the counts below assume (at the
+# generator's 256 pixels each scene was 20 tiles, minutes of requests at 2 a second)
+TILE_SIZE = 2048
 
 
 class LoggingHost:
     """A level-0 IIIF tree of the sample scenes, with a manifest of COUNT canvases, on a loopback port
     of its own; it logs when each request arrives and how many are in flight, answers one path 429 once,
-    and takes DELAY seconds per answer."""
+    takes DELAY seconds per answer, and answers nothing but the manifest before HELD is set, if given."""
 
-    def __init__(self, root: Path, count: int, delay: float = 0.0):
+    def __init__(self, root: Path, count: int, delay: float = 0.0, held: threading.Event | None = None):
         self.arrivals: list[tuple[float, str]] = []
         self.in_flight = self.most_in_flight = 0
         self.throttled: set[str] = set()  # paths to answer 429 once
@@ -47,6 +51,8 @@ class LoggingHost:
                     throttle = self.path in host.throttled
                     host.throttled.discard(self.path)
                 try:
+                    if held is not None and self.path != "/manifest.json":
+                        held.wait(HOLD_SECONDS)
                     time.sleep(delay)
                     if throttle:
                         host.throttled_at = arrived
@@ -70,7 +76,7 @@ class LoggingHost:
         images.mkdir()
         for name in SCENES:
             shutil.copy(SAMPLES / name, images / name)
-        write_static_tree(images, root / "3", f"{self.url}/3", "3.0")
+        write_static_tree(images, root / "3", f"{self.url}/3", "3.0", tile_size=TILE_SIZE)
         scenes = specs(SCENES)
         document = make_manifest(3, [scenes[n % len(scenes)] for n in range(count)], f"{self.url}/3",
                                  manifest_id=f"{self.url}/manifest.json", level=0)
@@ -87,10 +93,10 @@ class LoggingHost:
 def hosts(tmp_path):
     made: list[LoggingHost] = []
 
-    def make(count: int, delay: float = 0.0) -> LoggingHost:
+    def make(count: int, delay: float = 0.0, held: threading.Event | None = None) -> LoggingHost:
         root = tmp_path / f"host-{len(made)}"
         root.mkdir()
-        made.append(LoggingHost(root, count, delay))
+        made.append(LoggingHost(root, count, delay, held))
         return made[-1]
 
     yield make
@@ -150,15 +156,21 @@ def test_a_host_sees_at_most_its_rate_and_concurrency_and_a_429_pauses_every_wor
 
 def test_a_slow_host_does_not_hold_up_another(hosts, tmp_path):
     broker, limits = reachable("redis"), redis_limits()
-    slow, fast = hosts(count=6, delay=1.0), hosts(count=6)
+    # the slow host answers its images only once the fast host's job ended: it is slower than the other
+    # whatever the machine's speed, rather than by a delay a loaded machine could outlast
+    answering = threading.Event()
+    slow, fast = hosts(count=6, held=answering), hosts(count=6)
     database = tmp_path / "shared.sqlite3"
     cluster = Cluster(tmp_path, database, broker, web=False, host_concurrency=1, limits_url=limits, message_canvases=1)
     try:
         slow_job = submit(database, broker, slow.manifest)
         wait_for(lambda: len(slow.arrivals) >= 2, "the slow host's first canvas", cluster)
         fast_job = submit(database, broker, fast.manifest)  # queued behind the slow host's six canvases
-        fast_done = wait_for(lambda: finished(database, fast_job), "the fast host's job", cluster)
-        slow_state = job_now(database, slow_job)
+        try:
+            fast_done = wait_for(lambda: finished(database, fast_job), "the fast host's job", cluster)
+            slow_state = job_now(database, slow_job)
+        finally:
+            answering.set()
         slow_done = wait_for(lambda: finished(database, slow_job), "the slow host's job", cluster)
     finally:
         cluster.stop()

@@ -142,8 +142,8 @@ def test_the_embedded_runner_resumes_a_job_after_a_postgresql_restart(postgres, 
         try:
             job_id = queue.submit({"manifest": book}).id
             wait_for(lambda: store.job(job_id).done >= FAULT_AFTER, f"{FAULT_AFTER} canvases")
-            postgres.restart(DOWN_SECONDS)
             assert store.job(job_id).done < CANVAS_COUNT, "the job ended before the fault: nothing was tested"
+            postgres.restart(DOWN_SECONDS)  # checked as it begins, as in run_with_fault
             job = wait_for(lambda: (found := store.job(job_id)).state in ("done", "failed") and found, "the job")
         finally:
             queue.stop(timeout=60)

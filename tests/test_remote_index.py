@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pyoxigraph as ox
 import pytest
-from conftest import unavailable
+from conftest import Reply, unavailable
 from dramatiq_cluster import served_book
 from test_dump import canonical
 from test_index import PREFIXES, QUERIES, SLOW
@@ -138,24 +140,46 @@ def job_state(server, job: str) -> dict:
     return httpx.get(job, timeout=30).json()
 
 
-def test_a_triplestore_stopped_mid_job_answers_503_then_catches_up(tmp_path, triplestore):
+def hold(book: Path, canvas: int, stub, released: threading.Event) -> None:
+    """Serve the info.json of canvas CANVAS of the manifest file BOOK from STUB, answered once RELEASED is
+    set: the job cannot enrich that canvas before."""
+    document = json.loads(book.read_text())
+    service = document["items"][canvas]["items"][0]["items"][0]["body"]["service"][0]
+    info = httpx.get(service["id"] + "/info.json", timeout=30)
+    service["id"] = stub.route(f"/held-{canvas}/info.json", Reply(body=info.content, headers={
+        "Content-Type": "application/json"}, held=released)).removesuffix("/info.json")
+    book.write_text(json.dumps(document))
+
+
+def test_a_triplestore_stopped_mid_job_answers_503_then_catches_up(tmp_path, triplestore, stub):
     settings = {**remote(triplestore), "job_worker": True, "weights": str(DEMO_WEIGHTS), "allow_private": True,
                 "device": "cpu", "batch": 1}
+    # held canvases make the job outlast the outage whatever the timing: the one before last is answered
+    # once the triplestore is down (so a canvas is enriched during the outage), the last once it is back
+    during, after = threading.Event(), threading.Event()
     with served_book(tmp_path, 12) as book, live_server(tmp_path, **settings) as server:
-        job = httpx.post(server.url + "jobs", json={"manifest": book}, headers=AUTH, timeout=30).json()["id"]
-        wait_for(lambda: job_state(server, job)["progress"]["done"] >= 2, "two canvases", deadline=240)
-        triplestore.stop()
-        done = job_state(server, job)["progress"]["done"]
-        down = sparql(server.url, ANNOTATIONS)
-        assert down.status_code == 503, down.text
-        assert down.headers["Content-Type"] == "application/problem+json" and down.headers["Retry-After"].isdigit()
-        problem = down.json()
-        assert problem["type"].endswith("/index-unavailable") and "Traceback" not in down.text
-        wait_for(lambda: job_state(server, job)["progress"]["done"] > done, "a canvas enriched during the outage")
-        assert job_state(server, job)["state"] == "running", "the job ended during the outage: nothing was tested"
-        triplestore.start()  # the same port and data
+        hold(tmp_path / "book.json", 10, stub, during)
+        hold(tmp_path / "book.json", 11, stub, after)
+        try:
+            job = httpx.post(server.url + "jobs", json={"manifest": book}, headers=AUTH, timeout=30).json()["id"]
+            wait_for(lambda: job_state(server, job)["progress"]["done"] >= 2, "two canvases", deadline=240)
+            triplestore.stop()
+            done = job_state(server, job)["progress"]["done"]
+            during.set()
+            down = sparql(server.url, ANNOTATIONS)
+            assert down.status_code == 503, down.text
+            assert down.headers["Content-Type"] == "application/problem+json" and down.headers["Retry-After"].isdigit()
+            problem = down.json()
+            assert problem["type"].endswith("/index-unavailable") and "Traceback" not in down.text
+            wait_for(lambda: job_state(server, job)["progress"]["done"] > done, "a canvas enriched during the outage")
+            assert job_state(server, job)["state"] == "running", "the job ended during the outage: nothing was tested"
+            triplestore.start()  # the same port and data
+        finally:
+            during.set()
+            after.set()
         wait_for(lambda: job_state(server, job)["state"] not in ("queued", "running"), "the job", deadline=240)
         assert job_state(server, job)["state"] == "done"
+        assert stub.hits["/held-10/info.json"] and stub.hits["/held-11/info.json"]  # the job met both holds
         with server.store() as store, Index(base=public_base(server.config.base_url)) as reference:
             reference.build(store)
             uninterrupted = embedded_counts(reference)

@@ -80,18 +80,19 @@ def test_a_write_waits_for_a_read_and_a_read_for_a_write(tmp_path, filled):
         assert annotations(index) > 0
         with pytest.raises(LockTimeout), lock.exclusive(0.05):
             pass
-    released = threading.Event()
+    reading, read = threading.Event(), threading.Event()
 
     def read_then_release() -> None:
         with lock.shared(1):
+            reading.set()
             time.sleep(0.2)
-        released.set()
+            read.set()  # before the lock goes: the writer cannot look earlier
 
     reader = threading.Thread(target=read_then_release)
     reader.start()
-    time.sleep(0.05)
-    with lock.exclusive(2):  # waits for the reader, not past it
-        assert released.is_set()
+    assert reading.wait(60)  # the reader holds the lock, however late its thread ran
+    with lock.exclusive(60):  # waits for the reader, not past it
+        assert read.is_set()
     reader.join()
 
 

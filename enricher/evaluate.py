@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -134,7 +133,6 @@ def evaluate(truth: Sequence[TruthCanvas], predictions: Sequence[Prediction], th
           "area": b.box[2] * b.box[3], "iscrowd": 0} for n, (c, b) in enumerate(gts, 1)],
         [{"id": n, "image_id": image[p.canvas_id], "category_id": category[p.label], "bbox": list(p.box),
           "area": p.box[2] * p.box[3], "iscrowd": 0, "score": p.score} for n, p in enumerate(dts, 1)],
-        max(Counter((p.canvas_id, p.label) for p in dts).values(), default=0),
     )
     dt_match = np.zeros(len(dts), dtype=np.int64)  # 1-based truth index matched at IoU 0.5, 0 if none
     matched = [item for item in engine.evalImgs if item is not None and len(item["dtIds"])]
@@ -191,9 +189,9 @@ def evaluate(truth: Sequence[TruthCanvas], predictions: Sequence[Prediction], th
     )
 
 
-def _run_cocoeval(images: list[dict], categories: list[dict], truth: list[dict], found: list[dict], most: int):
+def _run_cocoeval(images: list[dict], categories: list[dict], truth: list[dict], found: list[dict]):
     """Run COCOeval (bbox) on COCO records of images, categories, truth and detections (ids: 1-based
-    positions), MOST detections of one class on one image at most; return it accumulated."""
+    positions); return it accumulated."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -204,10 +202,12 @@ def _run_cocoeval(images: list[dict], categories: list[dict], truth: list[dict],
         return coco
 
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-        engine = COCOeval(dataset(truth), dataset(found), "bbox")
+        detected = dataset(found)
+        engine = COCOeval(dataset(truth), detected, "bbox")
         engine.params.areaRng, engine.params.areaRngLbl = [[0.0, 1e10]], [ALL]
-        # COCO caps at 100 detections per image; a tiled canvas may hold more of one class.
-        engine.params.maxDets = [max(100, int(most))]
+        # COCO caps at 100 detections per image and class; a tiled canvas may hold more. A cap no
+        # image reaches (its detections of all classes) is no cap, counted from COCO's own index.
+        engine.params.maxDets = [max(100, max(map(len, detected.imgToAnns.values()), default=0))]
         engine.evaluate()
         engine.accumulate()
     return engine

@@ -343,3 +343,12 @@ def test_an_evaluation_survives_its_stored_form():
 
     evaluation = evaluate(TRUTH, PREDICTIONS, 0.5)
     assert Evaluation.from_dict(json.loads(json.dumps(evaluation.to_dict()))) == evaluation
+
+
+def test_more_than_a_hundred_detections_of_a_class_on_one_canvas_are_not_capped():
+    # COCO keeps 100 detections per image and class by default: a tiled canvas may hold more
+    boxes = [("dog", (x * 20.0, y * 20.0, 10.0, 10.0)) for x in range(12) for y in range(10)]
+    found = [pred("c1", "dog", box, 0.9 - n / 1000, f"d{n}") for n, (_, box) in enumerate(boxes)]
+    dog = by_label(evaluate([canvas("c1", {"dog"}, *boxes, size=(300, 300))], found, 0.5))["dog"]
+    assert (dog.truths, dog.tp, dog.fn) == (120, 120, 0)
+    assert dog.ap50 == pytest.approx(1.0)

@@ -19,6 +19,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -135,12 +136,12 @@ def evaluate(truth: Sequence[TruthCanvas], predictions: Sequence[Prediction], th
           "area": p.box[2] * p.box[3], "iscrowd": 0, "score": p.score} for n, p in enumerate(dts, 1)],
     )
     dt_match = np.zeros(len(dts), dtype=np.int64)  # 1-based truth index matched at IoU 0.5, 0 if none
-    matched = [item for item in engine.evalImgs if item is not None and len(item["dtIds"])]
-    if matched:
-        dt_match[np.concatenate([item["dtIds"] for item in matched]) - 1] = np.concatenate(
-            [item["dtMatches"][0] for item in matched])
+    present = [item for item in engine.evalImgs if item is not None]  # one per image and class
+    if present:  # dtIds are lists: read into one array, not converted one by one
+        dt_match[np.fromiter(chain.from_iterable(item["dtIds"] for item in present), np.int64) - 1] = (
+            np.concatenate([item["dtMatches"][0] for item in present]))
     precision = engine.eval["precision"]  # [iou threshold, recall point, class, area range, max dets]
-    del engine, matched  # COCOeval's per-image results: the largest thing alive, and no longer needed
+    del engine, present  # COCOeval's per-image results: the largest thing alive, and no longer needed
     scores = np.array([p.score for p in dts], dtype=float)
     above = scores >= threshold
     gt_found = np.zeros(len(gts), dtype=bool)

@@ -174,7 +174,8 @@ def summary(record: dict) -> str:
                      f"{number(m.precision)} {number(m.recall)} {number(m.ap50)} {number(m.ap)}  {number(m.ece)}")
     calibration = record.get("calibration")
     if calibration and data["pairs"]:
-        labels, scores, correct = zip(*data["pairs"])
+        # a column at a time: zip(*pairs) would pass 100,000 arguments and iterate each pair apart
+        labels, scores, correct = ([pair[k] for pair in data["pairs"]] for k in range(3))
         after = calibrate.ece(calibrate.apply_all(calibration["params"], labels, scores), correct)
         lines.append(f"calibration ({calibration['method']}, in-sample): ECE {evaluation.overall.ece:.3f} -> "
                      f"{after:.3f}  {calibration['id']}")

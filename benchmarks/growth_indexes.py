@@ -77,7 +77,7 @@ def remote_index(url: str, base_url: str, triplestore: str, location: Path) -> d
     end, as the load does. Return the settings of a remote index on it, fed by the pusher."""
     from enricher.config import load_config
     from enricher.push import Pusher
-    from enricher.remote_index import bulk_load
+    from enricher.remote_index import RemoteIndex
     from enricher.store import open_store
 
     settings = {"index": "remote", "index_url": f"{triplestore}/query", "push_url": f"{triplestore}/store",
@@ -91,7 +91,8 @@ def remote_index(url: str, base_url: str, triplestore: str, location: Path) -> d
             print(f"{location.name}: loaded by an earlier run", flush=True)
         else:
             started = time.perf_counter()
-            bulk_load(config, store, f"{triplestore}/store?no_transaction")  # Oxigraph's bulk loader
+            with closing(RemoteIndex(config, store)) as index:
+                index.load(f"{triplestore}/store?no_transaction")  # Oxigraph's bulk loader
             seconds = time.perf_counter() - started
             loaded.write_text(f"{seconds:.1f}")
             print(f"{location.name}: loaded in {seconds:.1f} s", flush=True)

@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -314,14 +315,15 @@ def evaluate(config_file: str | None, manifests: tuple[str, ...], model: str | N
 def load_index(config_file: str | None, load_url: str, **overrides) -> None:
     """Fill the empty triplestore of the remote index (settings index_url, push_url) in one stream from
     the store, and start the pusher after it: how an instance moves up, faster than pushing each change."""
-    from .remote_index import bulk_load
+    from .remote_index import RemoteIndex
     from .store import open_store
 
     try:
         config = load_config(overrides, file=config_file)
         started = time.perf_counter()
         with open_store(config.database) as store:
-            position = bulk_load(config, store, load_url)
+            with closing(RemoteIndex(config, store)) as index:
+                position = index.load(load_url)
     except EnricherError as exc:
         _fail(str(exc))
     click.echo(f"loaded {load_url} up to change {position} ({time.perf_counter() - started:.1f} s); "

@@ -10,7 +10,7 @@ here in the format Accept or ``format`` asks for, row and triple caps applied as
 triplestore must take the union of its named graphs as the default graph, as the embedded index does
 (``oxigraph serve --union-default-graph``; see docs/deploy.md for the others).
 
-An instance moving up fills the empty triplestore once from the store in one stream (``bulk_load``,
+An instance moving up fills the empty triplestore once from the store in one stream (``RemoteIndex.load``,
 ``enricher load-index``); the pusher goes on from there.
 
 Errors: a triplestore that cannot be reached or answers 5xx is IndexUnavailable (503 with Retry-After),
@@ -123,6 +123,27 @@ class RemoteIndex:
         """None: the pusher feeds the triplestore."""
         return
 
+    def load(self, url: str) -> int:
+        """Fill the triplestore in bulk, as an instance moving up does once: every quad the dump holds
+        (the vocabulary, each live annotation as served) POSTed in one N-Quads stream to URL, its endpoint
+        that takes a whole dataset (Oxigraph's ``/store``, Fuseki's ``/DATASET/data``); then the pusher's
+        position set to where the change log ended before the dump began, so it sends only what came
+        after (sending a change the dump already held again changes nothing). Return that position.
+
+        Raises IndexUnavailable (the load failed).
+        """
+        position = self.store.last_change()
+        try:
+            response = self._client.post(url, content=dump.quads(self), headers={"Content-Type": "application/n-quads"},
+                                         timeout=httpx.Timeout(60, read=None, write=None))
+        except httpx.HTTPError as exc:
+            raise IndexUnavailable(f"the triplestore cannot be reached: {exc}", where=url) from None
+        if response.status_code >= 300:
+            raise IndexUnavailable(f"the triplestore refused the load: {response.status_code}: {response.text[:500]}",
+                                   where=url)
+        self.store.move_cursor(self._feeder.name, position)
+        return position
+
     def close(self) -> None:
         """Close the HTTP connections."""
         self._client.close()
@@ -224,31 +245,6 @@ class RemoteIndex:
                 output.write(rdf.annotation_nquads(annotation, graph).encode("utf-8"))
             except InputError as exc:
                 log.warning("annotation %s left out of the dump: %s", annotation.get("id"), exc)
-
-
-def bulk_load(config: Config, store: Store, url: str) -> int:
-    """Fill the remote index's triplestore in bulk, as an instance moving up does once: every quad the
-    dump holds (the vocabulary, each live annotation as served) POSTed in one N-Quads stream to URL, its
-    endpoint that takes a whole dataset (Oxigraph's ``/store``, Fuseki's ``/DATASET/data``); then the
-    pusher's position set to where the change log ended before the dump began, so it sends only what
-    came after (sending a change the dump already held again changes nothing). Return that position.
-
-    Raises ConfigError (index_url or push_url missing), IndexUnavailable (the load failed).
-    """
-    index, position = RemoteIndex(config, store), store.last_change()
-    pusher = index._feeder.name
-    try:
-        response = index._client.post(url, content=dump.quads(index), timeout=httpx.Timeout(60, read=None, write=None),
-                                      headers={"Content-Type": "application/n-quads"})
-    except httpx.HTTPError as exc:
-        raise IndexUnavailable(f"the triplestore cannot be reached: {exc}", where=url) from None
-    finally:
-        index.close()
-    if response.status_code >= 300:
-        raise IndexUnavailable(f"the triplestore refused the load: {response.status_code}: {response.text[:500]}",
-                               where=url)
-    store.move_cursor(pusher, position)
-    return position
 
 
 class _Stream(io.RawIOBase):

@@ -206,19 +206,14 @@ def gunicorn(
         try:
             master = psutil.Process(process.pid)
             deadline = time.monotonic() + start_seconds
-            while not _answers(base_url + probe) or len(master.children()) < 2:
+            while not answers(base_url + probe) or len(master.children()) < 2:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit(f"gunicorn did not start:\n{log_path.read_text()[-4000:]}")
                 time.sleep(0.2)
             settle(master, deadline)
             yield master
         finally:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process, 30)
 
 
 def settle(master: psutil.Process, deadline: float) -> None:
@@ -239,7 +234,18 @@ def settle(master: psutil.Process, deadline: float) -> None:
     raise SystemExit("the server never settled: its workers kept a core busy")
 
 
-def _answers(base_url: str) -> bool:
+def stop(process: subprocess.Popen, timeout: float) -> None:
+    """Terminate PROCESS; kill it when it has not ended within TIMEOUT seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def answers(base_url: str) -> bool:
+    """Whether BASE_URL answers 200 (a server that is up)."""
     try:
         return httpx.get(base_url, timeout=5).status_code == 200
     except httpx.TransportError:

@@ -11,9 +11,8 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-import httpx
 import psutil
-from bench_container import loopback_listener
+from bench_container import answers, loopback_listener, stop
 
 
 def reindex(url: str, index_path: Path) -> None:
@@ -50,25 +49,13 @@ def triplestore(location: Path) -> Iterator[tuple[str, psutil.Process]]:
                                    stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 600
-        while not _answers(base + "/"):
+        while not answers(base + "/"):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"oxigraph serve did not start:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.2)
         yield base, psutil.Process(process.pid)
     finally:
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+        stop(process, 60)
 
 
 def remote_index(url: str, base_url: str, triplestore: str, location: Path) -> dict[str, str]:

@@ -10,9 +10,11 @@ process's first N threads would share the same first N cores.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
 
 def limit_threads(model: Any, runtime: str, path: Path, threads: int, device: str) -> None:
     """Hold MODEL (an ultralytics YOLO on RUNTIME on DEVICE, loaded from PATH) and PyTorch to THREADS

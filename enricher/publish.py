@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import threading
 from pathlib import Path
 
 from .annotate import annotation_list, annotation_page, enriched_manifest, manifest_key
@@ -13,14 +13,26 @@ from .manifest import Manifest
 from .pipeline import CanvasResult, ManifestResult
 from .urls import list_url, manifest_url, page_url, path_under, public_base
 
+# a name private to one thread of one process: one left by a crash is overwritten, a link not followed
+TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+
 
 def write_json(path: Path, document: dict) -> None:
-    """Write JSON atomically: a reader never sees half a file, a crash never truncates an old one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    """Write JSON atomically: a reader never sees half a file, a crash never truncates an old one.
+
+    The file is written under a name of this process and thread beside PATH, then renamed over it; the
+    folder is made only when the first try finds it missing (a canvas writes 5 to 10 files, each one
+    costing system calls of the thread that writes beside inference)."""
+    data = json.dumps(document, ensure_ascii=False).encode("utf-8")  # unindented: C-encoded, 5x json.dump's speed
+    tmp = path.parent / f".{path.name}.{os.getpid()}-{threading.get_native_id()}.tmp"
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:  # dumps, unindented: C-encoded, 5x json.dump's speed
-            handle.write(json.dumps(document, ensure_ascii=False))
+        fd = os.open(tmp, TEMP_FLAGS, 0o600)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, TEMP_FLAGS, 0o600)
+    try:
+        with open(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -41,6 +41,7 @@ from .painting import PaintedImage
 from .placement import Placement, place
 from .tiling import merge_passes
 from .vocab import Vocabulary
+from .workpool import LATER, URGENT, WorkPool
 
 FETCH_WORKERS = 4
 HELPER_NICENESS = 10  # added to the helper threads' nice value: the model's threads come first
@@ -186,9 +187,7 @@ class Enricher:
         results: dict[str, CanvasResult] = {c.id: CanvasResult(c, skipped=c.skip) for c in selected}
         finished: set[str] = set()
         started = time.perf_counter()
-        with _Events(on_event) as emit, ThreadPoolExecutor(
-            FETCH_WORKERS, thread_name_prefix="enricher-fetch", initializer=_in_background
-        ) as pool:
+        with _Events(on_event) as emit, WorkPool(FETCH_WORKERS, "enricher-fetch", _in_background) as pool:
             emit("manifest_started", {"manifest": manifest, "total": len(selected)})
             batch: list[tuple[_Plan, _Layer, ImageRequest, Image.Image]] = []
             for item in self._loaded(pool, [c for c in selected if not c.skip], region, results, timings):
@@ -260,45 +259,54 @@ class Enricher:
 
     def _loaded(
         self,
-        pool: ThreadPoolExecutor,
+        pool: WorkPool,
         canvases: list[Canvas],
         region: Box | None,
         results: dict[str, CanvasResult],
         timings: dict[str, float],
     ) -> Iterator[tuple[_Plan, _Layer, ImageRequest, Image.Image]]:
-        """Yield decoded images (turned as shown) in canvas order, keeping a window of plans and fetches in
-        flight ahead of the model: planning every canvas first would keep the model waiting at the start."""
-        window: deque[tuple[_Plan, _Layer, ImageRequest, Future]] = deque()
+        """Yield decoded images (turned as shown) in canvas order, keeping a window of fetches in flight
+        ahead of the model and as many plans ahead of those: planning every canvas first would keep the
+        model waiting at the start. Fetches go before plans in the pool, and until the first batch is
+        handed on an image goes as soon as it is there and no plan is ready, so the first batch waits for
+        its own images rather than for a window of plans; after it the window is kept full, so the
+        next batch is fetched while the model runs."""
         ahead = max(2 * self.config.batch, FETCH_WORKERS)
-        planned: deque[tuple[Canvas, Future]] = deque()
         upcoming = iter(canvases)
+        planned: deque[tuple[Canvas, Future]] = deque()
+        unsent: deque[tuple[_Plan, _Layer, ImageRequest]] = deque()
+        window: deque[tuple[_Plan, _Layer, ImageRequest, Future]] = deque()
 
         def plan_next() -> None:
             canvas = next(upcoming, None)
             if canvas is not None:
-                planned.append((canvas, pool.submit(self._timed, timings, "plan", self._plan, canvas, region)))
+                planned.append((canvas, pool.submit(LATER, self._timed, timings, "plan", self._plan, canvas, region)))
 
-        def pending() -> Iterator[tuple[_Plan, _Layer, ImageRequest, Future]]:
-            for _ in range(ahead):
-                plan_next()
-            while planned:
-                canvas, future = planned.popleft()
-                plan_next()
-                try:
-                    plan = future.result()
-                except EnricherError as exc:
-                    results[canvas.id].error = exc
-                    continue
-                for layer in plan.layers:
-                    for request in layer.requests:
-                        yield plan, layer, request, pool.submit(self._timed, timings, "fetch", self._load, layer, request)
+        def take_plan() -> None:
+            canvas, future = planned.popleft()
+            plan_next()
+            try:
+                plan = future.result()
+            except EnricherError as exc:
+                results[canvas.id].error = exc
+                return
+            unsent.extend((plan, layer, request) for layer in plan.layers for request in layer.requests)
 
-        for entry in pending():
-            window.append(entry)
-            while len(window) >= ahead:
+        for _ in range(ahead):
+            plan_next()
+        handed = 0
+        while window or unsent or planned:
+            if unsent and len(window) < ahead:
+                plan, layer, request = unsent.popleft()
+                fetch = pool.submit(URGENT, self._timed, timings, "fetch", self._load, layer, request)
+                window.append((plan, layer, request, fetch))
+            elif planned and len(window) < ahead and (
+                handed >= self.config.batch or planned[0][1].done() or not (window and window[0][3].done())
+            ):
+                take_plan()
+            else:
+                handed += 1
                 yield from _ready(window.popleft(), results)
-        while window:
-            yield from _ready(window.popleft(), results)
 
     def _infer(self, batch, manifest: Manifest, results, timings, emit: _Events, finished: set[str]) -> None:
         if not batch:

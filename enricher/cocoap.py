@@ -4,9 +4,10 @@ results are read here into COCOeval's precision table with whole-array numpy ope
 ``read_results`` gives exactly the values of ``COCOeval.accumulate``'s ``eval["precision"]`` for the
 one area range and detection cap ``run_cocoeval`` sets (no image holds more detections than the cap,
 so accumulate's cut at the cap takes none away): the same scores, sort, matches and cumulative sums,
-and the same precision envelope (each point the highest precision at any later one). It gathers each
-per-image array once for every class, not once per class, and takes the envelope as a running
-maximum instead of accumulate's Python loop over every detection of every class and IoU threshold.
+and the same precision envelope (each point the highest precision at any later one). It gathers a
+class's per-image arrays whole, not cut to the cap one by one (a view per image and array), and takes
+the envelope as a running maximum instead of accumulate's Python loop over every detection of every
+class and IoU threshold.
 """
 
 from __future__ import annotations
@@ -51,28 +52,23 @@ def read_results(engine, detections: int) -> tuple[np.ndarray, np.ndarray]:
     table = -np.ones((thresholds, len(params.recThrs), classes))
     match = np.zeros(detections, dtype=np.int64)
     # evalImgs holds one result per class and image (None: neither truth nor detections), class by
-    # class: each class's detections and truths are one stretch of the arrays gathered from them
+    # class: each class's results are one stretch, their arrays gathered in one call per class
     where = [n for n, e in enumerate(engine.evalImgs) if e is not None]
-    if not where:
-        return table, match
-    found = [engine.evalImgs[n] for n in where]
-    ids = np.fromiter(chain.from_iterable(e["dtIds"] for e in found), np.int64)
-    scores = np.fromiter(chain.from_iterable(e["dtScores"] for e in found), float, len(ids))
-    matched = np.concatenate([e["dtMatches"] for e in found], axis=1)  # [IoU threshold, detection]
-    ignored = np.concatenate([e["dtIgnore"] for e in found], axis=1)
-    truth_ignored = np.concatenate([e["gtIgnore"] for e in found])
-    match[ids - 1] = matched[0]
-    kind = np.asarray(where) // images
-    starts = [np.concatenate(([0], np.cumsum(np.fromiter((len(e[name]) for e in found), np.int64, len(found)))))
-              for name in ("dtIds", "gtIds")]
+    found, kind = [engine.evalImgs[n] for n in where], np.asarray(where, dtype=np.intp) // images
     for k in range(classes):
-        first, last = np.searchsorted(kind, k), np.searchsorted(kind, k, "right")
-        (d0, d1), (g0, g1) = ((start[first], start[last]) for start in starts)
-        truths = np.count_nonzero(truth_ignored[g0:g1] == 0)
-        if truths == 0:  # no result of this class, or no truth counted: accumulate leaves it -1 too
+        mine = found[np.searchsorted(kind, k):np.searchsorted(kind, k, "right")]
+        if not mine:
             continue
-        order = np.argsort(-scores[d0:d1], kind="mergesort")  # accumulate's sort: ties keep their order
-        hit, skip = matched[:, d0:d1][:, order], ignored[:, d0:d1][:, order]
+        ids = np.fromiter(chain.from_iterable(e["dtIds"] for e in mine), np.int64)
+        matched = np.concatenate([e["dtMatches"] for e in mine], axis=1)  # [IoU threshold, detection]
+        match[ids - 1] = matched[0]
+        truths = np.count_nonzero(np.concatenate([e["gtIgnore"] for e in mine]) == 0)
+        if truths == 0:  # accumulate leaves a class without truth counted at -1
+            continue
+        scores = np.fromiter(chain.from_iterable(e["dtScores"] for e in mine), float, len(ids))
+        ignored = np.concatenate([e["dtIgnore"] for e in mine], axis=1)
+        order = np.argsort(-scores, kind="mergesort")  # accumulate's sort: ties keep their order
+        hit, skip = matched[:, order], ignored[:, order]
         tp = np.cumsum(np.logical_and(hit, np.logical_not(skip)), axis=1).astype(float)
         fp = np.cumsum(np.logical_and(np.logical_not(hit), np.logical_not(skip)), axis=1).astype(float)
         recall = tp / truths

@@ -8,7 +8,8 @@ Matching: pycocotools' COCOeval (bbox, one area range "all", no cap on detection
 matches each class greedily by score, each detection taking the unmatched truth box of highest IoU >=
 0.5. Precision and recall read that matching for the detections scoring at least the threshold: being
 greedy by score, the matching of those is the same as if the weaker ones were not there.
-AP@0.5 and AP@0.5:0.95 are COCOeval's (101-point); the overall AP is the mean over classes with truth,
+AP@0.5 and AP@0.5:0.95 are COCOeval's (101-point; its accumulate step's values, read by
+``cocoap.read_results``); the overall AP is the mean over classes with truth,
 the overall precision and recall are micro-averaged (summed counts).
 """
 

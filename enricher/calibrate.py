@@ -109,17 +109,18 @@ def fit(
     """Fit per-class calibration on (label, score, correct) triples; return the params ``apply`` reads."""
     if method not in METHODS:
         raise ValueError(f"unknown calibration method {method!r}; known: {', '.join(METHODS)}")
-    by_label: dict[str, tuple[list[float], list[bool]]] = {}
-    for label, score, ok in triples:
-        scores, oks = by_label.setdefault(label, ([], []))
-        scores.append(float(score))
-        oks.append(bool(ok))
+    # columns, and a class number per triple: a hundred thousand triples are not gathered one by one
+    n, codes = len(triples), {}
+    label_of = np.fromiter((codes.setdefault(t[0], len(codes)) for t in triples), np.intp, n)
+    scores = np.fromiter((t[1] for t in triples), float, n)
+    correct = np.fromiter((t[2] for t in triples), float, n)
     params: dict = {"method": method, "bins": bins, "classes": {}}
     if triples:
-        params["default"] = _fit_one([t[1] for t in triples], [t[2] for t in triples], method, bins)
-    for label, (scores, oks) in sorted(by_label.items()):
-        if len(scores) >= min_samples:
-            params["classes"][label] = _fit_one(scores, oks, method, bins)
+        params["default"] = _fit_one(scores, correct, method, bins)
+    for label in sorted(codes):
+        mine = label_of == codes[label]
+        if np.count_nonzero(mine) >= min_samples:
+            params["classes"][label] = _fit_one(scores[mine], correct[mine] != 0, method, bins)
     return params
 
 

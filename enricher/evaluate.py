@@ -8,24 +8,23 @@ Matching: pycocotools' COCOeval (bbox, one area range "all", no cap on detection
 matches each class greedily by score, each detection taking the unmatched truth box of highest IoU >=
 0.5. Precision and recall read that matching for the detections scoring at least the threshold: being
 greedy by score, the matching of those is the same as if the weaker ones were not there.
-AP@0.5 and AP@0.5:0.95 are COCOeval's (101-point); the overall AP is the mean over classes with truth,
+AP@0.5 and AP@0.5:0.95 are COCOeval's (101-point; its accumulate step's values, read by
+``cocoap.read_results``); the overall AP is the mean over classes with truth,
 the overall precision and recall are micro-averaged (summed counts).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
 from . import calibrate
 from .annotate import manifest_key
+from .cocoap import read_results, run_cocoeval
 from .errors import InputError
 from .geometry import Box
 from .groundtruth import Prediction, TruthBox, TruthCanvas
@@ -119,15 +118,15 @@ def evaluate(truth: Sequence[TruthCanvas], predictions: Sequence[Prediction], th
     labels = sorted(set().union(*(c.labels for c in truth)))
     category = {label: k + 1 for k, label in enumerate(labels)}
     gts = [(canvas, box) for canvas in truth for box in canvas.boxes if box.label in canvas.labels]
-    dts = [p for p in predictions
-           if p.canvas_id in canvases and p.label in canvases[p.canvas_id][1].labels]
+    scope = {canvas_id: c.labels for canvas_id, (_, c) in canvases.items()}
+    dts = [p for p in predictions if p.label in scope.get(p.canvas_id, ())]
     negative = [r for r in [b for _, b in gts] + dts if r.box[2] < 0 or r.box[3] < 0]
     if negative:
         raise InputError(f"box {tuple(negative[0].box)} has a negative size", where=negative[0].annotation_id)
 
     image = {canvas_id: number for canvas_id, (number, _) in canvases.items()}
     # COCO's records built here at once: no intermediate tuples live beside them through COCOeval
-    engine = _run_cocoeval(
+    engine = run_cocoeval(
         [{"id": number, "width": c.width, "height": c.height} for number, c in canvases.values()],
         [{"id": k, "name": label} for label, k in category.items()],
         [{"id": n, "image_id": image[c.canvas_id], "category_id": category[b.label], "bbox": list(b.box),
@@ -135,13 +134,9 @@ def evaluate(truth: Sequence[TruthCanvas], predictions: Sequence[Prediction], th
         [{"id": n, "image_id": image[p.canvas_id], "category_id": category[p.label], "bbox": list(p.box),
           "area": p.box[2] * p.box[3], "iscrowd": 0, "score": p.score} for n, p in enumerate(dts, 1)],
     )
-    dt_match = np.zeros(len(dts), dtype=np.int64)  # 1-based truth index matched at IoU 0.5, 0 if none
-    present = [item for item in engine.evalImgs if item is not None]  # one per image and class
-    if present:  # dtIds are lists: read into one array, not converted one by one
-        dt_match[np.fromiter(chain.from_iterable(item["dtIds"] for item in present), np.int64) - 1] = (
-            np.concatenate([item["dtMatches"][0] for item in present]))
-    precision = engine.eval["precision"]  # [iou threshold, recall point, class, area range, max dets]
-    del engine, present  # COCOeval's per-image results: the largest thing alive, and no longer needed
+    # precision [iou threshold, recall point, class]; dt_match: 1-based truth index matched at IoU 0.5, 0 if none
+    precision, dt_match = read_results(engine, len(dts))
+    del engine  # COCOeval's per-image results: the largest thing alive, and no longer needed
     scores = np.array([p.score for p in dts], dtype=float)
     above = scores >= threshold
     gt_found = np.zeros(len(gts), dtype=bool)
@@ -155,13 +150,12 @@ def evaluate(truth: Sequence[TruthCanvas], predictions: Sequence[Prediction], th
         fp = fp[np.argsort(-scores[fp], kind="stable")][:EXAMPLES]
         missed = np.flatnonzero(gt_in & ~gt_found)
         if k is None:
-            per_class = precision[:, :, :, 0, -1]
-            valid = [per_class[:, :, j] for j in range(per_class.shape[2]) if (per_class[:, :, j] > -1).any()]
+            valid = [precision[:, :, j] for j in range(precision.shape[2]) if (precision[:, :, j] > -1).any()]
             ap50 = float(np.mean([v[0].mean() for v in valid])) if valid else None
             ap = float(np.mean([v.mean() for v in valid])) if valid else None
             curve: tuple[float, ...] = ()
         else:
-            table = precision[:, :, k, 0, -1]
+            table = precision[:, :, k]
             has_truth = bool((table > -1).any())
             ap50 = float(table[0].mean()) if has_truth else None
             ap = float(table.mean()) if has_truth else None
@@ -188,30 +182,6 @@ def evaluate(truth: Sequence[TruthCanvas], predictions: Sequence[Prediction], th
         pairs=tuple(zip([dts[i].label for i in np.flatnonzero(above)], scores[above].tolist(),
                         (dt_match[above] > 0).tolist())),
     )
-
-
-def _run_cocoeval(images: list[dict], categories: list[dict], truth: list[dict], found: list[dict]):
-    """Run COCOeval (bbox) on COCO records of images, categories, truth and detections (ids: 1-based
-    positions); return it accumulated."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    def dataset(annotations: list[dict]) -> COCO:
-        coco = COCO()
-        coco.dataset = {"images": images, "categories": categories, "annotations": annotations}
-        coco.createIndex()
-        return coco
-
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
-        detected = dataset(found)
-        engine = COCOeval(dataset(truth), detected, "bbox")
-        engine.params.areaRng, engine.params.areaRngLbl = [[0.0, 1e10]], [ALL]
-        # COCO caps at 100 detections per image and class; a tiled canvas may hold more. A cap no
-        # image reaches (its detections of all classes) is no cap, counted from COCO's own index.
-        engine.params.maxDets = [max(100, max(map(len, detected.imgToAnns.values()), default=0))]
-        engine.evaluate()
-        engine.accumulate()
-    return engine
 
 
 def read_coco(path: str | Path) -> list[TruthCanvas]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import EnricherError
 from .geometry import Box
@@ -18,9 +19,9 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 
-# slots: an evaluation holds one of these per box and detection, a hundred thousand of them and more
-@dataclass(frozen=True, slots=True)
-class TruthBox:
+# named tuples: an evaluation makes one of these per box and detection, a hundred thousand of them and
+# more, and a tuple is made in less than half the time of a frozen dataclass (one setattr call per field)
+class TruthBox(NamedTuple):
     """One object a curator confirmed (an accepted machine annotation, a correction or a person's addition)."""
 
     label: str
@@ -45,8 +46,7 @@ class TruthCanvas:
     rights: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Prediction:
+class Prediction(NamedTuple):
     """One machine detection on a canvas, whatever its review state (rejected ones are false positives)."""
 
     canvas_id: str

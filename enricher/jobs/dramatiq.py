@@ -3,9 +3,11 @@ any number of machines (``enricher worker``), all on one store.
 
 ``submit`` stores the job, as the thread queue does, and sends a planning message. Planning reads the
 manifests, records the total and sends one message per ``message_canvases`` canvases. Each canvas
-message enriches its canvases with the model its worker process loaded once, and commits each canvas
-with its done marker in one store transaction (``run.commit_canvas``, the thread queue's own step); the
-last canvas to commit ends the job (``Store.finish_job``). Delivery is at least once, so every write
+message enriches its canvases with the model its worker process loaded once (reading its manifest from
+the store once per job), and commits them all with their done markers in one store transaction
+(``run.commit_canvases``, the thread queue's own step): the message is the unit of redelivery, and one
+transaction a message, not one a canvas, keeps the store's share of a worker's CPU small. The last
+canvases to commit end the job (``Store.finish_job``). Delivery is at least once, so every write
 is idempotent: a redelivered canvas skips what is done, and committing a canvas twice reconciles to
 the same annotations. Messages of a cancelled job do nothing.
 
@@ -46,6 +48,7 @@ from ..errors import (
     StoreUnavailable,
 )
 from ..fetch import Fetcher
+from ..manifest import Manifest, parse_manifest
 from ..store import Store, StoredJob
 from ..store.records import FINISHED_STATES
 from .politeness import PoliteTransport, host_limits, host_of
@@ -63,6 +66,7 @@ STOP_MS = 600_000  # how long stop() waits for the messages in flight by default
 # and its unacknowledged messages go back to the queue at the next maintenance, which runs on this
 # many of a million commands (Dramatiq's defaults, 60 s and 1,000, leave them stranded for minutes)
 REDIS_HEARTBEAT_MS, REDIS_MAINTENANCE_CHANCE = 15_000, 50_000
+MANIFESTS_KEPT = 16  # parsed manifests a worker process keeps, of the jobs it ran last
 
 
 def open_broker(url: str) -> dramatiq.Broker:
@@ -130,6 +134,8 @@ class DramatiqQueue:
         self._factory = enricher_factory
         self._enricher = None
         self._loading = threading.Lock()
+        self._manifests: dict[tuple[str, str], Manifest] = {}  # (job id, key), oldest first
+        self._parsing = threading.Lock()
         self._worker: dramatiq.Worker | None = None
         self.broker = open_broker(config.broker)
         self.broker.add_middleware(_DeadLetters(self), before=Retries)  # after_* hooks run in reverse: after Retries
@@ -207,10 +213,8 @@ class DramatiqQueue:
         self.store.finish_job(job_id)  # when nothing was left to do (a redelivered plan, no canvases)
 
     def _run_canvases(self, job_id: str, key: str, canvas_ids: list[str]) -> None:
-        """Enrich canvases of one manifest of a running job and commit each; defer them while their
+        """Enrich canvases of one manifest of a running job and commit them together; defer them while their
         host is busy."""
-        from ..manifest import parse_manifest
-
         job = self.store.job(job_id)
         if job is None or job.state != "running":
             return  # cancelled or ended: a message left over does nothing
@@ -218,10 +222,7 @@ class DramatiqQueue:
         todo = [canvas_id for canvas_id in canvas_ids if (key, canvas_id) not in done]
         if not todo:
             return  # a redelivered message whose canvases were committed
-        stored = self.store.manifest(key)
-        if stored is None:
-            raise InputError(f"the job's manifest {key} is not in the store", where=job_id)
-        manifest = parse_manifest(stored.document, stored.url)
+        manifest = self._manifest(job_id, key)
         wait = self._busy(manifest, todo)
         if wait > 0:
             self.canvases.send_with_options(args=(job_id, key, todo), delay=int((wait + random.uniform(0, DEFER_JITTER)) * 1000))
@@ -230,9 +231,27 @@ class DramatiqQueue:
         try:
             wanted = set(todo)  # the message names its canvases by id
             canvases = [canvas for canvas in manifest.canvases if canvas.id in wanted]
-            enrich_canvases(job_id, self.store, tuned(self._loaded(), config), manifest, key, canvases, region)
+            enrich_canvases(job_id, self.store, tuned(self._loaded(), config), manifest, key, canvases, region,
+                            together=True)
         except Stopped:
             log.info("job %s was cancelled during a message", job_id)
+
+    def _manifest(self, job_id: str, key: str) -> Manifest:
+        """The job's manifest KEY as stored, parsed once per job in this process: reading and parsing it
+        in every message would cost each message time in proportion to the whole manifest.
+
+        Raises InputError when the store does not hold it.
+        """
+        with self._parsing:
+            manifest = self._manifests.get((job_id, key))
+            if manifest is None:
+                stored = self.store.manifest(key)
+                if stored is None:
+                    raise InputError(f"the job's manifest {key} is not in the store", where=job_id)
+                manifest = self._manifests[job_id, key] = parse_manifest(stored.document, stored.url)
+                while len(self._manifests) > MANIFESTS_KEPT:
+                    self._manifests.pop(next(iter(self._manifests)))
+            return manifest
 
     def _busy(self, manifest, canvas_ids: list[str]) -> float:
         """Seconds until every image host of these canvases takes a request (0: now, or no limits)."""

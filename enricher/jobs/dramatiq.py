@@ -2,7 +2,8 @@
 any number of machines (``enricher worker``), all on one store.
 
 ``submit`` stores the job, as the thread queue does, and sends a planning message. Planning reads the
-manifests, records the total and sends one message per ``message_canvases`` canvases. Each canvas
+manifests, records the total and sends one message per ``message_canvases`` canvases (fewer in the
+job's last messages, so that the workers end together). Each canvas
 message enriches its canvases with the model its worker process loaded once (reading its manifest from
 the store once per job), and commits them all with their done markers in one store transaction
 (``run.commit_canvases``, the thread queue's own step): the message is the unit of redelivery, and one
@@ -26,7 +27,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,7 +53,7 @@ from ..manifest import Manifest, parse_manifest
 from ..store import Store, StoredJob
 from ..store.records import FINISHED_STATES
 from .politeness import PoliteTransport, host_limits, host_of
-from .run import Stopped, enrich_canvases, job_settings, plan_job, tuned
+from .run import Stopped, enrich_canvases, job_settings, loaded, plan_job, tuned
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ STOP_MS = 600_000  # how long stop() waits for the messages in flight by default
 # and its unacknowledged messages go back to the queue at the next maintenance, which runs on this
 # many of a million commands (Dramatiq's defaults, 60 s and 1,000, leave them stranded for minutes)
 REDIS_HEARTBEAT_MS, REDIS_MAINTENANCE_CHANCE = 15_000, 50_000
+TAIL = 4  # a message holds at most this fraction (1 / TAIL) of the job's canvases left to send
 MANIFESTS_KEPT = 16  # parsed manifests a worker process keeps, of the jobs it ran last
 
 
@@ -82,6 +84,20 @@ def redacted(url: str) -> str:
     """URL without its user and password, for messages and logs."""
     parts = urlsplit(url)
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def messages(todo: list[tuple[str, list[str]]], size: int) -> Iterator[tuple[str, list[str]]]:
+    """Cut each manifest's canvases to do, (key, canvas ids) in TODO, into messages of SIZE canvases,
+    smaller towards the job's end (at most a TAIL-th of the canvases left), so that the workers run out
+    of work within a canvas or two of each other rather than one running its last full messages while
+    the others idle."""
+    left = sum(len(canvas_ids) for _, canvas_ids in todo)
+    for key, canvas_ids in todo:
+        start = 0
+        while start < len(canvas_ids):
+            part = canvas_ids[start:start + min(max(1, size), -(-left // TAIL))]
+            yield key, part
+            start, left = start + len(part), left - len(part)
 
 
 class SharedDetector(Detector):
@@ -166,7 +182,7 @@ class DramatiqQueue:
         return self.store.cancel_job(job_id)
 
     def start(self) -> None:
-        """Load the model, then run Dramatiq workers (worker_threads threads) in this process.
+        """Load the model and run it once, then run Dramatiq workers (worker_threads threads) in this process.
 
         Raises ModelError when the weights cannot be loaded, before any message is taken.
         """
@@ -205,11 +221,10 @@ class DramatiqQueue:
         except EnricherError as exc:  # as in the embedded run: a job whose source is unusable fails
             self.store.set_job(job_id, expect="running", state="failed", error=str(exc))
             return
-        done, size = self.store.done_canvases(job_id), max(1, self.config.message_canvases)
-        for _, key, canvases in plan:
-            todo = [canvas.id for canvas in canvases if (key, canvas.id) not in done]
-            for start in range(0, len(todo), size):
-                self.canvases.send(job_id, key, todo[start:start + size])
+        done = self.store.done_canvases(job_id)
+        todo = [(key, [canvas.id for canvas in canvases if (key, canvas.id) not in done]) for _, key, canvases in plan]
+        for key, canvas_ids in messages(todo, self.config.message_canvases):
+            self.canvases.send(job_id, key, canvas_ids)
         self.store.finish_job(job_id)  # when nothing was left to do (a redelivered plan, no canvases)
 
     def _run_canvases(self, job_id: str, key: str, canvas_ids: list[str]) -> None:
@@ -265,7 +280,7 @@ class DramatiqQueue:
         """This process's Enricher, with the model loaded once."""
         with self._loading:
             if self._enricher is None:
-                self._enricher = self._factory(self.config, self.fetcher)
+                self._enricher = loaded(lambda: self._factory(self.config, self.fetcher))
             return self._enricher
 
     def gave_up(self, actor: str, args: tuple, exception: BaseException, retries: int) -> None:

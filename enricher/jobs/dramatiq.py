@@ -190,7 +190,9 @@ class DramatiqQueue:
             self._loaded()
             threads = self.config.worker_threads
             self._worker = dramatiq.Worker(self.broker, worker_threads=threads)
-            self._worker.queue_prefetch = threads  # a message per thread: none waits here while others idle
+            # a message per thread and one more, so that a thread that frees up starts at once rather than
+            # after the broker's round trip (the job's last messages are small: one held here costs little)
+            self._worker.queue_prefetch = threads + 1
             self._worker.start()
 
     def stop(self, timeout: float | None = None) -> None:

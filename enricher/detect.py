@@ -76,6 +76,11 @@ class Detector:
             )
         return [ids[n] for n in names]
 
+    def warm_up(self) -> None:
+        """Run the model once on a blank image, so that the runtime's one-time setup (the predictor, the
+        model compiled again with the inference threads) happens now rather than in a job's first batch."""
+        self.predict([Image.new("RGB", (self.config.imgsz, self.config.imgsz))])
+
     def predict(self, images: Sequence[Image.Image]) -> list[list[Detection]]:
         """Detect objects in each image; boxes in that image's pixels."""
         found: list[list[Detection]] = []

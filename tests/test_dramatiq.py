@@ -28,7 +28,7 @@ from enricher.annotate import manifest_key
 from enricher.cli import main
 from enricher.errors import BrokerError, ConfigError
 from enricher.fetch import Fetcher
-from enricher.jobs.dramatiq import CANVASES, QUEUE, DramatiqQueue
+from enricher.jobs.dramatiq import CANVASES, QUEUE, DramatiqQueue, messages
 from enricher.jobs.run import plan_job
 from enricher.pipeline import Enricher
 from enricher.store import open_store
@@ -150,6 +150,15 @@ def test_messages_of_a_cancelled_job_do_nothing(in_process, book):
     job = in_process.store.job(job_id)
     assert (job.state, job.done, job.total) == ("cancelled", 0, CANVAS_COUNT)
     assert in_process.store.count(None) == 0
+
+
+def test_a_job_is_cut_into_messages_that_shrink_towards_its_end():
+    todo = [("a", [f"a{n}" for n in range(30)]), ("b", [f"b{n}" for n in range(10)])]
+    cut = list(messages(todo, 8))
+    assert [key for key, _ in cut] == sorted(key for key, _ in cut)  # each manifest's canvases in order
+    assert [c for _, part in cut for c in part] == todo[0][1] + todo[1][1]  # each canvas once
+    assert [len(part) for _, part in cut] == [8, 8, 6, 5, 3, 3, 2, 2, 1, 1, 1]  # a quarter of what is left
+    assert [len(part) for _, part in messages([("a", todo[0][1])], 100)] == [8, 6, 4, 3, 3, 2, 1, 1, 1, 1]
 
 
 def dead_letters(url: str) -> int:

@@ -2,10 +2,13 @@
 any number of machines (``enricher worker``), all on one store.
 
 ``submit`` stores the job, as the thread queue does, and sends a planning message. Planning reads the
-manifests, records the total and sends one message per ``message_canvases`` canvases. Each canvas
-message enriches its canvases with the model its worker process loaded once, and commits each canvas
-with its done marker in one store transaction (``run.commit_canvas``, the thread queue's own step); the
-last canvas to commit ends the job (``Store.finish_job``). Delivery is at least once, so every write
+manifests, records the total and sends one message per ``message_canvases`` canvases (fewer in the
+job's last messages, so that the workers end together). Each canvas
+message enriches its canvases with the model its worker process loaded once (reading its manifest from
+the store once per job), and commits them all with their done markers in one store transaction
+(``run.commit_canvases``, the thread queue's own step): the message is the unit of redelivery, and one
+transaction a message, not one a canvas, keeps the store's share of a worker's CPU small. The last
+canvases to commit end the job (``Store.finish_job``). Delivery is at least once, so every write
 is idempotent: a redelivered canvas skips what is done, and committing a canvas twice reconciles to
 the same annotations. Messages of a cancelled job do nothing.
 
@@ -24,7 +27,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,10 +49,11 @@ from ..errors import (
     StoreUnavailable,
 )
 from ..fetch import Fetcher
+from ..manifest import Manifest, parse_manifest
 from ..store import Store, StoredJob
 from ..store.records import FINISHED_STATES
 from .politeness import PoliteTransport, host_limits, host_of
-from .run import Stopped, enrich_canvases, job_settings, plan_job, tuned
+from .run import Stopped, enrich_canvases, job_settings, loaded, plan_job, tuned
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,8 @@ STOP_MS = 600_000  # how long stop() waits for the messages in flight by default
 # and its unacknowledged messages go back to the queue at the next maintenance, which runs on this
 # many of a million commands (Dramatiq's defaults, 60 s and 1,000, leave them stranded for minutes)
 REDIS_HEARTBEAT_MS, REDIS_MAINTENANCE_CHANCE = 15_000, 50_000
+TAIL = 4  # a message holds at most this fraction (1 / TAIL) of the job's canvases left to send
+MANIFESTS_KEPT = 16  # parsed manifests a worker process keeps, of the jobs it ran last
 
 
 def open_broker(url: str) -> dramatiq.Broker:
@@ -78,6 +84,20 @@ def redacted(url: str) -> str:
     """URL without its user and password, for messages and logs."""
     parts = urlsplit(url)
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def messages(todo: list[tuple[str, list[str]]], size: int) -> Iterator[tuple[str, list[str]]]:
+    """Cut each manifest's canvases to do, (key, canvas ids) in TODO, into messages of SIZE canvases,
+    smaller towards the job's end (at most a TAIL-th of the canvases left), so that the workers run out
+    of work within a canvas or two of each other rather than one running its last full messages while
+    the others idle."""
+    left = sum(len(canvas_ids) for _, canvas_ids in todo)
+    for key, canvas_ids in todo:
+        start = 0
+        while start < len(canvas_ids):
+            part = canvas_ids[start:start + min(max(1, size), -(-left // TAIL))]
+            yield key, part
+            start, left = start + len(part), left - len(part)
 
 
 class SharedDetector(Detector):
@@ -130,6 +150,8 @@ class DramatiqQueue:
         self._factory = enricher_factory
         self._enricher = None
         self._loading = threading.Lock()
+        self._manifests: dict[tuple[str, str], Manifest] = {}  # (job id, key), oldest first
+        self._parsing = threading.Lock()
         self._worker: dramatiq.Worker | None = None
         self.broker = open_broker(config.broker)
         self.broker.add_middleware(_DeadLetters(self), before=Retries)  # after_* hooks run in reverse: after Retries
@@ -160,7 +182,7 @@ class DramatiqQueue:
         return self.store.cancel_job(job_id)
 
     def start(self) -> None:
-        """Load the model, then run Dramatiq workers (worker_threads threads) in this process.
+        """Load the model and run it once, then run Dramatiq workers (worker_threads threads) in this process.
 
         Raises ModelError when the weights cannot be loaded, before any message is taken.
         """
@@ -168,7 +190,9 @@ class DramatiqQueue:
             self._loaded()
             threads = self.config.worker_threads
             self._worker = dramatiq.Worker(self.broker, worker_threads=threads)
-            self._worker.queue_prefetch = threads  # a message per thread: none waits here while others idle
+            # a message per thread and one more, so that a thread that frees up starts at once rather than
+            # after the broker's round trip (the job's last messages are small: one held here costs little)
+            self._worker.queue_prefetch = threads + 1
             self._worker.start()
 
     def stop(self, timeout: float | None = None) -> None:
@@ -199,18 +223,15 @@ class DramatiqQueue:
         except EnricherError as exc:  # as in the embedded run: a job whose source is unusable fails
             self.store.set_job(job_id, expect="running", state="failed", error=str(exc))
             return
-        done, size = self.store.done_canvases(job_id), max(1, self.config.message_canvases)
-        for _, key, canvases in plan:
-            todo = [canvas.id for canvas in canvases if (key, canvas.id) not in done]
-            for start in range(0, len(todo), size):
-                self.canvases.send(job_id, key, todo[start:start + size])
+        done = self.store.done_canvases(job_id)
+        todo = [(key, [canvas.id for canvas in canvases if (key, canvas.id) not in done]) for _, key, canvases in plan]
+        for key, canvas_ids in messages(todo, self.config.message_canvases):
+            self.canvases.send(job_id, key, canvas_ids)
         self.store.finish_job(job_id)  # when nothing was left to do (a redelivered plan, no canvases)
 
     def _run_canvases(self, job_id: str, key: str, canvas_ids: list[str]) -> None:
-        """Enrich canvases of one manifest of a running job and commit each; defer them while their
+        """Enrich canvases of one manifest of a running job and commit them together; defer them while their
         host is busy."""
-        from ..manifest import parse_manifest
-
         job = self.store.job(job_id)
         if job is None or job.state != "running":
             return  # cancelled or ended: a message left over does nothing
@@ -218,10 +239,7 @@ class DramatiqQueue:
         todo = [canvas_id for canvas_id in canvas_ids if (key, canvas_id) not in done]
         if not todo:
             return  # a redelivered message whose canvases were committed
-        stored = self.store.manifest(key)
-        if stored is None:
-            raise InputError(f"the job's manifest {key} is not in the store", where=job_id)
-        manifest = parse_manifest(stored.document, stored.url)
+        manifest = self._manifest(job_id, key)
         wait = self._busy(manifest, todo)
         if wait > 0:
             self.canvases.send_with_options(args=(job_id, key, todo), delay=int((wait + random.uniform(0, DEFER_JITTER)) * 1000))
@@ -230,9 +248,27 @@ class DramatiqQueue:
         try:
             wanted = set(todo)  # the message names its canvases by id
             canvases = [canvas for canvas in manifest.canvases if canvas.id in wanted]
-            enrich_canvases(job_id, self.store, tuned(self._loaded(), config), manifest, key, canvases, region)
+            enrich_canvases(job_id, self.store, tuned(self._loaded(), config), manifest, key, canvases, region,
+                            together=True)
         except Stopped:
             log.info("job %s was cancelled during a message", job_id)
+
+    def _manifest(self, job_id: str, key: str) -> Manifest:
+        """The job's manifest KEY as stored, parsed once per job in this process: reading and parsing it
+        in every message would cost each message time in proportion to the whole manifest.
+
+        Raises InputError when the store does not hold it.
+        """
+        with self._parsing:
+            manifest = self._manifests.get((job_id, key))
+            if manifest is None:
+                stored = self.store.manifest(key)
+                if stored is None:
+                    raise InputError(f"the job's manifest {key} is not in the store", where=job_id)
+                manifest = self._manifests[job_id, key] = parse_manifest(stored.document, stored.url)
+                while len(self._manifests) > MANIFESTS_KEPT:
+                    self._manifests.pop(next(iter(self._manifests)))
+            return manifest
 
     def _busy(self, manifest, canvas_ids: list[str]) -> float:
         """Seconds until every image host of these canvases takes a request (0: now, or no limits)."""
@@ -246,7 +282,7 @@ class DramatiqQueue:
         """This process's Enricher, with the model loaded once."""
         with self._loading:
             if self._enricher is None:
-                self._enricher = self._factory(self.config, self.fetcher)
+                self._enricher = loaded(lambda: self._factory(self.config, self.fetcher))
             return self._enricher
 
     def gave_up(self, actor: str, args: tuple, exception: BaseException, retries: int) -> None:

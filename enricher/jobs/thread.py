@@ -18,7 +18,7 @@ from ..background import Daemon
 from ..config import Config
 from ..errors import StoreUnavailable
 from ..store import Store, StoredJob
-from .run import run_job
+from .run import loaded, run_job
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class ThreadQueue:
         ran = 0
         while not self._leaving() and (job := self.store.claim_job()) is not None:
             if self._enricher is None:
-                self._enricher = self._factory(self.config)  # the model loads here, once per runner
+                self._enricher = loaded(lambda: self._factory(self.config))  # once per runner
             run_job(job, self.store, self.config, self._enricher, self._leaving)
             ran += 1
         return ran

@@ -63,7 +63,7 @@ class Answer:
 
 
 def stream(produce: Callable[[Pipe], None], timeout: float | None, where: str | None) -> Answer:
-    """Run PRODUCE(pipe) in a thread, which puts the answer's Head then writes its bytes; return the
+    """Run PRODUCE(pipe) in a thread, which announces the answer's Head then writes its bytes; return the
     Answer once its first chunk (or its end) came, raising any error before that. The whole answer must
     be produced within TIMEOUT seconds (None: no limit): past it the producer stops at its next write,
     and the reader raises QueryTimeout.
@@ -85,7 +85,7 @@ def stream(produce: Callable[[Pipe], None], timeout: float | None, where: str | 
 
 def write_answer(result, output: Pipe, *, accept: str | None, format_param: str | None, caps: tuple[int, int],
                  where: str | None, recount: Recount) -> None:
-    """Put RESULT's Head in OUTPUT and write RESULT serialized as ACCEPT or FORMAT_PARAM ask: a
+    """Announce RESULT's Head to OUTPUT and write RESULT serialized as ACCEPT or FORMAT_PARAM ask: a
     QueryBoolean or QuerySolutions in a SPARQL results format, triples (QueryTriples, or parsed) in an
     RDF format of rdf.FORMATS. CAPS are the most rows (SELECT) and triples, 0 for any; RECOUNT runs
     the query again (see resultcaps.write_rows).
@@ -96,12 +96,12 @@ def write_answer(result, output: Pipe, *, accept: str | None, format_param: str 
     if isinstance(result, (ox.QueryBoolean, ox.QuerySolutions)):
         chosen = rdf.choose_results(accept, format_param, where=where)
         select = isinstance(result, ox.QuerySolutions)
-        output.put(Head("select" if select else "ask", chosen.content_type))
+        output.announce(Head("select" if select else "ask", chosen.content_type))
         if select and max_rows:
             write_rows(result, output, chosen.results_format, max_rows, recount, where)
         else:
             result.serialize(output, format=chosen.results_format)
         return
     fmt = rdf.choose(accept, format_param, where=where)
-    output.put(Head("graph", fmt.content_type))
+    output.announce(Head("graph", fmt.content_type))
     fmt.serialize(capped(result, max_triples, "triples", where) if max_triples else result, output)

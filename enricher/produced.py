@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 CHUNK = 256 * 1024  # bytes handed from the producer thread at a time
-QUEUE = 8  # chunks waiting at most
+QUEUE = 8  # hand-overs (a chunk each, with what was announced before it) waiting at most
 _END = object()
 
 
@@ -25,11 +25,13 @@ class Abandoned(Exception):
 
 
 class Pipe:
-    """The binary file a producer writes into: full chunks go to the reader through a bounded queue;
-    ``put`` hands it any other item (which the reader gets as it is)."""
+    """The binary file a producer writes into: full chunks go to the reader through a bounded queue.
+    ``announce`` hands it any other item, with the next chunk: each hand-over wakes the reader, and
+    an answer of one chunk takes one."""
 
-    def __init__(self, items: queue.Queue, stop: threading.Event, deadline: float | None):
-        self.items, self.stop, self.deadline, self.buffer = items, stop, deadline, bytearray()
+    def __init__(self, batches: queue.Queue, stop: threading.Event, deadline: float | None):
+        self.batches, self.stop, self.deadline = batches, stop, deadline
+        self.buffer, self.pending = bytearray(), []
 
     def write(self, data: bytes) -> int:
         self.buffer += data
@@ -40,19 +42,20 @@ class Pipe:
     def flush(self) -> None:
         """Nothing: a chunk goes when it is full or the producer ends (a serializer's flush would cut it short)."""
 
-    def drain(self) -> None:
-        """Hand what the buffer holds to the reader now."""
-        if self.buffer:
-            self.put(bytes(self.buffer))
-            self.buffer.clear()
+    def announce(self, item: Any) -> None:
+        """Hand ITEM to the reader ahead of the next chunk."""
+        self.pending.append(item)
 
-    def put(self, item: Any) -> None:
-        """Hand ITEM to the reader, waiting for room. Raises Abandoned."""
-        while True:
+    def drain(self, *last: Any) -> None:
+        """Hand what is pending and what the buffer holds to the reader now, then LAST. Raises Abandoned."""
+        batch = [*self.pending, *([bytes(self.buffer)] if self.buffer else []), *last]
+        self.pending.clear()
+        self.buffer.clear()
+        while batch:
             if self.stop.is_set() or (self.deadline is not None and time.monotonic() > self.deadline):
                 raise Abandoned
             try:
-                self.items.put(item, timeout=0.1)
+                self.batches.put(batch, timeout=0.1)
                 return
             except queue.Full:
                 continue
@@ -76,23 +79,24 @@ def produced(
     late: Callable[[], BaseException] | None = None, join: bool = True,
 ) -> Iterator:
     """Run PRODUCE(pipe) in a thread named NAME and yield what it writes, chunk by chunk, and what it
-    puts; raise the error it raises. Past DEADLINE (time.monotonic()) the producer stops at its next
+    announces; raise the error it raises. Past DEADLINE (time.monotonic()) the producer stops at its next
     write and the reader, once the queue is empty, gets LATE(). When the reader stops, the producer is
     stopped, and with JOIN waited for (without: a producer busy in native code ends on its own)."""
-    items: queue.Queue = queue.Queue(maxsize=QUEUE)
+    batches: queue.Queue = queue.Queue(maxsize=QUEUE)
     stop = threading.Event()
-    pipe = Pipe(items, stop, deadline)
+    pipe = Pipe(batches, stop, deadline)
 
     def run() -> None:
         try:
             produce(pipe)
-            pipe.drain()
-            pipe.put(_END)
+            pipe.drain(_END)
         except Abandoned:
             pass
         except Exception as exc:  # handed to the reader, raised there
+            pipe.pending.clear()
+            pipe.buffer.clear()
             try:
-                pipe.put(without_locals(exc))
+                pipe.drain(without_locals(exc))
             except Abandoned:
                 pass
 
@@ -101,14 +105,15 @@ def produced(
     try:
         while True:
             try:
-                item = items.get(timeout=None if deadline is None else max(deadline - time.monotonic(), 0))
+                batch = batches.get(timeout=None if deadline is None else max(deadline - time.monotonic(), 0))
             except queue.Empty:
                 raise (late() if late else TimeoutError("the producer ran past its deadline")) from None
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+            for item in batch:
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
     finally:
         stop.set()
         if join:

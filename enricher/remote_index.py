@@ -7,9 +7,9 @@ a copy of the data.
 Queries keep the embedded index's rules and errors (enricher.index): updates and SERVICE are refused
 before anything is sent; the answer comes back as SPARQL JSON results or N-Triples and is re-serialized
 here in the format Accept or ``format`` asks for as it streams through (enricher.answer), row and
-triple caps applied on the way. The
-triplestore must take the union of its named graphs as the default graph, as the embedded index does
-(``oxigraph serve --union-default-graph``; see docs/deploy.md for the others).
+triple caps applied on the way. The triplestore must take the union of its named graphs as the
+default graph, as the embedded index does (``oxigraph serve --union-default-graph``; see
+docs/deploy.md for the others).
 
 An instance moving up fills the empty triplestore once from the store in one stream (``RemoteIndex.load``,
 ``enricher load-index``); the pusher goes on from there.

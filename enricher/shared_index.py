@@ -101,21 +101,17 @@ class SharedIndex(Index):
                     self._reader = (generation, self._open_read_only(self.path), heap.resident())
                 opening = self._reader
             yield opening[1]
-            dropped = self._shed(opening)
+            self._shed(opening)
             del opening  # the last reference goes under the lock
-            if dropped:
-                heap.trim()  # what the caches held
 
-    def _shed(self, opening: tuple[str, ox.Store, int]) -> bool:
+    def _shed(self, opening: tuple[str, ox.Store, int]) -> None:
         """Stop keeping OPENING (closed once no thread reads it) when the process grew past READER_BUDGET
-        since it opened; whether it was dropped. The heap is trimmed first, so only what is held counts."""
-        heap.trim()
-        if heap.resident() - opening[2] <= READER_BUDGET:
-            return False
-        with self._opening:
-            if self._reader is opening:
-                self._reader = None
-        return True
+        since it opened. Memory freed but not yet handed back counts too (the web endpoint trims the
+        heap once the answer is sent): a read that needed that much likely filled the caches."""
+        if heap.resident() - opening[2] > READER_BUDGET:
+            with self._opening:
+                if self._reader is opening:
+                    self._reader = None
 
     def _generation_file(self) -> Path:
         return self.path.with_name(self.path.name + ".generation")

@@ -60,6 +60,12 @@ class Pipe:
             except queue.Full:
                 continue
 
+    def fail(self, error: BaseException) -> None:
+        """Drop what was not handed over yet and hand ERROR to the reader. Raises Abandoned."""
+        self.pending.clear()
+        self.buffer.clear()
+        self.drain(error)
+
 
 def without_locals(error: BaseException) -> BaseException:
     """ERROR with the locals of the frames it passed through dropped: what they hold (a query's answer,
@@ -93,10 +99,8 @@ def produced(
         except Abandoned:
             pass
         except Exception as exc:  # handed to the reader, raised there
-            pipe.pending.clear()
-            pipe.buffer.clear()
             try:
-                pipe.drain(without_locals(exc))
+                pipe.fail(without_locals(exc))
             except Abandoned:
                 pass
 

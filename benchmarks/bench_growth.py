@@ -14,10 +14,12 @@ turns read by read so the machine's load falls on all alike:
 - one annotation's GET (the first, middle and last one stored);
 - every SPARQL query docs/queries.md documents (bench_sparql.documented), through ``POST /sparql``,
   each on its own row, marked where docs/queries.md says it reads every annotation it matches (its
-  time grows with the data by nature); an answer over the default caps (422) is marked too;
+  time grows with the data by nature); an answer over the default caps (422, or cut off once it
+  streamed past its first chunk) is marked too;
 - Change Discovery: the first, middle and last page of ``/activity``;
-- the peak RSS of gunicorn's master and workers over the whole measurement (sum, and the largest
-  worker), and in the scaled mode the triplestore's.
+- the peak RSS of gunicorn's master and workers over the whole measurement (sum, the largest
+  worker, and the largest worker's anonymous part: RSS less file-backed pages), and in the scaled
+  mode the triplestore's.
 
 Modes: ``embedded`` (SQLite; the RDF index one Oxigraph store on disk that the workers share, built
 by ``enricher reindex``) and ``scaled`` (PostgreSQL in a schema of its own on --postgres, kept with
@@ -184,17 +186,20 @@ def serve(fd: int) -> None:
 
 
 class PeakSampler(Sampler):
-    """bench_container's Sampler, also keeping the peak RSS of each process."""
+    """bench_container's Sampler, also keeping the peak RSS of each process and the peak of its
+    anonymous part (the heap: RSS less the file-backed pages, code and mapped files)."""
 
     def __init__(self, master: psutil.Process):
         super().__init__(master)
         self.peak_each = {p.pid: 0 for p in self.processes}
+        self.peak_anonymous = dict(self.peak_each)
 
     def rss(self) -> int:
-        sizes = {p.pid: p.memory_info().rss for p in self.processes}
+        sizes = {p.pid: p.memory_info() for p in self.processes}
         for pid, size in sizes.items():
-            self.peak_each[pid] = max(self.peak_each[pid], size)
-        return sum(sizes.values())
+            self.peak_each[pid] = max(self.peak_each[pid], size.rss)
+            self.peak_anonymous[pid] = max(self.peak_anonymous[pid], size.rss - size.shared)
+        return sum(size.rss for size in sizes.values())
 
 
 # --- the client -----------------------------------------------------------------------------------------
@@ -202,11 +207,15 @@ class PeakSampler(Sampler):
 
 def sparql(http: httpx.Client, base_url: str, query: str) -> tuple[float, bool]:
     """POST QUERY to /sparql; return its seconds and whether it was refused for an answer over the
-    default caps (422: more than sparql_max_rows rows or sparql_max_triples triples)."""
+    default caps (more than sparql_max_rows rows or sparql_max_triples triples: 422, or, once the
+    answer streamed past its first chunk, the connection closed before the body's end)."""
     construct = re.search(r"^\s*CONSTRUCT\b", query, re.MULTILINE | re.IGNORECASE) is not None
     started = time.perf_counter()
-    response = http.post(f"{base_url}sparql", data={"query": query},
-                         headers={"Accept": NTRIPLES if construct else SELECT_JSON})
+    try:
+        response = http.post(f"{base_url}sparql", data={"query": query},
+                             headers={"Accept": NTRIPLES if construct else SELECT_JSON})
+    except httpx.RemoteProtocolError:
+        return time.perf_counter() - started, True
     seconds = time.perf_counter() - started
     if response.status_code not in (200, 422):
         raise SystemExit(f"/sparql answered {response.status_code}: {response.text[:500]}")
@@ -286,7 +295,8 @@ def measure(servers: dict[int, tuple[psutil.Process, str, psutil.Process | None]
     for n, sampler in samplers.items():
         workers = [p.pid for p in sampler.processes[1:]]
         memory = {"RSS, master and workers": max(rss for _, rss in sampler.samples),
-                  "RSS, largest worker": max(sampler.peak_each[pid] for pid in workers)}
+                  "RSS, largest worker": max(sampler.peak_each[pid] for pid in workers),
+                  "RSS, largest worker, anonymous": max(sampler.peak_anonymous[pid] for pid in workers)}
         if n in stores:
             memory["RSS, triplestore"] = max(rss for _, rss in stores[n].samples)
         results[n] = {"times": times[n], "memory": memory, "refused": refused[n]}

@@ -25,11 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
@@ -37,6 +33,7 @@ from typing import TYPE_CHECKING, Self
 import pyoxigraph as ox
 
 from . import rdf
+from .answer import Answer, stream, write_answer
 from .datafiles import (
     COCO_VOCABULARY,
     METRICS_VOCABULARY,
@@ -50,7 +47,7 @@ from .errors import (
     QueryTimeout,
 )
 from .follow import FollowerThread, follow
-from .resultcaps import capped, capped_rows, without_locals
+from .produced import Pipe
 from .served import Calibrations
 from .sparqlguard import check_read_only
 
@@ -66,15 +63,6 @@ BATCH = 1000  # annotations per bulk load and per change-log read
 OVERLAP = 50  # rows each page of a build re-reads, in case writers deleted some meanwhile
 DEFAULT_TIMEOUT = 30.0
 QUERY_SLOTS = 4  # queries evaluated at once; a query that timed out keeps its slot until it ends
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A query's answer, serialized: ``kind`` is select, ask or graph (CONSTRUCT, DESCRIBE)."""
-
-    kind: str
-    content_type: str
-    body: bytes
 
 
 def _ntriples(annotation: dict) -> str:
@@ -308,13 +296,14 @@ class Index:
         DEFAULT_GRAPHS and NAMED_GRAPHS are the protocol's default-graph-uri and named-graph-uri
         (none: every graph is the default graph). WHERE is the URL named in errors. A SELECT may
         answer at most MAX_ROWS rows, a CONSTRUCT or DESCRIBE at most MAX_TRIPLES triples (0: any);
-        the evaluation stops at the first one past the cap.
+        the evaluation stops at the first one past the cap. The answer streams (enricher.answer): it is
+        returned once its first chunk is written, and must be written whole within TIMEOUT seconds.
 
         Raises UpdateRefused, QueryError (malformed, with the parser's message; SERVICE),
         NotAcceptable, ResultTooLarge (past MAX_ROWS or MAX_TRIPLES), QueryTimeout (past TIMEOUT
-        seconds, or every slot busy that long).
-        pyoxigraph cannot stop a running query: one that timed out runs on in its slot, so at
-        most QUERY_SLOTS run at once and later ones wait for a free slot within their timeout.
+        seconds, or every slot busy that long); past the first chunk, reading the answer raises them.
+        pyoxigraph cannot stop a running query: one that timed out runs on in its slot until its next
+        write, so at most QUERY_SLOTS run at once and later ones wait for a free slot within their timeout.
         """
         check_read_only(sparql, where)
         if not self._slots.acquire(timeout=timeout):
@@ -323,26 +312,15 @@ class Index:
             self._slots.release()
             raise EnricherError("the index is closed", where=where)
         self._count(+1)
-        future: Future = Future()
 
-        def evaluate() -> None:
+        def produce(output: Pipe) -> None:
             try:
-                if future.set_running_or_notify_cancel():
-                    try:
-                        future.set_result(self._answer(sparql, accept, format, default_graphs, named_graphs, where,
-                                                       (max_rows, max_triples)))
-                    except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
-                        future.set_exception(without_locals(exc))
+                self._answer(output, sparql, accept, format, default_graphs, named_graphs, where,
+                             (max_rows, max_triples))
             finally:
                 self._release()
 
-        # a daemon thread per query: one that timed out must not hold up the process's exit
-        threading.Thread(target=evaluate, name="sparql", daemon=True).start()
-        try:
-            return future.result(timeout)
-        except FutureTimeout:
-            future.cancel()
-            raise QueryTimeout(f"the query ran longer than {timeout} s", where=where) from None
+        return stream(produce, timeout, where)  # a daemon thread: one that timed out must not hold up the exit
 
     @property
     def running(self) -> int:
@@ -357,14 +335,12 @@ class Index:
         self._count(-1)
         self._slots.release()
 
-    def _answer(self, sparql, accept, format_param, default_graphs, named_graphs, where, caps) -> Answer:
+    def _answer(self, output, sparql, accept, format_param, default_graphs, named_graphs, where, caps) -> None:
         with self._reading() as store:  # dropped inside: a shared index's lock must outlive its opening
-            answer = self._evaluate(store, sparql, accept, format_param, default_graphs, named_graphs, where, caps)
+            self._evaluate(store, output, sparql, accept, format_param, default_graphs, named_graphs, where, caps)
             del store
-        return answer
 
-    def _evaluate(self, store, sparql, accept, format_param, default_graphs, named_graphs, where, caps) -> Answer:
-        max_rows, max_triples = caps
+    def _evaluate(self, store, output, sparql, accept, format_param, default_graphs, named_graphs, where, caps) -> None:
         options: dict = {"use_default_graph_as_union": not default_graphs}
         try:
             if default_graphs:
@@ -376,21 +352,11 @@ class Index:
             raise QueryError(f"malformed query: {exc}", where=where) from None
         except ValueError as exc:  # a default-graph-uri or named-graph-uri that is not an IRI
             raise QueryError(f"not a graph IRI: {repr(str(exc))[1:-1]}", where=where) from None  # the code point escaped
-        if isinstance(result, ox.QueryTriples):
-            fmt = rdf.choose(accept, format_param, where=where)
-            triples = capped(result, max_triples, "triples", where) if max_triples else result
-            return Answer("graph", fmt.content_type, fmt.serialize(triples))
-        chosen = rdf.choose_results(accept, format_param, where=where)
-        kind = "ask" if isinstance(result, ox.QueryBoolean) else "select"
         try:
-            if kind == "select" and max_rows:
-                again = partial(store.query, sparql, **options)
-                body = capped_rows(result, again, chosen.results_format, max_rows, where)
-            else:
-                body = result.serialize(format=chosen.results_format)
+            write_answer(result, output, accept=accept, format_param=format_param, caps=caps, where=where,
+                         recount=lambda read: read(store.query(sparql, **options)))
         except (OSError, ValueError) as exc:  # evaluation errors surface while results are written
             raise QueryError(f"the query failed: {exc}", where=where) from None
-        return Answer(kind, chosen.content_type, body)
 
     # ---- the dataset ----------------------------------------------------------------------
 

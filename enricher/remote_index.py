@@ -6,9 +6,10 @@ a copy of the data.
 
 Queries keep the embedded index's rules and errors (enricher.index): updates and SERVICE are refused
 before anything is sent; the answer comes back as SPARQL JSON results or N-Triples and is re-serialized
-here in the format Accept or ``format`` asks for, row and triple caps applied as it streams. The
-triplestore must take the union of its named graphs as the default graph, as the embedded index does
-(``oxigraph serve --union-default-graph``; see docs/deploy.md for the others).
+here in the format Accept or ``format`` asks for as it streams through (enricher.answer), row and
+triple caps applied on the way. The triplestore must take the union of its named graphs as the
+default graph, as the embedded index does (``oxigraph serve --union-default-graph``; see
+docs/deploy.md for the others).
 
 An instance moving up fills the empty triplestore once from the store in one stream (``RemoteIndex.load``,
 ``enricher load-index``); the pusher goes on from there.
@@ -31,6 +32,7 @@ import httpx
 import pyoxigraph as ox
 
 from . import dump, rdf
+from .answer import Answer, stream, write_answer
 from .config import Config
 from .errors import (
     ConfigError,
@@ -45,12 +47,10 @@ from .index import (
     STATISTICS,
     TERMS_GRAPH,
     VOCABULARY_GRAPH,
-    Answer,
     Index,
     live_annotations,
 )
 from .push import Pusher
-from .resultcaps import capped, capped_rows
 from .served import Calibrations
 from .sparqlguard import check_read_only
 from .store import Store
@@ -172,8 +172,8 @@ class RemoteIndex:
         check_read_only(sparql, where)
         form = [("query", sparql), *(("default-graph-uri", g) for g in default_graphs),
                 *(("named-graph-uri", g) for g in named_graphs)]
-        run = partial(self._answer, form, accept, format, where, (max_rows, max_triples))
-        return self._request(form, timeout, where, run)
+        write = partial(self._write, form, accept, format, where, (max_rows, max_triples))
+        return stream(lambda output: self._request(form, timeout, where, partial(write, output)), timeout, where)
 
     def _request(self, form, timeout, where, read):
         """POST FORM to the query endpoint and hand the streamed response to READ(response, stream)."""
@@ -189,27 +189,19 @@ class RemoteIndex:
         except httpx.HTTPError as exc:
             raise IndexUnavailable(f"the triplestore cannot be reached: {exc}", where=where) from None
 
-    def _answer(self, form, accept, format_param, where, caps, response, stream) -> Answer:
-        max_rows, max_triples = caps
+    def _write(self, form, accept, format_param, where, caps, output, response, stream) -> None:
+        """Write the triplestore's answer to OUTPUT as it comes, re-serialized (enricher.answer.write_answer)."""
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if media_type not in (TRIPLES, RESULTS):
+            raise IndexUnavailable(f"the triplestore answered {media_type or 'untyped'}, not {ACCEPT}", where=where)
+
+        def recount(read):
+            return self._request(form, self.timeout, where, lambda _, again: read(_solutions(again)))
+
         try:
-            if media_type == TRIPLES:
-                fmt = rdf.choose(accept, format_param, where=where)
-                triples = ox.parse(stream, format=ox.RdfFormat.N_TRIPLES)
-                triples = capped(triples, max_triples, "triples", where) if max_triples else triples
-                return Answer("graph", fmt.content_type, fmt.serialize(triples))
-            if media_type != RESULTS:
-                raise IndexUnavailable(f"the triplestore answered {media_type or 'untyped'}, not {ACCEPT}", where=where)
-            result = ox.parse_query_results(stream, format=ox.QueryResultsFormat.JSON)
-            chosen = rdf.choose_results(accept, format_param, where=where)
-            if isinstance(result, ox.QueryBoolean):
-                return Answer("ask", chosen.content_type, result.serialize(format=chosen.results_format))
-            if max_rows:
-                again = partial(self._request, form, self.timeout, where, lambda _, again: _solutions(again))
-                body = capped_rows(result, again, chosen.results_format, max_rows, where)
-            else:
-                body = result.serialize(format=chosen.results_format)
-            return Answer("select", chosen.content_type, body)
+            result = ox.parse(stream, format=ox.RdfFormat.N_TRIPLES) if media_type == TRIPLES else _solutions(stream)
+            write_answer(result, output, accept=accept, format_param=format_param, caps=caps, where=where,
+                         recount=recount)
         except (SyntaxError, ValueError, OSError) as exc:  # an answer cut short or malformed
             raise IndexUnavailable(f"the triplestore's answer cannot be read: {exc}", where=where) from None
 

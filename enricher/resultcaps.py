@@ -1,26 +1,19 @@
 """Answers of a bounded size: a SPARQL answer past its row or triple cap is refused (ResultTooLarge),
-never cut short, and the query stops at the row past the cap instead of building the whole answer."""
+never cut short, and the query stops at the row past the cap instead of producing the whole answer.
+The caps are checked as the answer is written, so it streams (enricher.answer): a cap hit after the
+first chunk went out ends the response without its end (see enricher.web.sparql)."""
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Callable, Iterable, Iterator
+from typing import IO
 
 import pyoxigraph as ox
 
 from .errors import ResultTooLarge
 
-
-def without_locals(error: BaseException) -> BaseException:
-    """ERROR with the locals of the frames it passed through dropped, here: a query's answer (pyoxigraph's
-    QuerySolutions) must be dropped in the thread that made it, not where the error is raised again."""
-    seen: set[int] = set()
-    chained: BaseException | None = error
-    while chained is not None and id(chained) not in seen:
-        seen.add(id(chained))
-        traceback.clear_frames(chained.__traceback__)
-        chained = chained.__cause__ or chained.__context__
-    return error
+# Runs the query again and hands its solutions to the function given; returns what that returns.
+Recount = Callable[[Callable[[ox.QuerySolutions], bool]], bool]
 
 
 def _too_large(count: str, cap: int, where: str | None) -> ResultTooLarge:
@@ -52,47 +45,59 @@ class _PastCap(Exception):
     """The rows written so far may be more than the cap."""
 
 
-class _RowCounter:
-    """A binary file that keeps the SPARQL results written to it, bounding their rows from above as they
-    come (ROW_MARKS); past CAP it stops the serializer, and with it the query's evaluation."""
-
-    def __init__(self, results_format: ox.QueryResultsFormat, cap: int):
-        self.mark, self.rows, self.exact = ROW_MARKS[results_format]
-        self.cap, self.tail, self.parts = cap, b"", []
+class _Discard:
+    """A binary file that keeps nothing."""
 
     def write(self, data: bytes) -> int:
-        seen = self.tail + bytes(data)  # a mark may straddle two writes
-        self.rows += seen.count(self.mark)
-        self.tail = seen[len(seen) - len(self.mark) + 1:]
-        if self.rows > self.cap:
-            raise _PastCap
-        self.parts.append(bytes(data))
         return len(data)
 
     def flush(self) -> None:
         pass
 
-    def written(self) -> bytes:
-        return b"".join(self.parts)
+
+class _RowCounter:
+    """A binary file that passes SPARQL results on to OUTPUT, bounding their rows from above as they come
+    (ROW_MARKS). Past CAP it stops the serializer, and with it the query's evaluation, unless the bound
+    is inexact and RECOUNT, counting exactly, finds the answer within the cap."""
+
+    def __init__(self, output: IO[bytes], results_format: ox.QueryResultsFormat, cap: int,
+                 recount: Callable[[], bool] | None = None):
+        self.mark, self.rows, self.exact = ROW_MARKS[results_format]
+        self.output, self.cap, self.recount, self.tail, self.checked = output, cap, recount, b"", False
+
+    def write(self, data: bytes) -> int:
+        if not self.checked:
+            seen = self.tail + bytes(data)  # a mark may straddle two writes
+            self.rows += seen.count(self.mark)
+            self.tail = seen[len(seen) - len(self.mark) + 1:]
+            if self.rows > self.cap:
+                if self.exact or self.recount is None or not self.recount():
+                    raise _PastCap
+                self.checked = True  # within the cap: the rest goes through uncounted
+        return self.output.write(data)
+
+    def flush(self) -> None:
+        pass
 
 
-def capped_rows(solutions: ox.QuerySolutions, again: Callable[[], ox.QuerySolutions],
-                 results_format: ox.QueryResultsFormat, cap: int, where: str | None) -> bytes:
-    """SOLUTIONS serialized in RESULTS_FORMAT, or ResultTooLarge past CAP rows. pyoxigraph's serializers
-    are native and count nothing, so the rows are bounded from what they write (ROW_MARKS): one pass when
-    the bound stays within the cap or is exact. A bound past it in JSON or CSV, whose values may hold the
-    mark, is checked by counting exactly in TSV (AGAIN runs the query again), which keeps every term and
-    is read back for the format asked for."""
-    counter = _RowCounter(results_format, cap)
+def within_cap(solutions: ox.QuerySolutions, cap: int) -> bool:
+    """Whether SOLUTIONS hold at most CAP rows, counted exactly in TSV (a line a row) as they come,
+    stopping at the row past the cap; nothing is kept."""
     try:
-        solutions.serialize(counter, format=results_format)
-        return counter.written()
+        solutions.serialize(_RowCounter(_Discard(), ox.QueryResultsFormat.TSV, cap), format=ox.QueryResultsFormat.TSV)
     except _PastCap:
-        if counter.exact:
-            raise _too_large("rows", cap, where) from None
-    tsv = _RowCounter(ox.QueryResultsFormat.TSV, cap)
+        return False
+    return True
+
+
+def write_rows(solutions: ox.QuerySolutions, output: IO[bytes], results_format: ox.QueryResultsFormat, cap: int,
+               recount: Recount, where: str | None) -> None:
+    """Write SOLUTIONS to OUTPUT in RESULTS_FORMAT as they come, or raise ResultTooLarge past CAP rows.
+    pyoxigraph's serializers are native and count nothing, so the rows are bounded from what they write
+    (ROW_MARKS). A bound past the cap in JSON or CSV, whose values may hold the mark, is checked by
+    counting exactly in TSV: RECOUNT runs the query again for that, while the writing waits."""
+    again = lambda: recount(lambda fresh: within_cap(fresh, cap))  # noqa: E731
     try:
-        again().serialize(tsv, format=ox.QueryResultsFormat.TSV)
+        solutions.serialize(_RowCounter(output, results_format, cap, again), format=results_format)
     except _PastCap:
         raise _too_large("rows", cap, where) from None
-    return ox.parse_query_results(tsv.written(), format=ox.QueryResultsFormat.TSV).serialize(format=results_format)

@@ -8,7 +8,10 @@ while another process writes is undefined behaviour; so a readers-writer lock on
 - a read (a query, the counts of VoID) holds the lock shared for its length, so it sees one state
   of the index, through a read-only opening the process keeps until a writer changes
   ``{path}.generation`` (opening it anew costs tens of milliseconds at 100,000 annotations); the
-  opening sits idle, never read, while a writer writes;
+  opening sits idle, never read, while a writer writes. Its RocksDB caches fill as queries read
+  (Oxigraph sizes them, pyoxigraph offers no setting: 32 MiB of blocks, 128 MiB of strings, and the
+  tables' indexes), so the process drops the opening after a read that left it READER_BUDGET larger
+  than when it opened, and the next read opens the index anew with empty caches;
 - a write (applying at most TRANSACTION change-log entries, in one transaction) holds it
   exclusively, opens the index for writing, applies, flushes, moves the change-log position
   (``{path}.seq``) past the entries and closes, so a reader waits for one such write at most.
@@ -47,6 +50,7 @@ from typing import IO, TYPE_CHECKING
 
 import pyoxigraph as ox
 
+from . import heap
 from .errors import EnricherError, QueryTimeout
 from .follow import FollowerThread
 from .index import DEFAULT_TIMEOUT, Index, count, write_dump
@@ -58,6 +62,7 @@ if TYPE_CHECKING:
 LEADER = "index"  # the leadership role of the follower thread
 TRANSACTION = 100  # change-log entries a transaction applies: what a write holds in memory at once
 COMPACT_AFTER = 8  # RocksDB tables the writes may add before the follower compacts the index
+READER_BUDGET = 32 * 2**20  # bytes a read-only opening's caches may add to the process before it is dropped
 
 
 class SharedIndex(Index):
@@ -71,7 +76,8 @@ class SharedIndex(Index):
         self.extra_vocab, self.wait = vocab, wait
         self._rw = FileRWLock(self.path)
         self._writer: ox.Store | None = None  # while this process writes (under self._lock)
-        self._reader: tuple[str, ox.Store] | None = None  # the read-only opening and its generation
+        self._reader: tuple[str, ox.Store, int] | None = None  # the read-only opening, its generation, the
+        # process's resident bytes when it opened
         self._opening = threading.Lock()
 
     def _open(self) -> None:
@@ -92,9 +98,20 @@ class SharedIndex(Index):
             with self._opening:
                 if self._reader is None or self._reader[0] != generation:
                     self._reader = None  # drops the opening of an older generation, which nobody reads now
-                    self._reader = (generation, self._open_read_only(self.path))
-                reader = self._reader[1]
-            yield reader
+                    self._reader = (generation, self._open_read_only(self.path), heap.resident())
+                opening = self._reader
+            yield opening[1]
+            self._shed(opening)
+            del opening  # the last reference goes under the lock
+
+    def _shed(self, opening: tuple[str, ox.Store, int]) -> None:
+        """Stop keeping OPENING (closed once no thread reads it) when the process grew past READER_BUDGET
+        since it opened. Memory freed but not yet handed back counts too (the web endpoint trims the
+        heap once the answer is sent): a read that needed that much likely filled the caches."""
+        if heap.resident() - opening[2] > READER_BUDGET:
+            with self._opening:
+                if self._reader is opening:
+                    self._reader = None
 
     def _generation_file(self) -> Path:
         return self.path.with_name(self.path.name + ".generation")

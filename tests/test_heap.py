@@ -1,4 +1,5 @@
-"""heap.trim hands the pages a freed heap keeps back to the system (glibc), and does nothing elsewhere."""
+"""heap.trim hands the pages a freed heap keeps back to the system (glibc), and does nothing elsewhere;
+heap.resident tells what the process holds."""
 
 from __future__ import annotations
 
@@ -27,3 +28,11 @@ def test_trim_returns_the_pages_freed_blocks_left_in_the_heap():
         assert before - process.memory_info().rss > 50 * MIB
     finally:
         libc.free(blocks[-1])
+
+
+def test_resident_counts_the_pages_the_process_holds():
+    before = heap.resident()
+    held = bytearray(64 * MIB)  # zeroed: every page written
+    assert heap.resident() - before > 32 * MIB
+    assert abs(heap.resident() - psutil.Process().memory_info().rss) < 16 * MIB
+    del held

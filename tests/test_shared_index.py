@@ -66,6 +66,18 @@ def test_two_openings_see_each_others_writes_and_only_one_builds(tmp_path, fille
     assert second.position(store) == store.last_change()
 
 
+def test_an_opening_is_dropped_once_its_caches_grew_the_process_past_the_budget(tmp_path, filled, monkeypatch):
+    store, machine = filled
+    index = SharedIndex(tmp_path / "x.oxigraph")
+    index.refresh(store)
+    assert annotations(index) == len(machine)
+    kept = index._reader
+    assert kept is not None and annotations(index) == len(machine) and index._reader is kept  # within the budget
+    monkeypatch.setattr(shared_index, "READER_BUDGET", -2**40)  # any opening is past it, even if the process shrank
+    assert annotations(index) == len(machine) and index._reader is None  # dropped after the read
+    assert annotations(index) == len(machine)  # the next read opens the index anew
+
+
 def test_a_write_waits_for_a_read_and_a_read_for_a_write(tmp_path, filled):
     store, _ = filled
     index = SharedIndex(tmp_path / "x.oxigraph", wait=0.2)

@@ -7,7 +7,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO, Mapping, Sequence
+from typing import Any, BinaryIO, Iterable, Mapping, Sequence
 
 from flask import Response, request
 from werkzeug.http import parse_options_header
@@ -102,14 +102,15 @@ def etag_of(*parts: str | bytes) -> str:
 
 
 def send(
-    body: bytes,
+    body: bytes | Iterable[bytes],
     mimetype: str,
     *,
     status: int = 200,
     headers: Mapping[str, str | Sequence[str]] | None = None,
     etag: str | None = None,
 ) -> Response:
-    """Build a response; with an ETag, answer a matching If-None-Match on GET/HEAD with 304."""
+    """Build a response (BODY: bytes, or chunks streamed as they come); with an ETag, answer a matching
+    If-None-Match on GET/HEAD with 304."""
     response = Response(body, status=status, content_type=mimetype)
     for name, value in (headers or {}).items():
         for item in [value] if isinstance(value, str) else value:

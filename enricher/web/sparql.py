@@ -8,6 +8,13 @@ route, is refused; so is a federated query. An answer over ``sparql_max_rows`` r
 ``sparql_max_triples`` triples (CONSTRUCT, DESCRIBE) is refused with 422, never cut short: a client
 sees an error rather than a partial answer it could take for the whole. GET without a query answers
 with the SPARQL 1.1 Service Description of the endpoint.
+
+Answers stream (enricher.answer): sent chunk by chunk as the query yields them, so a worker's memory
+does not grow with the answer. An answer whose first chunk (256 KiB) holds it whole is sent with its
+Content-Length; every error before that chunk (a cap, the timeout, the triplestore) is a problem
+document. A larger one is sent chunked, and an error past its first chunk (a cap reached late, the
+timeout, the triplestore failing) closes the connection without the closing chunk: the client's HTTP
+library reports an incomplete body, never a shorter answer, and the server logs the error.
 """
 
 from __future__ import annotations
@@ -113,6 +120,7 @@ def sparql() -> Response:
         named_graphs=operation.named_graphs, where=request.base_url,
         max_rows=service().config.sparql_max_rows, max_triples=service().config.sparql_max_triples,
     )
-    response = send(answer.body, answer.content_type, headers=HEADERS)
+    response = send(answer.body if answer.whole else answer.chunks, answer.content_type, headers=HEADERS)
+    response.call_on_close(answer.close)  # a client that went away stops the query at its next write
     response.call_on_close(heap.trim)  # a query over every annotation leaves its working memory freed, not returned
     return response

@@ -35,7 +35,8 @@ class Rows:
         its sequences then continue after the highest number imported. Return how many.
 
         The rows stream in one ``COPY ... FROM STDIN`` (a multi-row INSERT spent most of its time in the
-        driver's parsing of its own query text), so the count triggers run once, over all of them."""
+        driver's parsing of its own query text), so the count triggers run once, over all of them; the
+        table is analyzed after, so the planner knows its size before autovacuum (if on) comes round."""
         chosen = _table(table)
         with self.transaction() as db:
             if db.execute(select(text("1")).select_from(chosen).limit(1)).first() is not None:
@@ -47,6 +48,7 @@ class Rows:
                         func.pg_get_serial_sequence(table, column.name),
                         select(func.coalesce(func.max(column), 0) + 1).scalar_subquery(), False,
                     )))
+            db.execute(text(f"ANALYZE {chosen.name}"))
         return count
 
 

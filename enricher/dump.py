@@ -7,21 +7,20 @@ annotation also carries its own ``dcterms:rights``), so the licence travels with
 
 It is read from one snapshot of the RDF index, serialized by Oxigraph itself (a fraction of a
 microsecond per quad, where Python would spend several) in a producer thread that hands chunks
-through a short queue: memory stays flat however large the dataset, and a client that stops reading
-stops the producer. The index follows the store's change log, so the dump holds every committed write.
+through a short queue (enricher.chunkio): memory stays flat however large the dataset, and a client
+that stops reading stops the producer. The index follows the store's change log, so the dump holds
+every committed write.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 import zlib
-from collections.abc import Callable, Iterator, Mapping
-from typing import IO
+from collections.abc import Iterator, Mapping
 
 import pyoxigraph as ox
 
 from . import rdf
+from .chunkio import produced
 from .config import Config
 from .errors import InputError
 from .index import VOID
@@ -30,8 +29,6 @@ from .store import Store
 from .urls import dataset_url, dump_url, public_base, sparql_url, void_url
 
 FORMATS = {"nquads": "nq", "ntriples": "nt"}  # line-based: written as they come, never all in memory
-CHUNK = 256 * 1024  # bytes handed from the producer thread at a time
-QUEUE = 8  # chunks waiting at most: the memory a dump holds is about QUEUE * CHUNK
 GZIP_LEVEL = 1  # a dump is written per request: level 6 costs three times the CPU for a third less size
 GZIP = 31  # zlib window bits for a gzip container
 TITLE = "Annotations of IIIF images by the enricher"
@@ -72,7 +69,7 @@ def dump(
 def quads(index: RDFIndex, format: str = "nquads") -> Iterator[bytes]:
     """INDEX's quads as its write_dump writes them in FORMAT, uncompressed and without the opening
     statements, chunk by chunk from a producer thread (as the dump)."""
-    return _produced(lambda output: index.write_dump(output, format))
+    return produced(lambda output: index.write_dump(output, format), "enricher-dump")
 
 
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -89,72 +86,6 @@ def _encode(chunks: Iterator[bytes], compress: bool) -> Iterator[bytes]:
         if data := gzip.compress(chunk):
             yield data
     yield gzip.flush()
-
-
-class _Abandoned(Exception):
-    """The reader went away: stop writing."""
-
-
-class _Pipe:
-    """A file the producer writes into; full chunks go to the reader through a bounded queue."""
-
-    def __init__(self, chunks: queue.Queue, stop: threading.Event):
-        self.chunks, self.stop, self.buffer = chunks, stop, bytearray()
-
-    def write(self, data: bytes) -> int:
-        self.buffer += data
-        if len(self.buffer) >= CHUNK:
-            self.flush()
-        return len(data)
-
-    def flush(self) -> None:
-        if self.buffer:
-            self.put(bytes(self.buffer))
-            self.buffer.clear()
-
-    def put(self, item) -> None:
-        while True:
-            if self.stop.is_set():
-                raise _Abandoned
-            try:
-                self.chunks.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-
-_END = object()
-
-
-def _produced(produce: Callable[[IO[bytes]], None]) -> Iterator[bytes]:
-    """Run PRODUCE in a thread and yield what it writes, chunk by chunk; stop it when the reader stops."""
-    chunks: queue.Queue = queue.Queue(maxsize=QUEUE)
-    stop = threading.Event()
-    pipe = _Pipe(chunks, stop)
-
-    def run() -> None:
-        try:
-            produce(pipe)
-            pipe.flush()
-            pipe.put(_END)
-        except _Abandoned:
-            pass
-        except Exception as exc:  # handed to the reader, raised there
-            try:
-                pipe.put(exc)
-            except _Abandoned:
-                pass
-
-    thread = threading.Thread(target=run, name="enricher-dump", daemon=True)
-    thread.start()
-    try:
-        while (item := chunks.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 def void(index: RDFIndex, store: Store, config: Config) -> list[ox.Quad]:

@@ -30,13 +30,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
 import pyoxigraph as ox
 
-from . import rdf
+from . import bulkload, rdf
 from .datafiles import (
     COCO_VOCABULARY,
     METRICS_VOCABULARY,
@@ -62,7 +61,7 @@ log = logging.getLogger(__name__)
 VOCABULARY_GRAPH = "https://w3id.org/enricher/vocabulary"
 TERMS_GRAPH = "https://w3id.org/enricher/ns"
 VOID = "http://rdfs.org/ns/void#"
-BATCH = 1000  # annotations per bulk load and per change-log read
+BATCH = 1000  # changes per change-log read, annotations per page of a build's walk
 OVERLAP = 50  # rows each page of a build re-reads, in case writers deleted some meanwhile
 DEFAULT_TIMEOUT = 30.0
 QUERY_SLOTS = 4  # queries evaluated at once; a query that timed out keeps its slot until it ends
@@ -132,21 +131,29 @@ class Index:
 
     # ---- keeping up with the store ----------------------------------------------------------------
 
-    def build(self, source: Store | Iterable[dict]) -> int:
+    def build(self, source: Store | Sequence[dict]) -> int:
         """Rebuild everything from SOURCE (a Store, or annotation dicts): vocabulary, then every
-        live annotation, bulk-loaded; with a Store, changes made meanwhile are applied after.
+        live annotation, bulk-loaded in one stream (enricher.bulkload); with a Store, changes made
+        meanwhile are applied after.
 
         Returns how many annotations were loaded. Annotations that are not valid RDF are skipped
-        with a warning naming them.
+        with a warning naming them (the stream fails on one: everything is then loaded again a
+        batch at a time).
         """
         with self._lock:
-            mark = _last_seq(source) if _is_store(source) else 0
+            mark, annotations = 0, lambda: iter(source)
+            if _is_store(source):
+                mark, served = _last_seq(source), self._served(source)
+                annotations = lambda: live_annotations(source, served)  # noqa: E731
             self.store.clear()
             self.load_vocabulary()
-            annotations = live_annotations(source, self._served(source)) if _is_store(source) else iter(source)
-            loaded = 0
-            while batch := list(islice(annotations, BATCH)):
-                loaded += self._bulk(batch)
+            try:
+                loaded = bulkload.stream(self.store, annotations())
+            except SyntaxError as exc:
+                log.warning("not valid RDF in the index's bulk load (%s): loading again a batch at a time", exc)
+                self.store.clear()
+                self.load_vocabulary()
+                loaded = bulkload.batched(self.store, annotations())
             if self.path:
                 self.store.optimize()
             self._set_seq(mark)
@@ -166,22 +173,6 @@ class Index:
                         self.store.load(path=str(path), format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode(graph))
                     except (OSError, SyntaxError) as exc:
                         raise EnricherError(f"cannot load vocabulary into the index: {exc}", where=str(path)) from None
-
-    def _bulk(self, annotations: list[dict]) -> int:
-        texts = [(a, _checked_nquads(a)) for a in annotations]
-        texts = [(a, t) for a, t in texts if t is not None]
-        try:
-            self.store.bulk_load("".join(t for _, t in texts).encode("utf-8"), ox.RdfFormat.N_QUADS)
-            return len(texts)
-        except SyntaxError:  # an IRI RDF forbids, somewhere in the batch: load one by one
-            loaded = 0
-            for annotation, text in texts:
-                try:
-                    self.store.load(text.encode("utf-8"), ox.RdfFormat.N_QUADS)
-                    loaded += 1
-                except SyntaxError as exc:
-                    log.warning("annotation %s is not valid RDF, left out of the index: %s", annotation.get("id"), exc)
-            return loaded
 
     def put(self, annotations: Iterable[dict]) -> None:
         """Make the index hold ANNOTATIONS as given, each replacing its graph, in one transaction.
@@ -482,11 +473,3 @@ def _walk(pages: Callable[[int, int], list[StoredAnnotation]]) -> Iterator[Store
         if len(page) < wanted:
             return
         last, offset, back = max(last, page[-1].seq), start + len(page), OVERLAP
-
-
-def _checked_nquads(annotation: dict) -> str | None:
-    try:
-        return rdf.annotation_nquads(annotation)
-    except InputError as exc:
-        log.warning("annotation %s left out of the index: %s", annotation.get("id"), exc)
-        return None

@@ -19,7 +19,6 @@ a query it rejects is QueryError (400), one past its time QueryTimeout (503).
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
@@ -31,6 +30,7 @@ import httpx
 import pyoxigraph as ox
 
 from . import dump, rdf
+from .chunkio import ChunkReader
 from .config import Config
 from .errors import (
     ConfigError,
@@ -247,23 +247,17 @@ class RemoteIndex:
                 log.warning("annotation %s left out of the dump: %s", annotation.get("id"), exc)
 
 
-class _Stream(io.RawIOBase):
+class _Stream(ChunkReader):
     """A response body as a binary file for pyoxigraph's parsers, ending the query at its deadline."""
 
     def __init__(self, chunks: Iterator[bytes], deadline: float | None, where: str | None):
-        self.chunks, self.deadline, self.where, self.left = chunks, deadline, where, b""
+        super().__init__(chunks)
+        self.deadline, self.where = deadline, where
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if not self.left:
-            if self.deadline is not None and time.monotonic() > self.deadline:
-                raise QueryTimeout("the query ran past its time limit", where=self.where)
-            self.left = next(self.chunks, b"")
-        size = min(len(buffer), len(self.left))
-        buffer[:size], self.left = self.left[:size], self.left[size:]
-        return size
+    def next_chunk(self) -> bytes:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise QueryTimeout("the query ran past its time limit", where=self.where)
+        return super().next_chunk()
 
 
 def _solutions(stream: IO[bytes]) -> ox.QuerySolutions:

@@ -40,7 +40,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -214,7 +214,7 @@ class SharedIndex(Index):
 
     # ---- building --------------------------------------------------------------------------------------
 
-    def build(self, source: Store | Iterable[dict]) -> int:
+    def build(self, source: Store | Sequence[dict]) -> int:
         """Build a new index from SOURCE beside this one and swap it in (see the module's docstring);
         return how many annotations it holds."""
         with self._lock, self._building():
@@ -222,7 +222,7 @@ class SharedIndex(Index):
             self._checked = True
             return loaded
 
-    def _build(self, source: Store | Iterable[dict]) -> int:
+    def _build(self, source: Store | Sequence[dict]) -> int:
         fresh = self.path.with_name(self.path.name + ".new")
         _remove(fresh)  # what a killed build left
         built = Index(fresh, vocab=self.extra_vocab, base=self.base)

@@ -4,15 +4,14 @@ documents), so a copy answers exactly as the original does."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from itertools import chain
 
+from psycopg import sql
 from sqlalchemy import func, select, text
 
 from ...errors import EnricherError
 from ..records import COPIED_TABLES
 from ..tables import metadata
-
-BATCH = 1000  # rows per INSERT statement (one VALUES list: the count triggers run once per statement)
 
 
 def _table(name: str):
@@ -33,21 +32,37 @@ class Rows:
 
     def import_rows(self, table: str, rows: Iterable[dict]) -> int:
         """For migration only: insert rows as export_rows gives them into TABLE, which must be empty;
-        its sequences then continue after the highest number imported. Return how many."""
+        its sequences then continue after the highest number imported. Return how many.
+
+        The rows stream in one ``COPY ... FROM STDIN`` (a multi-row INSERT spent most of its time in the
+        driver's parsing of its own query text), so the count triggers run once, over all of them; the
+        table is analyzed after, so the planner knows its size before autovacuum (if on) comes round."""
         chosen = _table(table)
-        count = 0
         with self.transaction() as db:
             if db.execute(select(text("1")).select_from(chosen).limit(1)).first() is not None:
                 raise EnricherError(f"table {table} of the target store is not empty", where=self.where)
-            rows = iter(rows)
-            while batch := list(islice(rows, BATCH)):
-                # RETURNING lets SQLAlchemy send the batch as one multi-row INSERT (insertmanyvalues)
-                db.execute(chosen.insert().returning(*chosen.primary_key.columns), batch)
-                count += len(batch)
+            count = _copy(db.connection.driver_connection, table, rows)
             for column in chosen.columns:
                 if column.autoincrement is True or column.identity is not None:
                     db.execute(select(func.setval(
                         func.pg_get_serial_sequence(table, column.name),
                         select(func.coalesce(func.max(column), 0) + 1).scalar_subquery(), False,
                     )))
+            db.execute(text(f"ANALYZE {chosen.name}"))
         return count
+
+
+def _copy(connection, table: str, rows: Iterable[dict]) -> int:
+    """COPY ROWS into TABLE on the psycopg CONNECTION (in its open transaction); return how many."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return 0
+    names = list(first)
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names)))
+    count = 0
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for count, row in enumerate(chain([first], rows), 1):
+            copy.write_row([row[name] for name in names])
+    return count

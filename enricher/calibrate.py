@@ -120,7 +120,7 @@ def fit(
     for label in sorted(codes):
         mine = label_of == codes[label]
         if np.count_nonzero(mine) >= min_samples:
-            params["classes"][label] = _fit_one(scores[mine], correct[mine] != 0, method, bins)
+            params["classes"][label] = _fit_one(scores[mine], correct[mine], method, bins)
     return params
 
 

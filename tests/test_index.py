@@ -34,6 +34,7 @@ from enricher.store import Store, open_store
 from enricher.vocab import Vocabulary
 
 DOCS = PROJECT_ROOT / "docs" / "queries.md"
+BASE = "https://enricher.example.org/"  # the base URL of the annotations here, as of the one the docs name
 WIKIDATA = "http://www.wikidata.org/entity/"
 ICONCLASS = "https://iconclass.org/"
 # pyoxigraph cannot stop a query: this one (about 3 million rows over a small store) ends on its own
@@ -55,6 +56,12 @@ def documented() -> tuple[str, dict[str, str]]:
 PREFIXES, QUERIES = documented()
 
 
+def documented_at(base_url: str) -> dict[str, str]:
+    """The documented queries with the annotation they name moved to BASE_URL (where the same detection's
+    annotation has the same id but for the base)."""
+    return {title: query.replace(BASE, base_url) for title, query in QUERIES.items()}
+
+
 @pytest.fixture(scope="module")
 def vocabulary():
     return Vocabulary.load()
@@ -67,13 +74,13 @@ def parsed():
 
 @pytest.fixture(scope="module")
 def machine(config, vocabulary, parsed):
-    return machine_annotations(config(base_url="https://enricher.example.org/"), vocabulary, parsed)
+    return machine_annotations(config(base_url=BASE), vocabulary, parsed)
 
 
 @pytest.fixture(scope="module")
 def elsewhere(config, vocabulary):
     """The same detections on another manifest (the queries of one manifest must leave them out)."""
-    return machine_annotations(config(base_url="https://enricher.example.org/"), vocabulary, manifest(2))
+    return machine_annotations(config(base_url=BASE), vocabulary, manifest(2))
 
 
 @pytest.fixture(scope="module")

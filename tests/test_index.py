@@ -30,6 +30,7 @@ from enricher import dump, rdf
 from enricher.datafiles import COCO_VOCABULARY, PROJECT_ROOT
 from enricher.errors import NotAcceptable, QueryError, QueryTimeout, UpdateRefused
 from enricher.index import TERMS_GRAPH, VOCABULARY_GRAPH, Index
+from enricher.statistics import STATISTICS_GRAPH, stated
 from enricher.store import Store, open_store
 from enricher.vocab import Vocabulary
 
@@ -362,11 +363,12 @@ def _graph_of(index: Index, anno_id: str) -> ox.Dataset:
 
 
 def _annotation_graphs(index: Index) -> set[str]:
-    return {g.value for g in index.store.named_graphs()} - {VOCABULARY_GRAPH, TERMS_GRAPH}
+    return {g.value for g in index.store.named_graphs()} - {VOCABULARY_GRAPH, TERMS_GRAPH, STATISTICS_GRAPH}
 
 
 def assert_mirrors(index: Index, store: Store) -> None:
-    """The index holds exactly the store's live annotations, each as its current document's RDF."""
+    """The index holds exactly the store's live annotations, each as its current document's RDF, and
+    the store's class counts in its statistics graph."""
     live = {}
     offset = 0
     while page := store.page(None, offset, 100):
@@ -375,6 +377,7 @@ def assert_mirrors(index: Index, store: Store) -> None:
     assert _annotation_graphs(index) == set(live)
     for anno_id, document in live.items():
         assert _graph_of(index, anno_id) == canonical(rdf.annotation_quads(document, graph=None)), anno_id
+    assert stated(index.store) == set(store.class_counts())
 
 
 def _by_canvas(annotations: list[dict]) -> dict[str, list[dict]]:

@@ -133,14 +133,29 @@ def test_canvases_with_a_dog_and_a_horse(index, held, parsed):
     assert len(rows) == 1  # the data has dogs and horses apart too
 
 
-def test_counts_per_iconclass_concept(index, held):
-    expected = Counter(s for a in held for s in set(subjects(a)) if s.startswith(ICONCLASS))
+def test_counts_per_iconclass_concept(filled, machine):
+    store, key = filled
+    others = [a for a in machine if a["generator"]["modelSha256"] != SHA]  # a second model's partitions
+    for canvas, on_canvas in _by_canvas(others).items():
+        store.replace_machine_annotations(key, canvas, others[0]["generator"]["modelSha256"], on_canvas)
+    relabelled = store.get(machine[0]["id"])
+    store.update(relabelled.id, corrected(relabelled.document), relabelled.etag, "curator")  # now a "wolf"
+    index = Index()
+    index.refresh(store)
+    live = [stored.document for stored in store.page(None, 0, 10_000) if stored.id != relabelled.id]
+    expected = Counter(s for a in live for s in set(subjects(a)) if s.startswith(ICONCLASS))
     rows = run(index, "How many annotations each Iconclass concept has")
-    assert {row["concept"]: int(row["annotations"]) for row in rows} == expected
+    assert {row["concept"]: int(row["annotations"]) for row in rows} == expected  # the relabelled one left out
     assert max(expected.values()) > 1
     labels = {c: str(label) for c, _, label in _coco().triples((None, SKOS.prefLabel, None)) if label.language == "en"}
     assert {row["concept"]: row["label"] for row in rows} == {c: labels[URIRef(c)] for c in expected}
     assert [int(row["annotations"]) for row in rows] == sorted((int(r["annotations"]) for r in rows), reverse=True)
+    gone = live[0]
+    store.delete(gone["id"], None)
+    index.refresh(store)  # the statistics follow the change log
+    expected.subtract(s for s in set(subjects(gone)) if s.startswith(ICONCLASS))
+    rows = run(index, "How many annotations each Iconclass concept has")
+    assert {row["concept"]: int(row["annotations"]) for row in rows} == +expected
 
 
 def test_confident_annotations_of_one_model(index, held):

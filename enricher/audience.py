@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from urllib.parse import urlencode
 
 from . import urls
@@ -39,12 +38,6 @@ def layer_of(stored: StoredAnnotation) -> str:
     if stored.origin != "machine":
         return "people"
     return "verified" if stored.review_state == "accepted" else "machine"
-
-
-@lru_cache(maxsize=None)
-def vocabulary(extra: tuple[str, ...] = ()) -> Vocabulary:
-    """The vocabulary of vocab/coco.ttl and EXTRA files, loaded once per process."""
-    return Vocabulary.load(extra)
 
 
 def languages(found: Vocabulary) -> list[str]:

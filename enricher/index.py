@@ -50,6 +50,8 @@ from .follow import FollowerThread, follow
 from .produced import Pipe
 from .served import Calibrations
 from .sparqlguard import check_read_only
+from .statistics import STATISTICS_GRAPH, stated, statistics_ntriples
+from .vocab import loaded
 
 if TYPE_CHECKING:
     from .store import Change, Store, StoredAnnotation
@@ -81,6 +83,7 @@ class Index:
         self.path = Path(path) if path else None
         self.base = base
         self.vocab = [COCO_VOCABULARY, VERDICT_VOCABULARY, METRICS_VOCABULARY, *map(Path, vocab)]
+        self.mappings = tuple(map(str, vocab))  # the extra mapping files, which name the classes' concepts
         self.store = self._open()
         self.seq = self._read_seq()
         self._lock = threading.RLock()
@@ -135,6 +138,8 @@ class Index:
             loaded = 0
             while batch := list(islice(annotations, BATCH)):
                 loaded += self._bulk(batch)
+            if _is_store(source):
+                self.restate(source)
             if self.path:
                 self.store.optimize()
             self._set_seq(mark)
@@ -233,7 +238,19 @@ class Index:
                     log.warning("left out of the index: %s", one)
                     self._replace({}, [anno_id])
             self._replace({}, removed)
+        self.restate(store)
         self._set_seq(changes[-1].seq)
+
+    def restate(self, store: Store) -> None:
+        """Make the statistics graph (enricher.statistics) hold STORE's class counts, unless it does."""
+        counts = store.class_counts()
+        with self._lock, self._writing() as writer:
+            if stated(writer) == set(counts):
+                return
+            graph = f"<{STATISTICS_GRAPH}>"
+            triples = statistics_ntriples(counts, loaded(self.mappings))
+            writer.update(f"DROP SILENT GRAPH {graph} ;\nINSERT DATA {{ GRAPH {graph} {{\n{triples}}} }}")
+            self._version += 1
 
     def _served(self, store: Store) -> Callable[[StoredAnnotation], dict]:
         """How a stored annotation is indexed: as served (with its calibration) when BASE is known."""
@@ -255,6 +272,7 @@ class Index:
                 if self.seq == 0 or self.seq > _last_seq(store):
                     self.build(store)
                     return 0
+                self.restate(store)  # an index made before the statistics graph was, or left behind
             return self.sync(store)
 
     def _read_seq(self) -> int:

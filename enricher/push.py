@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import httpx
 
@@ -31,8 +32,10 @@ from .config import Config
 from .errors import FetchError, InputError
 from .follow import FollowerThread, StoredPosition, follow
 from .served import Calibrations
+from .statistics import STATISTICS_GRAPH, statistics_ntriples
 from .store import Change, Store
 from .urls import public_base
+from .vocab import loaded
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +62,11 @@ class Pusher(StoredPosition):
         timeout: float = 20.0,
         transport: httpx.BaseTransport | None = None,
         base: str | None = None,
+        vocab: Sequence[str | Path] = (),
     ):
         """BASE, the public base URL, names the calibrations annotations are sent with (as served);
-        without it they are sent as stored."""
+        without it they are sent as stored. VOCAB: the extra mapping files, which name the concepts of
+        the classes the statistics graph counts."""
         if protocol not in PROTOCOLS:
             raise InputError(f"push protocol must be one of {', '.join(PROTOCOLS)}, not {protocol!r}", where=url)
         if not url.startswith(("http://", "https://")):
@@ -73,6 +78,8 @@ class Pusher(StoredPosition):
         self._thread = FollowerThread(store, self, interval=interval, leader="push", max_backoff=max_backoff,
                                       batch=BATCH)
         self.skipped: list[str] = []  # annotations the target refused, in this process's lifetime
+        self.mappings = tuple(map(str, vocab))
+        self._stated: tuple | None = None  # the class counts this process last sent
 
     @property
     def interval(self) -> float:
@@ -86,7 +93,7 @@ class Pusher(StoredPosition):
         if not config.push_url:
             return None
         return cls(store, config.push_url, config.push_protocol, interval=config.push_interval, timeout=config.timeout,
-                   base=public_base(config.base_url))
+                   base=public_base(config.base_url), vocab=config.vocab)
 
     # ---- the backlog ----------------------------------------------------------------------------------
 
@@ -138,6 +145,7 @@ class Pusher(StoredPosition):
                     gone.append(anno_id)  # whatever the target held for it is stale now
             try:
                 self._send(live, gone)
+                self.restate(store)
             except FetchError as exc:
                 store.cursor_failed(self.name, str(exc))
                 raise
@@ -147,6 +155,14 @@ class Pusher(StoredPosition):
         """Make each named graph of GRAPHS hold exactly its N-Triples (the vocabulary, say), outside the
         change log. Raises FetchError when the target is unreachable or failing."""
         self._send(graphs, ())
+
+    def restate(self, store: Store) -> None:
+        """Send the statistics graph (enricher.statistics) with STORE's class counts, unless this process
+        sent these last. Raises FetchError."""
+        counts = tuple(store.class_counts())
+        if counts != self._stated:
+            self._send({STATISTICS_GRAPH: statistics_ntriples(counts, loaded(self.mappings))}, ())
+            self._stated = counts
 
     def _skip(self, anno_id: str, why: str) -> None:
         log.warning("push to %s skips annotation %s: %s", self.url, anno_id, why)

@@ -113,7 +113,8 @@ def is_iri(value: Any) -> bool:
     return isinstance(value, str) and bool(_SCHEME.match(value)) and bool(_IRI_CHARS.fullmatch(value))
 
 
-def _text(value: str) -> str:
+def text_literal(value: str) -> str:
+    """VALUE as an N-Triples string literal."""
     return f'"{value.translate(_ESCAPES)}"'
 
 
@@ -176,7 +177,7 @@ class _Reader:
             return f'"{_double(float(item))}"{_DOUBLE}'
         if not isinstance(item, str):
             raise _Unknown(item)
-        return _text(item) + _DATETIME if kind == DATETIME else _text(item)
+        return text_literal(item) + _DATETIME if kind == DATETIME else text_literal(item)
 
 
 def _fast_triples(annotation: dict) -> list[tuple[str, str, str]]:

@@ -90,7 +90,7 @@ class RemoteIndex:
     # ---- keeping up --------------------------------------------------------------------------------
 
     def refresh(self, store: Store) -> int:
-        """Send the vocabulary graphs once, then wait (up to REFRESH_WAIT) until the pusher has delivered
+        """Send the vocabulary graphs and the statistics graph once, then wait (up to REFRESH_WAIT) until the pusher has delivered
         every change logged so far, unless its last round failed; return 0 (nothing is applied here)."""
         self._send_vocabulary()
         latest, deadline = store.last_change(), time.monotonic() + REFRESH_WAIT
@@ -110,6 +110,7 @@ class RemoteIndex:
             graphs = {name: self._triples(name) for name in (VOCABULARY_GRAPH, TERMS_GRAPH)}
             try:
                 self._feeder.replace_graphs(graphs)
+                self._feeder.restate(self.store)
             except FetchError as exc:  # queries say so themselves; the next read tries again
                 log.warning("cannot send the vocabulary to the triplestore: %s", exc)
                 return
@@ -227,8 +228,9 @@ class RemoteIndex:
         return self._request([("query", sparql)], self.timeout, self.url, read)
 
     def write_dump(self, output: IO[bytes], format: str) -> None:
-        """Write every quad from the store (the vocabulary, then each live annotation as served):
-        ``nquads`` with one graph per annotation, or ``ntriples`` with the graphs merged."""
+        """Write every quad from the store (the vocabulary and the statistics graph, then each live
+        annotation as served): ``nquads`` with one graph per annotation, or ``ntriples`` with the graphs merged."""
+        self._vocabulary.restate(self.store)
         self._vocabulary.write_dump(output, format)
         graph = "" if format == "nquads" else None  # "": the graph named by the annotation's id
         served = Calibrations(self.store, self.base).document if self.base else (lambda stored: stored.document)

@@ -190,6 +190,8 @@ class SharedIndex(Index):
                 with self._building():
                     if not self.path.is_dir() or self._read_seq() == 0 or self._read_seq() > store.last_change():
                         self._build(store)
+                    else:
+                        self.restate(store)  # an index made before the statistics graph was, or left behind
                 self._checked = True
             return self.sync(store)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, Sequence
@@ -102,6 +103,12 @@ class Vocabulary:
                 log.warning("class %r has no Wikidata or Iconclass mapping in %s; it gets a text label only",
                             name, ", ".join(str(p) for p in self.sources))
         return mapping
+
+
+@cache
+def loaded(extra: tuple[str, ...] = ()) -> Vocabulary:
+    """The vocabulary of vocab/coco.ttl and the EXTRA mapping files, loaded once per process."""
+    return Vocabulary.load(extra)
 
 
 def normalise(name: str) -> str:

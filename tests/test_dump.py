@@ -24,6 +24,7 @@ from enricher.datafiles import (
 )
 from enricher.errors import InputError
 from enricher.index import TERMS_GRAPH, VOCABULARY_GRAPH, VOID, Index
+from enricher.statistics import STATISTICS_GRAPH, stated
 from enricher.store import Store, open_store
 from enricher.urls import dataset_url
 from enricher.vocab import Vocabulary
@@ -123,6 +124,10 @@ def test_the_nquads_dump_holds_exactly_the_live_annotations_the_vocabulary_and_t
     vocabulary = turtle(COCO_VOCABULARY) + turtle(VERDICT_VOCABULARY) + turtle(METRICS_VOCABULARY)
     assert canonical(graphs.pop(VOCABULARY_GRAPH)) == canonical(vocabulary)
     assert canonical(graphs.pop(TERMS_GRAPH)) == canonical(turtle(TERMS_FILE))
+    # the class counts of the statistics graph
+    held = ox.Store()
+    held.extend(graphs.pop(STATISTICS_GRAPH))
+    assert stated(held) == set(store.class_counts()) != set()
     # each live annotation in its own graph, exactly as its current document says; the deleted one gone
     annotations = live(store)
     assert set(graphs) == set(annotations) and len(annotations) == store.count(None)

@@ -30,6 +30,7 @@ from enricher import dump, rdf
 from enricher.datafiles import COCO_VOCABULARY, PROJECT_ROOT
 from enricher.errors import NotAcceptable, QueryError, QueryTimeout, UpdateRefused
 from enricher.index import TERMS_GRAPH, VOCABULARY_GRAPH, Index
+from enricher.statistics import STATISTICS_GRAPH, stated
 from enricher.store import Store, open_store
 from enricher.vocab import Vocabulary
 
@@ -155,14 +156,29 @@ def test_canvases_of_one_manifest_with_a_dog_and_a_horse(index, held, parsed):
     assert f"<{parsed.id}>" in QUERIES["Canvases of one manifest that show both a dog and a horse"]
 
 
-def test_counts_per_iconclass_concept(index, held):
-    expected = Counter(s for a in held for s in set(subjects(a)) if s.startswith(ICONCLASS))
+def test_counts_per_iconclass_concept(filled, machine):
+    store, key = filled
+    others = [a for a in machine if a["generator"]["modelSha256"] != SHA]  # a second model's partitions
+    for canvas, on_canvas in _by_canvas(others).items():
+        store.replace_machine_annotations(key, canvas, others[0]["generator"]["modelSha256"], on_canvas)
+    relabelled = store.get(machine[0]["id"])
+    store.update(relabelled.id, corrected(relabelled.document), relabelled.etag, "curator")  # now a "wolf"
+    index = Index()
+    index.refresh(store)
+    live = [stored.document for stored in store.page(None, 0, 10_000) if stored.id != relabelled.id]
+    expected = Counter(s for a in live for s in set(subjects(a)) if s.startswith(ICONCLASS))
     rows = run(index, "How many annotations each Iconclass concept has")
-    assert {row["concept"]: int(row["annotations"]) for row in rows} == expected
+    assert {row["concept"]: int(row["annotations"]) for row in rows} == expected  # the relabelled one left out
     assert max(expected.values()) > 1
     labels = {c: str(label) for c, _, label in _coco().triples((None, SKOS.prefLabel, None)) if label.language == "en"}
     assert {row["concept"]: row["label"] for row in rows} == {c: labels[URIRef(c)] for c in expected}
     assert [int(row["annotations"]) for row in rows] == sorted((int(r["annotations"]) for r in rows), reverse=True)
+    gone = live[0]
+    store.delete(gone["id"], None)
+    index.refresh(store)  # the statistics follow the change log
+    expected.subtract(s for s in set(subjects(gone)) if s.startswith(ICONCLASS))
+    rows = run(index, "How many annotations each Iconclass concept has")
+    assert {row["concept"]: int(row["annotations"]) for row in rows} == +expected
 
 
 def test_confident_annotations_of_one_model_on_one_manifest(index, held, parsed):
@@ -389,11 +405,12 @@ def _graph_of(index: Index, anno_id: str) -> ox.Dataset:
 
 
 def _annotation_graphs(index: Index) -> set[str]:
-    return {g.value for g in index.store.named_graphs()} - {VOCABULARY_GRAPH, TERMS_GRAPH}
+    return {g.value for g in index.store.named_graphs()} - {VOCABULARY_GRAPH, TERMS_GRAPH, STATISTICS_GRAPH}
 
 
 def assert_mirrors(index: Index, store: Store) -> None:
-    """The index holds exactly the store's live annotations, each as its current document's RDF."""
+    """The index holds exactly the store's live annotations, each as its current document's RDF, and
+    the store's class counts in its statistics graph."""
     live = {}
     offset = 0
     while page := store.page(None, offset, 100):
@@ -402,6 +419,7 @@ def assert_mirrors(index: Index, store: Store) -> None:
     assert _annotation_graphs(index) == set(live)
     for anno_id, document in live.items():
         assert _graph_of(index, anno_id) == canonical(rdf.annotation_quads(document, graph=None)), anno_id
+    assert stated(index.store) == set(store.class_counts())
 
 
 def _by_canvas(annotations: list[dict]) -> dict[str, list[dict]]:

@@ -654,6 +654,26 @@ def test_seeding_stores_indexes_and_logs_in_bulk(store):
         store.seed_machine_annotations(KEY, MODEL, [machine(1)])
 
 
+def test_class_counts_follow_every_write_of_every_kind(store):
+    counted = lambda: {(c.concept, c.model_sha256): c.live for c in store.class_counts()}  # noqa: E731
+    store.seed_machine_annotations(KEY, MODEL, [machine(n, label="dog" if n % 2 else "cat") for n in range(6)])
+    store.replace_machine_annotations(OTHER, CANVAS, NEW_MODEL, [machine(10, key=OTHER)])
+    assert counted() == {("cat", MODEL): 3, ("dog", MODEL): 3, ("dog", NEW_MODEL): 1}
+    first = store.get(machine(1)["id"])
+    store.update(first.id, machine(1, label="horse"), first.etag, "curator")  # relabelled: moves class
+    store.delete(machine(2)["id"], None)
+    made = store.create(KEY, {**human("Hund", n=2), "motivation": "tagging"}, "alice")  # a person's dog
+    verdict = {"id": "https://enricher.example/verdicts/v1", "type": "Annotation", "motivation": "assessing",
+               "body": [], "target": {"source": machine(3)["id"]}}
+    store.add_verdict(KEY, verdict, "curator", target=machine(3)["id"], canvas_id=None, judgement="accepted",
+                      version=machine(3)["created"])  # a verdict counts under no class
+    assert counted() == {("cat", MODEL): 2, ("dog", MODEL): 2, ("horse", MODEL): 1, ("dog", NEW_MODEL): 1,
+                         ("dog", None): 1}
+    store.delete(made.id, None)
+    store.replace_machine_annotations(OTHER, CANVAS, NEW_MODEL, [])  # a re-run that found nothing
+    assert counted() == {("cat", MODEL): 2, ("dog", MODEL): 2, ("horse", MODEL): 1}
+
+
 def test_a_rerun_keeps_the_run_that_generated_an_unchanged_annotation(store):
     first, second = "https://enricher.example/runs/1", "https://enricher.example/runs/2"
     store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1, wasGeneratedBy=first), machine(2, wasGeneratedBy=first)])

@@ -70,6 +70,8 @@ def test_a_revision_runs_on_the_data_already_there(store_url):
         assert upgraded.schema_version == NEWEST
         assert [a.id for a in upgraded.search(KEY, ["class:dog"])] == [machine(1)["id"]]
         assert upgraded.term_counts(KEY, ["class:dog", "class:cat"]) == {"class:dog": 1, "class:cat": 1}
+        assert [(c.concept, c.model_sha256, c.live) for c in upgraded.class_counts()] == [
+            ("cat", MODEL, 1), ("dog", MODEL, 1)]
 
 
 def test_the_revisions_are_the_version_files_in_order():

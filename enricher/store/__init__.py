@@ -16,6 +16,7 @@ from .interface import Leadership, Store
 from .records import (
     Activity,
     Change,
+    ClassCount,
     Cursor,
     HarvestRecord,
     HarvestSet,
@@ -35,7 +36,7 @@ BACKENDS = {
 }
 
 __all__ = [
-    "BACKENDS", "Activity", "Change", "Cursor", "HarvestRecord", "HarvestSet", "Leadership", "Store",
+    "BACKENDS", "Activity", "Change", "ClassCount", "Cursor", "HarvestRecord", "HarvestSet", "Leadership", "Store",
     "StoredAnnotation", "StoredCalibration", "StoredEvaluation", "StoredJob", "StoredManifest", "etag_matches",
     "open_store", "split_url", "target_canvas",
 ]

@@ -18,6 +18,7 @@ from typing import Any, Protocol, Self
 from .records import (
     Activity,
     Change,
+    ClassCount,
     Cursor,
     HarvestRecord,
     HarvestSet,
@@ -74,6 +75,8 @@ class Store(Protocol):
     def page_texts(self, key: str | None, offset: int, limit: int, role: str = "annotation") -> list[str]:
         """The stored JSON texts of the same page as ``page``."""
     def count(self, key: str | None, role: str = "annotation") -> int: """Live members of a container."""
+    def class_counts(self) -> list[ClassCount]:
+        """Live annotations per model class and model, those with none left out (kept by triggers)."""
     def canvas_annotations(self, key: str, canvas_id: str, *, public: bool = False) -> list[StoredAnnotation]:
         """Live annotations of one canvas (PUBLIC: without rejected and replaced ones)."""
     def container_etag(self, key: str | None, role: str = "annotation") -> str:

@@ -78,6 +78,15 @@ class StoredCalibration:
 
 
 @dataclass(frozen=True)
+class ClassCount:
+    """How many live annotations tag one model class, made by one model (None: written by a person)."""
+
+    concept: str
+    model_sha256: str | None
+    live: int
+
+
+@dataclass(frozen=True)
 class Change:
     seq: int
     time: str

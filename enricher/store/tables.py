@@ -131,6 +131,17 @@ page_blocks = Table(
     sqlite_with_rowid=False,
 )
 
+# live annotations (not verdicts) per model class and model ('': written by a person); kept by triggers
+# (revision 0008), read by the statistics graph (enricher.statistics)
+class_counts = Table(
+    "class_counts", metadata,
+    Column("concept", Text, nullable=False),
+    Column("model_sha256", Text, nullable=False),
+    Column("live", Integer, nullable=False),
+    PrimaryKeyConstraint("concept", "model_sha256"),
+    sqlite_with_rowid=False,
+)
+
 jobs = Table(
     "jobs", metadata,
     Column("number", SEQ, primary_key=True, autoincrement=True),

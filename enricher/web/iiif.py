@@ -16,6 +16,7 @@ from ..errors import NotFound
 from ..harvest import record_links
 from ..manifest import Canvas, Manifest
 from ..served import Calibrations
+from ..vocab import loaded
 from .annotations import find_manifest
 from .media import (
     IIIF2_JSONLD,
@@ -58,7 +59,7 @@ def language() -> str | None:
 
 
 def _vocabulary():
-    return audience.vocabulary(tuple(service().config.vocab))
+    return loaded(tuple(service().config.vocab))
 
 
 def live(key: str, canvas: Canvas, layers: Sequence[str] = audience.LAYERS) -> list[dict]:

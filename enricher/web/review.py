@@ -10,7 +10,6 @@ every text it shows as text (``textContent``), never as markup.
 from __future__ import annotations
 
 import re
-from functools import cache
 
 from flask import Blueprint, Response, request, send_from_directory
 
@@ -21,7 +20,7 @@ from ..errors import InputError
 from ..manifest import Canvas
 from ..review import box_of, class_iri, class_of, version_of
 from ..store import StoredAnnotation
-from ..vocab import ClassMapping, Vocabulary
+from ..vocab import ClassMapping, Vocabulary, loaded
 from .annotations import find_stored
 from .media import JSON, dumps, etag_of, send
 from .state import service
@@ -37,12 +36,6 @@ CONTENT_SECURITY_POLICY = "; ".join((
 ))
 PAGE_HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff"}
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
-
-
-@cache
-def vocabulary(extra: tuple[str, ...]) -> Vocabulary:
-    """The vocabulary with the configured extra mapping files, loaded once per process."""
-    return Vocabulary.load(extra)
 
 
 def language() -> str:
@@ -111,7 +104,7 @@ def build_queue(key: str, lang: str) -> dict:
     """
     stored_manifest = find_stored(key)
     manifest = service().parsed(stored_manifest)  # find_manifest would read the stored row again
-    vocab, store = vocabulary(tuple(service().config.vocab)), service().store()
+    vocab, store = loaded(tuple(service().config.vocab)), service().store()
     items = [
         _item(stored, canvas, vocab, lang)
         for canvas in manifest.canvases

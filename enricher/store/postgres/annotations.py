@@ -17,6 +17,7 @@ from ...errors import InputError
 from ...review import HIDDEN, class_of
 from ..columns import classes_column, region_columns
 from ..records import (
+    ClassCount,
     StoredAnnotation,
     StoredManifest,
     container_etag,
@@ -25,7 +26,7 @@ from ..records import (
 )
 from ..sqlite.annotations import annotation_record
 from ..tables import annotations as A
-from ..tables import container_counts, manifests, page_blocks, search_index
+from ..tables import class_counts, container_counts, manifests, page_blocks, search_index
 from ..writes import (
     PAGE_BLOCK,
     check_current,
@@ -126,6 +127,13 @@ class Annotations:
         if key is not None:
             statement = statement.where(container_counts.c.key == key)
         return int(self._scalar(statement))
+
+    def class_counts(self) -> list[ClassCount]:
+        """Return the live annotations (not verdicts) per model class and model, those with none left out."""
+        counts = class_counts.c
+        rows = self._rows(select(counts.concept, counts.model_sha256, counts.live).where(counts.live > 0)
+                          .order_by(counts.concept, counts.model_sha256))
+        return [ClassCount(concept, model or None, live) for concept, model, live in rows]
 
     def canvas_annotations(self, key: str, canvas_id: str, *, public: bool = False) -> list[StoredAnnotation]:
         """Return the live annotations (not verdicts) of one canvas of a container, in stable order;

@@ -16,6 +16,7 @@ from ...review import HIDDEN, class_of
 from ..columns import classes_column, region_columns
 from ..records import (
     ROLES,
+    ClassCount,
     StoredAnnotation,
     StoredManifest,
     container_etag,
@@ -159,6 +160,12 @@ class Annotations:
             sql, args = "SELECT live FROM container_counts WHERE role = ? AND key = ?", (role, key)
         row = self.db.execute(sql, args).fetchone()
         return row[0] if row else 0
+
+    def class_counts(self) -> list[ClassCount]:
+        """Return the live annotations (not verdicts) per model class and model, those with none left out."""
+        rows = self.db.execute("SELECT concept, model_sha256, live FROM class_counts WHERE live > 0 "
+                               "ORDER BY concept, model_sha256")
+        return [ClassCount(concept, model or None, live) for concept, model, live in rows]
 
     def canvas_annotations(self, key: str, canvas_id: str, *, public: bool = False) -> list[StoredAnnotation]:
         """Return the live annotations (not verdicts) of one canvas of a container, in stable order;

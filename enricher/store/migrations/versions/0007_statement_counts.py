@@ -37,9 +37,10 @@ OLD_TRIGGERS = {  # revision module -> its triggers and functions on PostgreSQL,
 OLD_TABLE = {"annotations_counted": "annotations", "search_counted": "search_index", "annotations_blocked": "annotations"}
 
 
-def statement_trigger(count: str, event: str) -> tuple[str, str]:
-    """The function adding what one EVENT statement changed to table COUNT, and its trigger."""
-    table, columns, expressions, counted = COUNTS[count]
+def statement_trigger(count: str, event: str, spec: tuple | None = None) -> tuple[str, str]:
+    """The function adding what one EVENT statement changed to table COUNT, and its trigger; SPEC is
+    COUNT's entry of COUNTS (a later revision passes its own)."""
+    table, columns, expressions, counted = spec or COUNTS[count]
     named = ", ".join(f"{expression} AS {column}" for expression, column in zip(expressions, columns))
     listed = ", ".join(columns)
     changed = " UNION ALL ".join(f"SELECT {named}, {sign} AS live FROM {transition} WHERE {counted}"

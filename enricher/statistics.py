@@ -1,0 +1,69 @@
+"""The statistics graph: how many live annotations tag each model class, per model, kept in the RDF
+index beside the annotations, so that a count over the whole dataset reads a few triples per class
+instead of every annotation (docs/queries.md, *Statistics*).
+
+The figures come from the system of record (``Store.class_counts``, kept by triggers) and are
+restated by whatever feeds the index (enricher.index after each catch-up, enricher.push beside the
+changes it delivers), so they are as fresh as the index. In STATISTICS_GRAPH::
+
+    <https://w3id.org/enricher/statistics> a void:Dataset ;
+        void:entities 1200 ;                     # live annotations, verdicts left out
+        void:subset _:dog .
+    _:dog a enricher:ClassPartition , void:Dataset ;
+        enricher:modelClass "dog" ;
+        enricher:partitionModel "9f2c..." ;      # absent: annotations people wrote
+        dcterms:subject wd:Q144 , iconclass:34B11 ;   # the concepts the class's annotations name
+        void:entities 300 .
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pyoxigraph as ox
+
+from . import rdf
+from .store import ClassCount
+from .vocab import Vocabulary, normalise
+
+STATISTICS_GRAPH = "https://w3id.org/enricher/statistics"
+VOID = "http://rdfs.org/ns/void#"
+
+
+def statistics_ntriples(counts: Iterable[ClassCount], vocabulary: Vocabulary) -> str:
+    """The statistics graph's triples (N-Triples) for COUNTS, each class's concepts from VOCABULARY."""
+    counts = list(counts)
+    root = f"<{STATISTICS_GRAPH}>"
+    lines = [f"{root} <{rdf.RDF}type> <{VOID}Dataset> .",
+             f"{root} <{VOID}entities> {_integer(sum(c.live for c in counts))} ."]
+    for number, count in enumerate(counts):
+        node = f"_:class{number}"
+        lines += [f"{root} <{VOID}subset> {node} .",
+                  f"{node} <{rdf.RDF}type> <{rdf.ENRICHER_NS}ClassPartition> .",
+                  f"{node} <{rdf.RDF}type> <{VOID}Dataset> .",
+                  f"{node} <{rdf.ENRICHER_NS}modelClass> {rdf.text_literal(count.concept)} .",
+                  f"{node} <{VOID}entities> {_integer(count.live)} ."]
+        if count.model_sha256:
+            lines.append(f"{node} <{rdf.ENRICHER_NS}partitionModel> {rdf.text_literal(count.model_sha256)} .")
+        mapping = vocabulary.classes.get(normalise(count.concept))
+        for concept in mapping.concepts if mapping else ():
+            if rdf.is_iri(concept.uri):
+                lines.append(f"{node} <{rdf.DCTERMS}subject> <{concept.uri}> .")
+    return "\n".join(lines) + "\n"
+
+
+def _integer(value: int) -> str:
+    return f'"{value}"^^<{rdf.XSD}integer>'
+
+
+STATED = f"""SELECT ?concept ?model ?live WHERE {{ GRAPH <{STATISTICS_GRAPH}> {{
+  <{STATISTICS_GRAPH}> <{VOID}subset> ?partition .
+  ?partition <{rdf.ENRICHER_NS}modelClass> ?concept ; <{VOID}entities> ?live .
+  OPTIONAL {{ ?partition <{rdf.ENRICHER_NS}partitionModel> ?model }}
+}} }}"""
+
+
+def stated(store: ox.Store) -> set[ClassCount]:
+    """The class counts the statistics graph of STORE (an Oxigraph store) holds now."""
+    return {ClassCount(row["concept"].value, row["model"].value if row["model"] else None, int(row["live"].value))
+            for row in store.query(STATED)}

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 from bench_container import loopback_listener, seed
-from bench_sparql import correct, documented, reindex
+from bench_sparql import an_annotation, correct, documented, reindex
 
 
 def ask(store: ox.Store, query: str) -> float:
@@ -80,7 +80,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="Runs of each query on each side")
     parser.add_argument("--writes", type=int, default=300, help="Small writes before the compaction")
     args = parser.parse_args()
-    queries = documented()
     for size in (int(n) for n in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="bench-index-disk-") as tmp:
             folder = Path(tmp)
@@ -89,6 +88,7 @@ def main() -> None:
             seconds = seed(database, base_url, size, 100, 10)
             listener.close()
             correct(database, size // 100)
+            queries = documented(an_annotation(database))
             print(f"\n{size} annotations: seeded in {seconds:.1f} s, index built in {reindex(database):.1f} s")
             built = folder / "enricher.oxigraph"
             memory = ox.Store()

@@ -34,7 +34,7 @@ import bench_container
 import httpx
 import psutil
 from bench_container import gunicorn, loopback_listener, mib, seed
-from bench_sparql import TIMEOUT, ask, correct, documented, reindex, warm_up
+from bench_sparql import TIMEOUT, an_annotation, ask, correct, documented, reindex, warm_up
 
 HERE = Path(__file__).resolve().parent.parent
 SAMPLE_SECONDS = 0.05
@@ -93,7 +93,6 @@ def main() -> None:
     args = parser.parse_args()
     bench_container.START_SECONDS = 3600  # the baseline's workers copy 100,000 annotations in minutes
     trees = {"this tree": HERE, "baseline": args.baseline.resolve()}
-    queries = documented()
     results: dict[int, dict[str, dict]] = {}
     for size in (int(n) for n in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="bench-index-memory-") as tmp:
@@ -103,6 +102,7 @@ def main() -> None:
             listener, base_url = loopback_listener()
             seconds = seed(database, base_url, size, 100, 10)
             correct(database, size // 100)
+            queries = documented(an_annotation(database))
             print(f"  seeded in {seconds:.1f} s, on-disk index built in {reindex(database):.1f} s")
             for name, tree in trees.items():
                 results.setdefault(size, {})[name] = found = measure(tree, folder, listener, base_url, queries,

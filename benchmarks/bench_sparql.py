@@ -65,24 +65,38 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "queries.md"
 SELECT_JSON = "application/sparql-results+json"
 NTRIPLES = "application/n-triples"
 MODEL_SHA = "be" * 32  # bench_container.seed's generator
+MANIFEST = "https://bench.example.org/iiif/m0/manifest.json"  # its first manifest
 CANVAS = "https://bench.example.org/iiif/m0/canvas/0"  # its first canvas
-CURATOR = "curator"
+CURATOR = "curator"  # the person who corrects
 TIMEOUT = 600.0  # seconds a query may run on the endpoint: a ceiling, not a measure
 MEMORY_SHARE = 0.8  # of the memory available at start that a side's process may take
 
 
-def documented() -> dict[str, str]:
+def documented(annotation: str) -> dict[str, str]:
     """Each query of docs/queries.md under its section title, with the prefix block before it and the
-    documented model and canvas replaced by seeded ones."""
+    documented model, manifest, canvas and person replaced by seeded ones, the annotation by ANNOTATION."""
     text = DOCS.read_text(encoding="utf-8")
+    seeded = ((r'"[0-9a-f]{64}"', f'"{MODEL_SHA}"'), (r"<https://images\.example\.org/[^>]*/canvas/0>", f"<{CANVAS}>"),
+              (r"<https://images\.example\.org/[^>]*\.json>", f"<{MANIFEST}>"),
+              (r'foaf:nick "[^"]*"', f'foaf:nick "{CURATOR}"'),
+              (r"<https://enricher\.example\.org/[^>]*/annotations/[^>]*>", f"<{annotation}>"))
     prefixes, queries = "", {}
     for title, block in re.findall(r"^## ([^\n]+)\n(?:(?!^## ).)*?```sparql\n(.*?)```", text, re.DOTALL | re.MULTILINE):
         if block.startswith("PREFIX"):
             prefixes = block
         else:
-            block = re.sub(r'"[0-9a-f]{64}"', f'"{MODEL_SHA}"', block)
-            queries[title] = prefixes + re.sub(r"<https://images\.example\.org/[^>]*/canvas/0>", f"<{CANVAS}>", block)
+            for pattern, replacement in seeded:
+                block = re.sub(pattern, replacement, block)
+            queries[title] = prefixes + block
     return queries
+
+
+def an_annotation(database: Path | str) -> str:
+    """The IRI of the first annotation stored in DATABASE (the one the whole-annotation query names)."""
+    from enricher.store import open_store
+
+    with open_store(database) as store:
+        return store.page(None, 0, 1)[0].id
 
 
 def correct(database: Path, count: int) -> None:
@@ -349,7 +363,6 @@ def main() -> None:
     if args.side:
         side(args.side, args.data, args.queries, args.repeat, args.turtle)
         return
-    queries = documented()
     with tempfile.TemporaryDirectory(prefix="bench-sparql-") as tmp:
         folder = Path(tmp)
         database = folder / "enricher.sqlite3"
@@ -360,6 +373,7 @@ def main() -> None:
         seconds = seed(database, base_url, args.annotations, args.per_canvas, args.manifests)
         correct(database, int(args.annotations * args.corrected))
         print(f"seeded {args.annotations} annotations in {seconds:.1f} s; a curator corrected {args.corrected:.0%}")
+        queries = documented(an_annotation(database))
         print(f"on-disk RDF index built in {reindex(database):.1f} s")
         (folder / "queries.json").write_text(json.dumps(queries))
         settings = {"ENRICHER_SPARQL_TIMEOUT": str(TIMEOUT)}

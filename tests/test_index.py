@@ -35,6 +35,7 @@ from enricher.store import Store, open_store
 from enricher.vocab import Vocabulary
 
 DOCS = PROJECT_ROOT / "docs" / "queries.md"
+BASE = "https://enricher.example.org/"  # the base URL of the annotations here, as of the one the docs name
 WIKIDATA = "http://www.wikidata.org/entity/"
 ICONCLASS = "https://iconclass.org/"
 # pyoxigraph cannot stop a query: this one (about 3 million rows over a small store) ends on its own
@@ -56,6 +57,12 @@ def documented() -> tuple[str, dict[str, str]]:
 PREFIXES, QUERIES = documented()
 
 
+def documented_at(base_url: str) -> dict[str, str]:
+    """The documented queries with the annotation they name moved to BASE_URL (where the same detection's
+    annotation has the same id but for the base)."""
+    return {title: query.replace(BASE, base_url) for title, query in QUERIES.items()}
+
+
 @pytest.fixture(scope="module")
 def vocabulary():
     return Vocabulary.load()
@@ -68,27 +75,36 @@ def parsed():
 
 @pytest.fixture(scope="module")
 def machine(config, vocabulary, parsed):
-    return machine_annotations(config(base_url="https://enricher.example.org/"), vocabulary, parsed)
+    return machine_annotations(config(base_url=BASE), vocabulary, parsed)
+
+
+@pytest.fixture(scope="module")
+def elsewhere(config, vocabulary):
+    """The same detections on another manifest (the queries of one manifest must leave them out)."""
+    return machine_annotations(config(base_url=BASE), vocabulary, manifest(2))
 
 
 @pytest.fixture(scope="module")
 def people(machine, parsed):
-    """A corrected machine annotation (replacing machine[1]) and a person's own comment."""
+    """A machine annotation anna corrected (replacing machine[1]), a person's own comment, and a machine
+    annotation ben corrected (replacing machine[4])."""
     container = machine[0]["id"].rsplit("/", 1)[0] + "/"
-    return [corrected(machine[1], "anna"), comment(parsed, container + "c0ffee", "ben")]
+    return [corrected(machine[1], "anna"), comment(parsed, container + "c0ffee", "ben"), corrected(machine[4], "ben")]
 
 
 @pytest.fixture(scope="module")
-def held(machine, people):
-    """What the index should hold: the machine annotations with machine[1] corrected, and the comment."""
-    return [people[0] if a["id"] == people[0]["id"] else a for a in machine] + [people[1]]
+def held(machine, elsewhere, people):
+    """What the index should hold: the machine annotations of both manifests with the corrected ones
+    replaced, and the comment."""
+    edited = {a["id"]: a for a in people}
+    return [edited.pop(a["id"], a) for a in machine + elsewhere] + list(edited.values())
 
 
 @pytest.fixture(scope="module")
-def index(machine, people):
+def index(machine, elsewhere, people):
     index = Index()
-    assert index.build(machine) == len(machine)
-    index.put(people)  # the corrected one replaces its machine version
+    assert index.build(machine + elsewhere) == len(machine + elsewhere)
+    index.put(people)  # the corrected ones replace their machine versions
     yield index
     index.close()
 
@@ -113,24 +129,31 @@ def canvas_of(annotation: dict) -> str:
     return annotation["target"]["source"]["id"]
 
 
+def manifest_of(annotation: dict) -> str:
+    return annotation["target"]["source"]["partOf"][0]["id"]
+
+
 # ---- the documented queries ---------------------------------------------------------------------------
 
 
 def test_every_documented_query_is_tested():
     tested = {
-        "Canvases that show both a dog and a horse", "How many annotations each Iconclass concept has",
-        "Annotations above 0.8 confidence by one model", "Everything under Iconclass 25F (animals)",
-        "Labels in one language", "Everything a person corrected", "One annotation, whole",
+        "Canvases of one manifest that show both a dog and a horse", "How many annotations each Iconclass concept has",
+        "Annotations above 0.8 confidence by one model on one manifest",
+        "Everything under Iconclass 25F (animals) on one manifest", "Labels in one language",
+        "Everything one person corrected", "One annotation, whole",
     }
     assert set(QUERIES) == tested
 
 
-def test_canvases_with_a_dog_and_a_horse(index, held, parsed):
-    dogs = {canvas_of(a) for a in held if WIKIDATA + "Q144" in subjects(a)}
-    horses = {canvas_of(a) for a in held if WIKIDATA + "Q726" in subjects(a)}
-    rows = run(index, "Canvases that show both a dog and a horse")
-    assert rows == [{"canvas": c, "manifest": parsed.id} for c in sorted(dogs & horses)]
-    assert len(rows) == 1  # the data has dogs and horses apart too
+def test_canvases_of_one_manifest_with_a_dog_and_a_horse(index, held, parsed):
+    ours = [a for a in held if manifest_of(a) == parsed.id]
+    dogs = {canvas_of(a) for a in ours if WIKIDATA + "Q144" in subjects(a)}
+    horses = {canvas_of(a) for a in ours if WIKIDATA + "Q726" in subjects(a)}
+    rows = run(index, "Canvases of one manifest that show both a dog and a horse")
+    assert rows == [{"canvas": c} for c in sorted(dogs & horses)]
+    assert len(rows) == 1  # the manifest has dogs and horses apart too, and the other one a canvas with both
+    assert f"<{parsed.id}>" in QUERIES["Canvases of one manifest that show both a dog and a horse"]
 
 
 def test_counts_per_iconclass_concept(filled, machine):
@@ -158,29 +181,32 @@ def test_counts_per_iconclass_concept(filled, machine):
     assert {row["concept"]: int(row["annotations"]) for row in rows} == +expected
 
 
-def test_confident_annotations_of_one_model(index, held):
+def test_confident_annotations_of_one_model_on_one_manifest(index, held, parsed):
+    title = "Annotations above 0.8 confidence by one model on one manifest"
     expected = sorted(
-        ((a["id"], a["confidence"]) for a in held if a.get("generator", {}).get("modelSha256") == SHA and a["confidence"] > 0.8),
-        key=lambda pair: (-pair[1], pair[0]),
+        ((a["id"], canvas_of(a), a["confidence"]) for a in held
+         if manifest_of(a) == parsed.id and a.get("generator", {}).get("modelSha256") == SHA and a["confidence"] > 0.8),
+        key=lambda row: (-row[2], row[0]),
     )
-    rows = run(index, "Annotations above 0.8 confidence by one model")
-    assert [(row["annotation"], float(row["confidence"])) for row in rows] == expected
-    assert OTHER_SHA not in QUERIES["Annotations above 0.8 confidence by one model"]
-    assert {a["id"] for a in held if a.get("confidence", 0) > 0.8} - {r["annotation"] for r in rows}  # other model's
+    rows = run(index, title)
+    assert [(row["annotation"], row["canvas"], float(row["confidence"])) for row in rows] == expected
+    assert len(expected) >= 3 and OTHER_SHA not in QUERIES[title]
+    left_out = {a["id"] for a in held if a.get("confidence", 0) > 0.8} - {r["annotation"] for r in rows}
+    assert {manifest_of(a) for a in held if a["id"] in left_out} == {parsed.id, manifest(2).id}  # other model's
 
 
 def _coco() -> Graph:
     return Graph().parse(COCO_VOCABULARY)
 
 
-def test_everything_under_iconclass_25f(index, held):
+def test_everything_under_iconclass_25f_on_one_manifest(index, held, parsed):
     # rdflib walks the same file's hierarchy independently of Oxigraph
     coco, animals = _coco(), URIRef(ICONCLASS + "25F")
     expected = {
-        (a["id"], s) for a in held for s in subjects(a)
+        (a["id"], s) for a in held if manifest_of(a) == parsed.id for s in subjects(a)
         if animals in set(coco.transitive_objects(URIRef(s), SKOS.broader))
     }
-    rows = run(index, "Everything under Iconclass 25F (animals)")
+    rows = run(index, "Everything under Iconclass 25F (animals) on one manifest")
     assert {(row["annotation"], row["concept"]) for row in rows} == expected
     assert len({a for a, _ in expected}) >= 4  # bear, giraffe, zebra, bird
     assert not any(row["concept"] == ICONCLASS + "34B11" for row in rows)  # the dog sits under 34
@@ -198,24 +224,25 @@ def test_labels_in_one_language(index, held, vocabulary, parsed):
     assert {"Hund", "Pferd"} <= {label for *_, label in expected}
 
 
-def test_everything_a_person_corrected(index, people):
-    rows = run(index, "Everything a person corrected")
-    assert rows == [{"annotation": people[0]["id"], "who": "anna", "modified": people[0]["modified"], "label": "wolf"}]
+def test_everything_one_person_corrected(index, people):
+    rows = run(index, "Everything one person corrected")
+    assert rows == [{"annotation": people[0]["id"], "modified": people[0]["modified"], "label": "wolf"}]
+    assert 'foaf:nick "anna"' in QUERIES["Everything one person corrected"]  # ben corrected one too
 
 
 def test_one_annotation_whole(index, held):
     answer = index.query(PREFIXES + QUERIES["One annotation, whole"], format="ntriples")
     assert answer.kind == "graph" and answer.content_type == "application/n-triples"
-    person = [a for a in held if WIKIDATA + "Q5" in subjects(a)]
-    assert len(person) == 1
+    named = [a for a in held if f"<{a['id']}>" in QUERIES["One annotation, whole"]]
+    assert len(named) == 1 and WIKIDATA + "Q5" in subjects(named[0])  # the person on canvas 0
     got = ox.parse(answer.body, format=ox.RdfFormat.N_TRIPLES)
-    assert canonical(got) == canonical(rdf.annotation_quads(person[0], graph=None))
+    assert canonical(got) == canonical(rdf.annotation_quads(named[0], graph=None))
 
 
 # ---- formats ------------------------------------------------------------------------------------------
 
 
-ANIMALS = PREFIXES + QUERIES["Everything under Iconclass 25F (animals)"]
+ANIMALS = PREFIXES + QUERIES["Everything under Iconclass 25F (animals) on one manifest"]
 
 
 def test_select_answers_in_every_results_format(index):
@@ -422,15 +449,15 @@ def test_the_index_follows_every_kind_of_write(filled, machine, parsed):
     assert index.refresh(store) == 0
     # a person corrects one, posts one, deletes one; a re-run moves a box and drops a detection
     edited = store.get(machine[0]["id"])
-    store.update(edited.id, corrected(edited.document), edited.etag, "curator")
-    store.create(key, comment(parsed, machine[0]["id"].rsplit("/", 1)[0] + "/note1"), "curator")
+    store.update(edited.id, corrected(edited.document, "anna"), edited.etag, "anna")
+    store.create(key, comment(parsed, machine[0]["id"].rsplit("/", 1)[0] + "/note1", "anna"), "anna")
     store.delete(machine[3]["id"], None)
     canvas2 = [a for a in machine if canvas_of(a) == parsed.canvases[2].id and a["generator"]["modelSha256"] == SHA]
     moved = {**canvas2[0], "id": canvas2[0]["id"] + "-moved", "confidence": 0.5}
     store.replace_machine_annotations(key, parsed.canvases[2].id, SHA, [moved])
     assert index.refresh(store) > 0
     assert_mirrors(index, store)
-    rows = select(index, PREFIXES + QUERIES["Everything a person corrected"])
+    rows = select(index, PREFIXES + QUERIES["Everything one person corrected"])
     assert [row["annotation"] for row in rows] == [machine[0]["id"]]
     assert index.refresh(store) == 0  # applying the log again changes nothing
 

@@ -17,7 +17,7 @@ import pytest
 from conftest import Reply, unavailable
 from dramatiq_cluster import served_book
 from test_dump import canonical
-from test_index import PREFIXES, QUERIES, SLOW
+from test_index import PREFIXES, SLOW, documented_at
 from test_push import OXIGRAPH, OxigraphServer, wait_for
 from test_web_sparql import ANNOTATIONS, RESULTS, seed_real
 from webclient import AUTH, live_server
@@ -103,7 +103,7 @@ def test_the_remote_index_answers_as_the_embedded_one(tmp_path, triplestore):
         with server.store() as store, Index(base=public_base(server.config.base_url)) as reference:
             reference.build(store)
             wait_for(lambda: counts(server.url) == embedded_counts(reference), "the pusher to feed the triplestore")
-            for title, query in QUERIES.items():  # every documented query, through the protocol
+            for title, query in documented_at(server.url).items():  # every documented query, through the protocol
                 response = sparql(server.url, PREFIXES + query, EITHER)
                 assert response.status_code == 200, (title, response.text)
                 assert answer(response.content) == answer(reference.query(PREFIXES + query, accept=EITHER).body), title

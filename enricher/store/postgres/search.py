@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from ...clock import now
 from ...errors import InputError
 from ...review import class_of
+from ...search import IRI
 from ..columns import PENDING, region_columns
 from ..records import StoredAnnotation, make_etag, plain, target_canvas
 from ..sqlite.annotations import annotation_record
@@ -77,6 +78,13 @@ class Search:
             .group_by(COUNTS.term).having(live > 0).order_by(COUNTS.term.collate(BYTES)).limit(limit)
         )
         return [(term, int(n)) for term, n in rows]
+
+    def written_concepts(self) -> list[str]:
+        """Return the concept IRIs (index terms ``iri:``) that public annotations of any container name, in order."""
+        term = COUNTS.term.collate(BYTES)
+        rows = self._rows(select(func.substr(COUNTS.term, len(IRI) + 1)).where(term >= IRI, term < IRI + "\U0010ffff")
+                          .group_by(COUNTS.term).having(func.sum(COUNTS.live) > 0).order_by(term))
+        return [iri for (iri,) in rows]
 
     def seed_machine_annotations(self, key: str, model_sha256: str, annotations: Iterable[dict]) -> int:
         """Store new machine annotations in bulk, pending and without reconciling (for seeding a store:

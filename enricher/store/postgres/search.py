@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -22,7 +22,7 @@ from ..records import StoredAnnotation, make_etag, plain, target_canvas
 from ..sqlite.annotations import annotation_record
 from ..tables import annotations as A
 from ..tables import changes, search_counts, search_index
-from ..writes import check_page, search_rows
+from ..writes import CONCEPT_TERMS, check_page, search_rows
 from .annotations import RECORD, REGION
 
 COUNTS = search_counts.c
@@ -81,9 +81,8 @@ class Search:
 
     def written_concepts(self) -> list[str]:
         """Return the concept IRIs (index terms ``iri:``) that public annotations of any container name, in order."""
-        term = COUNTS.term.collate(BYTES)
-        rows = self._rows(select(func.substr(COUNTS.term, len(IRI) + 1)).where(term >= IRI, term < IRI + "\U0010ffff")
-                          .group_by(COUNTS.term).having(func.sum(COUNTS.live) > 0).order_by(term))
+        rows = self._rows(select(func.substr(COUNTS.term, len(IRI) + 1)).where(text(CONCEPT_TERMS))
+                          .group_by(COUNTS.term).having(func.sum(COUNTS.live) > 0).order_by(COUNTS.term.collate(BYTES)))
         return [iri for (iri,) in rows]
 
     def seed_machine_annotations(self, key: str, model_sha256: str, annotations: Iterable[dict]) -> int:

@@ -6,7 +6,7 @@ For each N of --sizes it copies ``{N}.sqlite3`` and the embedded index ``{N}-emb
 its side files) from --seeded (bench_growth's ``--folder``, only read) into a temporary folder, then
 times dump.void in a fresh process per tree: the first call (the baseline counts there, as after
 every change of the data) and the best of --repeat. A size whose index is missing is timed for this
-tree only. Prints the load average and, per tree, the largest N's time over the smallest's.
+tree only. Prints the load average and, per tree, the time at its largest N over the smallest's.
 
     git -C /work/main archive 5ccd776 | tar -x -C /tmp/base
     python benchmarks/bench_void.py --baseline /tmp/base --seeded /var/tmp/growth --sizes 10000,100000
@@ -87,7 +87,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-void-") as folder:
         for total in sizes:
             database, index = copy(args.seeded, Path(folder), total)
-            trees = {"this tree": (HERE, False), "baseline": (args.baseline, True)}
+            trees = {"baseline": (args.baseline, True), "this tree": (HERE, False)}  # this tree may migrate the copy
             for name, (tree, baseline) in trees.items():
                 if baseline and index is None:
                     continue
@@ -95,12 +95,12 @@ def main() -> None:
                 print(f"{total:,} {name}: first {found[name, total]['first']:.4f} s, "
                       f"best {found[name, total]['best']:.4f} s", flush=True)
     print(f"load average {os.getloadavg()}")
-    small, large = sizes[0], sizes[-1]
-    for name in ("this tree", "baseline"):
-        if (name, small) in found and (name, large) in found:
+    for name in ("baseline", "this tree"):
+        measured = [total for total in sizes if (name, total) in found]
+        small, large = measured[0], measured[-1]
+        if large != small:
             print(f"{name}: {large:,} / {small:,} first {found[name, large]['first'] / found[name, small]['first']:.2f}, "
                   f"best {found[name, large]['best'] / found[name, small]['best']:.2f}")
-
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--measure"]:

@@ -1,7 +1,8 @@
-"""The remote RDF index (setting index = remote) on a real ``oxigraph serve``, fed by the pusher: /sparql,
-VoID and the dumps answer as the embedded index over the same store does; a triplestore stopped in the
-middle of a job makes /sparql answer 503 with Retry-After, and once started again on the same data and
-port it catches up with the counts of the embedded index."""
+"""The remote RDF index (setting index = remote) on a real ``oxigraph serve``, fed by the pusher: /sparql
+and the dumps answer as the embedded index over the same store does, and VoID states what SPARQL counts;
+a triplestore stopped in the middle of a job makes /sparql answer 503 with Retry-After (VoID, read from
+the store, still answers), and once started again on the same data and port it catches up with the
+counts of the embedded index."""
 
 from __future__ import annotations
 
@@ -182,6 +183,7 @@ def test_a_triplestore_stopped_mid_job_answers_503_then_catches_up(tmp_path, tri
             assert down.headers["Content-Type"] == "application/problem+json" and down.headers["Retry-After"].isdigit()
             problem = down.json()
             assert problem["type"].endswith("/index-unavailable") and "Traceback" not in down.text
+            assert void_figures(server.url)["annotations"] >= 2  # VoID reads the store, not the triplestore
             wait_for(lambda: job_state(server, job)["progress"]["done"] > done, "a canvas enriched during the outage")
             assert job_state(server, job)["state"] == "running", "the job ended during the outage: nothing was tested"
             triplestore.start()  # the same port and data

@@ -65,7 +65,13 @@ def class_concepts(concept: str, vocabulary: Vocabulary) -> list[str]:
 
 def distinct_concepts(counts: Iterable[ClassCount], vocabulary: Vocabulary, written: Iterable[str]) -> set[str]:
     """The concepts live annotations name: those of each class in COUNTS (its VOCABULARY concepts) and
-    the IRIs in WRITTEN (those people's annotations name, Store.written_concepts) that are IRIs."""
+    the IRIs in WRITTEN (those people's annotations name, Store.written_concepts) that are IRIs.
+
+    What SPARQL counts as distinct dcterms:subject over the dump, where annotations are made as they are
+    now; it differs for what the kept counts do not keep: the review states and reasons that verdicts
+    name (vocab/verdicts.ttl) are left out; a person's annotation of a known class counts as the class's
+    concepts (whatever else it names), an exhaustiveness statement as its first class's; an annotation
+    made under other mapping files counts under the loaded ones."""
     found = {uri for count in counts for uri in class_concepts(count.concept, vocabulary)}
     return found | {uri for uri in written if rdf.is_iri(uri)}
 

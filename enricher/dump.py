@@ -93,7 +93,7 @@ def void(store: Store, config: Config) -> list[ox.Quad]:
     the class partitions of the statistics graph, licence, SPARQL endpoint and both dumps. Every figure
     is read from counts the store keeps (no scan of the annotations, no RDF index), so it costs the same
     at a million annotations as at ten thousand. No void:triples (optional in VoID): the index counts
-    its quads by walking them, a second per 100 k annotations. Serialize with rdf.choose(...).serialize(quads)."""
+    its quads by walking them (0.9 s at 100 k annotations, 8.9 s at 1 M). Serialize with rdf.choose(...).serialize(quads)."""
     base = public_base(config.base_url)
     dumps = {rdf.get(name).media_type: dump_url(base, extension) for name, extension in FORMATS.items()}
     counts, vocabulary = store.class_counts(), loaded(tuple(map(str, config.vocab)))

@@ -14,18 +14,19 @@ that stops reading stops the producer. The index follows the store's change log,
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import pyoxigraph as ox
 
 from . import rdf
 from .config import Config
 from .errors import InputError
-from .index import VOID
 from .indexes import RDFIndex
 from .produced import produced
+from .statistics import VOID, distinct_concepts, partitions_ntriples
 from .store import Store
 from .urls import dataset_url, dump_url, public_base, sparql_url, void_url
+from .vocab import loaded
 
 FORMATS = {"nquads": "nq", "ntriples": "nt"}  # line-based: written as they come, never all in memory
 GZIP_LEVEL = 1  # a dump is written per request: level 6 costs three times the CPU for a third less size
@@ -87,25 +88,31 @@ def _encode(chunks: Iterator[bytes], compress: bool) -> Iterator[bytes]:
     yield gzip.flush()
 
 
-def void(index: RDFIndex, store: Store, config: Config) -> list[ox.Quad]:
-    """Bring INDEX up to date with STORE and describe the dataset in VoID: size, annotations, distinct
-    concepts, licence, SPARQL endpoint and both dumps. Serialize with rdf.choose(...).serialize(quads)."""
-    index.refresh(store)
+def void(store: Store, config: Config) -> list[ox.Quad]:
+    """Describe the dataset in VoID from STORE, the system of record: annotations, distinct concepts,
+    the class partitions of the statistics graph, licence, SPARQL endpoint and both dumps. Every figure
+    is read from counts the store keeps (no scan of the annotations, no RDF index), so it costs the same
+    at a million annotations as at ten thousand. No void:triples (optional in VoID): the index counts
+    its quads by walking them (0.9 s at 100 k annotations, 8.9 s at 1 M). Serialize with rdf.choose(...).serialize(quads)."""
     base = public_base(config.base_url)
     dumps = {rdf.get(name).media_type: dump_url(base, extension) for name, extension in FORMATS.items()}
-    return void_quads(index.statistics(), dataset_url(base), sparql=sparql_url(base), dumps=dumps,
-                      licence=config.licence, title=TITLE)
+    counts, vocabulary = store.class_counts(), loaded(tuple(map(str, config.vocab)))
+    concepts = distinct_concepts(counts, vocabulary, store.written_concepts())
+    annotations = store.count(None) + store.count(None, "verdict")
+    partitions = ox.parse(partitions_ntriples(counts, vocabulary, dataset_url(base)), format=ox.RdfFormat.N_TRIPLES)
+    return void_quads(annotations, len(concepts), dataset_url(base), partitions=partitions, sparql=sparql_url(base),
+                      dumps=dumps, licence=config.licence, title=TITLE)
 
 
 def void_quads(
-    counts: Mapping[str, int], dataset: str, *, sparql: str | None = None, dumps: Mapping[str, str] | None = None,
-    licence: str | None = None, title: str = TITLE,
+    annotations: int, concepts: int, dataset: str, *, partitions: Iterable[ox.Quad] = (), sparql: str | None = None,
+    dumps: Mapping[str, str] | None = None, licence: str | None = None, title: str = TITLE,
 ) -> list[ox.Quad]:
-    """Describe the dataset in VoID from an index's COUNTS (quads, annotations, concepts): size,
-    annotations, distinct concepts, licence, SPARQL endpoint and the dumps (media type -> URL).
-    Serialize with rdf.choose(...).serialize(quads)."""
+    """Describe DATASET in VoID: how many ANNOTATIONS (oa:Annotation, verdicts included), how many
+    distinct CONCEPTS (dcterms:subject) they name, its PARTITIONS (enricher.statistics), licence,
+    SPARQL endpoint and the dumps (media type -> URL). Serialize with rdf.choose(...).serialize(quads)."""
     node = ox.NamedNode(dataset)
-    concepts, annotations = ox.BlankNode(), ox.BlankNode()
+    subjects, classed = ox.BlankNode(), ox.BlankNode()
 
     def quad(subject, predicate: str, obj) -> ox.Quad:
         return ox.Quad(subject, ox.NamedNode(predicate), obj)
@@ -116,15 +123,15 @@ def void_quads(
     quads = [
         quad(node, rdf.RDF + "type", ox.NamedNode(VOID + "Dataset")),
         quad(node, rdf.DCTERMS + "title", ox.Literal(title, language="en")),
-        quad(node, VOID + "triples", count(counts["quads"])),
-        quad(node, VOID + "entities", count(counts["annotations"])),
-        quad(node, VOID + "classPartition", annotations),
-        quad(annotations, VOID + "class", ox.NamedNode(rdf.OA + "Annotation")),
-        quad(annotations, VOID + "entities", count(counts["annotations"])),
-        quad(node, VOID + "propertyPartition", concepts),
-        quad(concepts, VOID + "property", ox.NamedNode(rdf.DCTERMS + "subject")),
-        quad(concepts, VOID + "distinctObjects", count(counts["concepts"])),
+        quad(node, VOID + "entities", count(annotations)),
+        quad(node, VOID + "classPartition", classed),
+        quad(classed, VOID + "class", ox.NamedNode(rdf.OA + "Annotation")),
+        quad(classed, VOID + "entities", count(annotations)),
+        quad(node, VOID + "propertyPartition", subjects),
+        quad(subjects, VOID + "property", ox.NamedNode(rdf.DCTERMS + "subject")),
+        quad(subjects, VOID + "distinctObjects", count(concepts)),
         *(quad(node, VOID + "vocabulary", ox.NamedNode(v)) for v in (rdf.OA, rdf.ENRICHER_NS, rdf.SKOS)),
+        *partitions,
     ]
     if licence:
         quads.append(quad(node, rdf.DCTERMS + "license", ox.NamedNode(licence)))

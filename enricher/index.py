@@ -1,5 +1,5 @@
 """The RDF index: a pyoxigraph store derived from the system of record (store.py) that answers
-SPARQL and describes the dataset (VoID); dump.py streams it as the full dump.
+SPARQL; dump.py streams it as the full dump (VoID counts from the store, enricher.dump.void).
 
 Layout: one named graph per annotation, named by the annotation's IRI, so an update or a delete
 replaces exactly that annotation (curators' verdicts too: they are annotations); the vocabulary
@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 
 VOCABULARY_GRAPH = "https://w3id.org/enricher/vocabulary"
 TERMS_GRAPH = "https://w3id.org/enricher/ns"
-VOID = "http://rdfs.org/ns/void#"
 BATCH = 1000  # annotations per bulk load and per change-log read
 OVERLAP = 50  # rows each page of a build re-reads, in case writers deleted some meanwhile
 DEFAULT_TIMEOUT = 30.0
@@ -92,8 +91,6 @@ class Index:
         self._slots = threading.BoundedSemaphore(slots)
         self._running = 0
         self._counter = threading.Lock()  # not _lock: counting must not wait for a sync
-        self._version = 0  # counts writes: statistics are cached per version
-        self._statistics: tuple[int, dict[str, int]] | None = None
 
     def _open(self) -> ox.Store | None:
         try:
@@ -143,7 +140,6 @@ class Index:
             if self.path:
                 self.store.optimize()
             self._set_seq(mark)
-            self._version += 1
             self._checked = True
             if _is_store(source):
                 self.sync(source)
@@ -202,7 +198,6 @@ class Index:
                 store.update(update)
             except SyntaxError as exc:
                 raise InputError(f"an annotation is not valid RDF: {exc}", where=", ".join(current)) from None
-            self._version += 1
 
     name = "index"
 
@@ -250,7 +245,6 @@ class Index:
             graph = f"<{STATISTICS_GRAPH}>"
             triples = statistics_ntriples(counts, loaded(self.mappings))
             writer.update(f"DROP SILENT GRAPH {graph} ;\nINSERT DATA {{ GRAPH {graph} {{\n{triples}}} }}")
-            self._version += 1
 
     def _served(self, store: Store) -> Callable[[StoredAnnotation], dict]:
         """How a stored annotation is indexed: as served (with its calibration) when BASE is known."""
@@ -388,16 +382,6 @@ class Index:
         """The thread that applies STORE's change log to this index every INTERVAL seconds between reads."""
         return FollowerThread(store, self, interval=interval)
 
-    def statistics(self) -> dict[str, int]:
-        """Count quads, annotations, distinct concepts and distinct canvases (cached until the next write)."""
-        version = self._version
-        if self._statistics and self._statistics[0] == version:
-            return self._statistics[1]
-        with self._reading() as store:
-            counts = count(store)
-        self._statistics = (version, counts)
-        return counts
-
 
 def write_dump(store: ox.Store, output, format: str) -> None:
     """Write every quad of STORE to OUTPUT from one snapshot (see Index.write_dump)."""
@@ -407,27 +391,7 @@ def write_dump(store: ox.Store, output, format: str) -> None:
         store.query(UNION, use_default_graph_as_union=True).serialize(output, format=ox.RdfFormat.N_TRIPLES)
 
 
-def count(store: ox.Store) -> dict[str, int]:
-    """Count STORE's quads, annotations, distinct concepts and distinct canvases."""
-    row = next(iter(store.query(STATISTICS, use_default_graph_as_union=True)))
-    counts = {name: int(row[name].value) for name in ("annotations", "concepts", "canvases")}
-    counts["quads"] = len(store)
-    return counts
-
-
 UNION = "CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }"  # every graph merged (with use_default_graph_as_union)
-STATISTICS = f"""
-PREFIX oa: <{rdf.OA}>
-PREFIX dcterms: <{rdf.DCTERMS}>
-SELECT
-  (COUNT(DISTINCT ?annotation) AS ?annotations)
-  (COUNT(DISTINCT ?concept) AS ?concepts)
-  (COUNT(DISTINCT ?canvas) AS ?canvases)
-WHERE {{
-  ?annotation a oa:Annotation .
-  OPTIONAL {{ ?annotation oa:hasBody/dcterms:subject ?concept }}
-  OPTIONAL {{ ?annotation oa:hasTarget/oa:hasSource ?canvas }}
-}}"""
 
 
 def _is_store(source) -> bool:

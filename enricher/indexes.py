@@ -33,8 +33,6 @@ class RDFIndex(Protocol):
         """Run a read-only SPARQL query and serialize its answer, of at most MAX_ROWS rows or MAX_TRIPLES
         triples (0: any) (raises QueryError, UpdateRefused, NotAcceptable, ResultTooLarge, QueryTimeout)."""
 
-    def statistics(self) -> dict[str, int]: """Count quads, annotations, distinct concepts and canvases."""
-
     def write_dump(self, output: IO[bytes], format: str) -> None: """Write every quad (nquads or ntriples)."""
 
     def refresh(self, store: Store) -> int:

@@ -1,7 +1,7 @@
 """The remote RDF index (setting ``index = "remote"``): ``/sparql`` answers from an external triplestore
 over the SPARQL 1.1 Protocol (setting ``index_url``, its query endpoint), which the pusher
 (enricher.push, setting ``push_url``) keeps current from the store's change log, in one process of the
-cluster. Dumps stream from the system of record itself and VoID counts by SPARQL, so no process holds
+cluster. Dumps stream from the system of record itself and VoID counts from it (enricher.dump), so no process holds
 a copy of the data.
 
 Queries keep the embedded index's rules and errors (enricher.index): updates and SERVICE are refused
@@ -44,7 +44,6 @@ from .errors import (
 )
 from .index import (
     DEFAULT_TIMEOUT,
-    STATISTICS,
     TERMS_GRAPH,
     VOCABULARY_GRAPH,
     Index,
@@ -61,7 +60,6 @@ log = logging.getLogger(__name__)
 RESULTS = "application/sparql-results+json"
 TRIPLES = "application/n-triples"
 ACCEPT = f"{RESULTS}, {TRIPLES};q=0.9"  # whichever fits the query's kind
-QUADS = "SELECT (COUNT(*) AS ?quads) WHERE { GRAPH ?graph { ?s ?p ?o } }"
 REFRESH_WAIT = 10.0  # longest a read waits for the pusher to deliver the changes logged before it
 CHUNK = 64 * 1024
 
@@ -85,7 +83,6 @@ class RemoteIndex:
         self._vocabulary.load_vocabulary()
         self._sent = False  # whether the vocabulary graphs went to the triplestore in this process
         self._lock = threading.Lock()
-        self._statistics: tuple[int, dict[str, int]] | None = None
 
     # ---- keeping up --------------------------------------------------------------------------------
 
@@ -207,25 +204,6 @@ class RemoteIndex:
             raise IndexUnavailable(f"the triplestore's answer cannot be read: {exc}", where=where) from None
 
     # ---- the dataset -------------------------------------------------------------------------------
-
-    def statistics(self) -> dict[str, int]:
-        """Count quads, annotations, distinct concepts and canvases by SPARQL (cached while the pusher's
-        position stays). Raises IndexUnavailable, QueryTimeout."""
-        position = self._feeder.position(self.store)
-        cached = self._statistics
-        if cached and cached[0] == position and self._sent:
-            return cached[1]
-        counts = self._counts(STATISTICS) | self._counts(QUADS)
-        self._statistics = (position, counts)
-        return counts
-
-    def _counts(self, sparql: str) -> dict[str, int]:
-        def read(_, stream) -> dict[str, int]:
-            solutions = _solutions(stream)
-            row = next(iter(solutions))
-            return {variable.value: int(row[variable].value) for variable in solutions.variables}
-
-        return self._request([("query", sparql)], self.timeout, self.url, read)
 
     def write_dump(self, output: IO[bytes], format: str) -> None:
         """Write every quad from the store (the vocabulary and the statistics graph, then each live

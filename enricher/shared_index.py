@@ -5,7 +5,7 @@ Oxigraph's on-disk store (RocksDB) takes one writing process at a time, and a re
 while another process writes is undefined behaviour; so a readers-writer lock on files
 (enricher.rwlock, ``{path}.lock`` and ``{path}.gate``) keeps the two apart:
 
-- a read (a query, the counts of VoID) holds the lock shared for its length, so it sees one state
+- a read (a query, a dump's checkpoint) holds the lock shared for its length, so it sees one state
   of the index, through a read-only opening the process keeps until a writer changes
   ``{path}.generation`` (opening it anew costs tens of milliseconds at 100,000 annotations); the
   opening sits idle, never read, while a writer writes. Its RocksDB caches fill as queries read
@@ -53,7 +53,7 @@ import pyoxigraph as ox
 from . import heap
 from .errors import EnricherError, QueryTimeout
 from .follow import FollowerThread
-from .index import DEFAULT_TIMEOUT, Index, count, write_dump
+from .index import DEFAULT_TIMEOUT, Index, write_dump
 from .rwlock import FileRWLock, LockTimeout
 
 if TYPE_CHECKING:
@@ -267,7 +267,6 @@ class SharedIndex(Index):
             _write(self._tables_file(), str(_tables(self.path)))
             _write(self._generation_file(), uuid.uuid4().hex)
         _remove(old)
-        self._version += 1
 
     @contextmanager
     def _building(self) -> Iterator[None]:
@@ -290,15 +289,6 @@ class SharedIndex(Index):
             write_dump(self._open_read_only(snapshot), output, format)
         finally:
             _remove(snapshot)
-
-    def statistics(self) -> dict[str, int]:
-        """Count quads, annotations, distinct concepts and distinct canvases (cached per change-log position)."""
-        with self._reading() as store:
-            seq = self._read_seq()
-            if not (self._statistics and self._statistics[0] == seq):
-                self._statistics = (seq, count(store))
-            del store  # before the lock goes
-        return self._statistics[1]
 
     def _checkpoint(self, snapshot: Path) -> None:
         with self._reading() as store:

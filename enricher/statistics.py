@@ -35,7 +35,15 @@ def statistics_ntriples(counts: Iterable[ClassCount], vocabulary: Vocabulary) ->
     counts = list(counts)
     root = f"<{STATISTICS_GRAPH}>"
     lines = [f"{root} <{rdf.RDF}type> <{VOID}Dataset> .",
-             f"{root} <{VOID}entities> {_integer(sum(c.live for c in counts))} ."]
+             f"{root} <{VOID}entities> {_integer(sum(c.live for c in counts))} .",
+             partitions_ntriples(counts, vocabulary, STATISTICS_GRAPH)]
+    return "\n".join(lines)
+
+
+def partitions_ntriples(counts: Iterable[ClassCount], vocabulary: Vocabulary, dataset: str) -> str:
+    """DATASET's void:subset class partitions (N-Triples), one per entry of COUNTS, as the statistics
+    graph states them: the class, the model (none: people's annotations), the class's concepts, the count."""
+    root, lines = f"<{dataset}>", []
     for number, count in enumerate(counts):
         node = f"_:class{number}"
         lines += [f"{root} <{VOID}subset> {node} .",
@@ -45,11 +53,27 @@ def statistics_ntriples(counts: Iterable[ClassCount], vocabulary: Vocabulary) ->
                   f"{node} <{VOID}entities> {_integer(count.live)} ."]
         if count.model_sha256:
             lines.append(f"{node} <{rdf.ENRICHER_NS}partitionModel> {rdf.text_literal(count.model_sha256)} .")
-        mapping = vocabulary.classes.get(normalise(count.concept))
-        for concept in mapping.concepts if mapping else ():
-            if rdf.is_iri(concept.uri):
-                lines.append(f"{node} <{rdf.DCTERMS}subject> <{concept.uri}> .")
-    return "\n".join(lines) + "\n"
+        lines += [f"{node} <{rdf.DCTERMS}subject> <{uri}> ." for uri in class_concepts(count.concept, vocabulary)]
+    return "".join(line + "\n" for line in lines)
+
+
+def class_concepts(concept: str, vocabulary: Vocabulary) -> list[str]:
+    """The concept IRIs that VOCABULARY maps model class CONCEPT to (none for a class it does not know)."""
+    mapping = vocabulary.classes.get(normalise(concept))
+    return [c.uri for c in mapping.concepts if rdf.is_iri(c.uri)] if mapping else []
+
+
+def distinct_concepts(counts: Iterable[ClassCount], vocabulary: Vocabulary, written: Iterable[str]) -> set[str]:
+    """The concepts live annotations name: those of each class in COUNTS (its VOCABULARY concepts) and
+    the IRIs in WRITTEN (those people's annotations name, Store.written_concepts) that are IRIs.
+
+    What SPARQL counts as distinct dcterms:subject over the dump, where annotations are made as they are
+    now; it differs for what the kept counts do not keep: the review states and reasons that verdicts
+    name (vocab/verdicts.ttl) are left out; a person's annotation of a known class counts as the class's
+    concepts (whatever else it names), an exhaustiveness statement as its first class's; an annotation
+    made under other mapping files counts under the loaded ones."""
+    found = {uri for count in counts for uri in class_concepts(count.concept, vocabulary)}
+    return found | {uri for uri in written if rdf.is_iri(uri)}
 
 
 def _integer(value: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import gzip
+import json
 import threading
 import tracemalloc
 
@@ -23,8 +24,9 @@ from enricher.datafiles import (
     VERDICT_VOCABULARY,
 )
 from enricher.errors import InputError
-from enricher.index import TERMS_GRAPH, VOCABULARY_GRAPH, VOID, Index
-from enricher.statistics import STATISTICS_GRAPH, stated
+from enricher.index import TERMS_GRAPH, VOCABULARY_GRAPH, Index
+from enricher.review import version_of
+from enricher.statistics import STATISTICS_GRAPH, VOID, stated
 from enricher.store import Store, open_store
 from enricher.urls import dataset_url
 from enricher.vocab import Vocabulary
@@ -168,34 +170,64 @@ def test_the_dump_follows_writes_made_after_the_index_was_built(store, index, se
     assert machine[1]["id"] not in names and machine[2]["id"] in names
 
 
-def test_void_counts_what_the_dump_holds(store, index, settings):
-    quads = list(ox.parse(gzip.decompress(b"".join(dump.dump(index, store, settings))), format=ox.RdfFormat.N_QUADS))
-    description = dump.void(index, store, settings)
+def test_void_describes_the_store(store, settings):
+    description = dump.void(store, settings)
     node = ox.NamedNode(dataset_url(BASE))
-
-    def objects(predicate: str, subject=node) -> list:
-        return [q.object for q in description if q.subject == subject and q.predicate.value == predicate]
-
-    def value(predicate: str, subject=node) -> str:
-        found = objects(predicate, subject)
-        assert len(found) == 1, predicate
-        return found[0].value
-
-    assert int(value(VOID + "triples")) == len(quads) - len(dump.header(BASE, LICENCE))
-    assert int(value(VOID + "entities")) == store.count(None)
-    assert value(rdf.DCTERMS + "license") == LICENCE
-    assert value(VOID + "sparqlEndpoint") == f"{BASE}sparql"
-    dumps = {o.value for o in objects(VOID + "dataDump")}
+    assert int(_value(description, VOID + "entities", node)) == store.count(None)
+    assert _value(description, rdf.DCTERMS + "license", node) == LICENCE
+    assert _value(description, VOID + "sparqlEndpoint", node) == f"{BASE}sparql"
+    assert not _objects(description, VOID + "triples", node)  # it would cost a walk over every quad
+    dumps = {o.value for o in _objects(description, VOID + "dataDump", node)}
     assert dumps == {f"{BASE}dump.nq.gz", f"{BASE}dump.nt.gz"}
     concepts = {
         body["subject"] for a in live(store).values() for body in a["body"]
         if isinstance(body, dict) and "subject" in body
     }
-    (partition,) = objects(VOID + "propertyPartition")
-    assert int(value(VOID + "distinctObjects", partition)) == len(concepts) > 0
+    (partition,) = _objects(description, VOID + "propertyPartition", node)
+    assert int(_value(description, VOID + "distinctObjects", partition)) == len(concepts) > 0
     # and it serializes in every RDF format of the registry
     for fmt in rdf.formats():
         assert fmt.serialize(description)
+
+
+def test_void_figures_are_the_sparql_counts_and_the_class_partitions_the_store_keeps(store, index, settings, parsed):
+    key = manifest_key(parsed.id)
+    named = comment(parsed, f"{BASE}{key}/annotations/note2")  # a person names a concept that is no class
+    named["body"] = [{**named["body"][0], "subject": "http://www.wikidata.org/entity/Q18789"},
+                     {"type": "TextualBody", "value": "dog", "subject": "http://www.wikidata.org/entity/Q144"}]
+    store.create(key, named, "curator")
+    target = store.page(key, 0, 1)[0]
+    verdict = {"id": f"{BASE}{key}/annotations/verdict1", "type": "Annotation", "motivation": "assessing",
+               "body": [], "target": {"source": target.id}}
+    store.add_verdict(key, verdict, "curator", target=target.id, canvas_id=None, judgement="rejected",
+                      version=version_of(target.document))
+    index.refresh(store)
+    (row,) = json.loads(index.query(SPARQL_COUNTS, format="json").body)["results"]["bindings"]
+    description = dump.void(store, settings)
+    node = ox.NamedNode(dataset_url(BASE))
+    (partition,) = _objects(description, VOID + "propertyPartition", node)
+    assert int(_value(description, VOID + "entities", node)) == int(row["annotations"]["value"])
+    assert int(_value(description, VOID + "distinctObjects", partition)) == int(row["concepts"]["value"]) > 2
+    subsets = _objects(description, VOID + "subset", node)
+    partitions = {(_value(description, rdf.ENRICHER_NS + "modelClass", subset),
+                   next((o.value for o in _objects(description, rdf.ENRICHER_NS + "partitionModel", subset)), None),
+                   int(_value(description, VOID + "entities", subset))) for subset in subsets}
+    assert partitions == {(c.concept, c.model_sha256, c.live) for c in store.class_counts()} == {
+        (c.concept, c.model_sha256, c.live) for c in stated(index.store)}
+
+
+SPARQL_COUNTS = f"""SELECT (COUNT(DISTINCT ?annotation) AS ?annotations) (COUNT(DISTINCT ?concept) AS ?concepts)
+WHERE {{ ?annotation a <{rdf.OA}Annotation> . OPTIONAL {{ ?annotation <{rdf.OA}hasBody>/<{rdf.DCTERMS}subject> ?concept }} }}"""
+
+
+def _objects(quads: list[ox.Quad], predicate: str, subject) -> list:
+    return [q.object for q in quads if q.subject == subject and q.predicate.value == predicate]
+
+
+def _value(quads: list[ox.Quad], predicate: str, subject) -> str:
+    found = _objects(quads, predicate, subject)
+    assert len(found) == 1, predicate
+    return found[0].value
 
 
 def _peak(tmp_path, settings, annotations: int) -> tuple[int, int]:

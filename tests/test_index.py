@@ -26,7 +26,7 @@ from real_annotations import (
     manifest,
 )
 
-from enricher import dump, rdf
+from enricher import rdf
 from enricher.datafiles import COCO_VOCABULARY, PROJECT_ROOT
 from enricher.errors import NotAcceptable, QueryError, QueryTimeout, UpdateRefused
 from enricher.index import TERMS_GRAPH, VOCABULARY_GRAPH, Index
@@ -528,28 +528,3 @@ def test_an_index_of_another_database_is_rebuilt(tmp_path, filled, machine):
     reopened.refresh(store)
     assert reopened.seq < 10**6
     assert_mirrors(reopened, store)
-
-
-# ---- VoID -----------------------------------------------------------------------------------
-
-
-def test_void_counts_what_was_inserted(index, held):
-    concepts = {s for a in held for s in subjects(a)}
-    quads = dump.void_quads(
-        index.statistics(), "https://enricher.example.org/dataset", sparql="https://enricher.example.org/sparql",
-        dumps={"application/n-quads": "https://enricher.example.org/dump.nq.gz"},
-        licence="http://creativecommons.org/publicdomain/zero/1.0/",
-    )
-    graph = Graph().parse(data=rdf.get("ntriples").serialize(quads), format="nt")
-    void = "http://rdfs.org/ns/void#"
-    dataset = URIRef("https://enricher.example.org/dataset")
-
-    def value(node, prop):
-        return graph.value(node, URIRef(void + prop))
-
-    assert int(value(dataset, "entities")) == len(held)
-    assert int(value(dataset, "triples")) == len(index.store)
-    assert int(value(value(dataset, "propertyPartition"), "distinctObjects")) == len(concepts)
-    assert str(value(dataset, "sparqlEndpoint")) == "https://enricher.example.org/sparql"
-    assert str(value(dataset, "dataDump")) == "https://enricher.example.org/dump.nq.gz"
-    assert str(graph.value(dataset, URIRef(rdf.DCTERMS + "license"))) == "http://creativecommons.org/publicdomain/zero/1.0/"

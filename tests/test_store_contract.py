@@ -639,6 +639,21 @@ def test_a_persons_text_is_found_by_its_words_and_a_class_by_its_concept(store):
     assert _found(store, "class:dog", motivations=["commenting"]) == []
 
 
+def test_written_concepts_are_those_public_annotations_of_people_name(store):
+    tagged = lambda n, *iris: {**human("", n=n), "body": [{"type": "SpecificResource", "subject": iri}  # noqa: E731
+                                                          for iri in iris]}
+    wd = "http://www.wikidata.org/entity/"
+    store.create(KEY, tagged(1, wd + "Q2", wd + "Q1"), "alice")
+    store.create(OTHER, tagged(2, wd + "Q1"), "bob")
+    store.create(KEY, tagged(3, wd + "Q3"), "alice")
+    store.replace_machine_annotations(KEY, CANVAS, MODEL, [machine(1)])  # a class: no iri term
+    assert store.written_concepts() == [wd + "Q1", wd + "Q2", wd + "Q3"]
+    store.delete(tagged(3)["id"], None)
+    first = store.get(tagged(1)["id"])
+    store.update(first.id, tagged(1, wd + "Q1"), first.etag, "alice")
+    assert store.written_concepts() == [wd + "Q1"]
+
+
 def test_seeding_stores_indexes_and_logs_in_bulk(store):
     store.replace_machine_annotations(OTHER, CANVAS, MODEL, [machine(100, key=OTHER)])  # numbers taken before
     assert store.seed_machine_annotations(KEY, MODEL, [machine(n, label="dog" if n % 2 else "cat") for n in range(10)]) == 10

@@ -144,6 +144,8 @@ class Store(Protocol):
         """How many public annotations of container KEY each of TERMS indexes (absent: none)."""
     def terms_starting(self, key: str, prefix: str, limit: int = 20) -> list[tuple[str, int]]:
         """(term, count) of container KEY's index terms that start with PREFIX, in order."""
+    def written_concepts(self) -> list[str]:
+        """The concept IRIs that public annotations people wrote name, of any container (terms ``iri:``), in order."""
     def seed_machine_annotations(self, key: str, model_sha256: str, annotations: Iterable[dict]) -> int:
         """Store new machine annotations in bulk, pending, without reconciling; return how many."""
 

@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import sqlite
 
+from .writes import CONCEPT_TERMS
+
 metadata = MetaData()
 
 # a position in a growing sequence: 64 bits in PostgreSQL; exactly INTEGER in SQLite (the rowid when a key)
@@ -294,3 +296,5 @@ search_counts = Table(
     PrimaryKeyConstraint("key", "term", "motivation"),
     sqlite_with_rowid=False,
 )
+# the rows of concept IRIs, read by Store.written_concepts without the rows of every class (revision 0009)
+_partial("search_counts_concepts", (search_counts.c.term, search_counts.c.live), CONCEPT_TERMS)

@@ -19,7 +19,7 @@ from ..errors import (
     StaleVersion,
 )
 from ..review import HIDDEN, STATES, class_of, version_of
-from ..search import index_terms
+from ..search import IRI, index_terms
 from .records import (
     FINISHED_STATES,
     JOB_FIELDS,
@@ -30,6 +30,9 @@ from .records import (
     plain,
     target_canvas,
 )
+
+# the search counts of concept IRIs (their own partial index, revision 0009), the same condition in both dialects
+CONCEPT_TERMS = f"substr(term, 1, {len(IRI)}) = '{IRI}'"
 
 
 def check_page(offset: int, limit: int, role: str) -> None:

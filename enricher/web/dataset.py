@@ -60,9 +60,10 @@ def send_turtle_file(path: Path) -> Response:
 
 @bp.get("/void")
 def void() -> Response:
-    """The VoID description: size, annotations, distinct concepts, licence, SPARQL endpoint, dumps."""
+    """The VoID description (from the store, not the index): annotations, distinct concepts, class
+    partitions, licence, SPARQL endpoint, dumps."""
     here = service()
-    return send_rdf(dump.void(here.index(), here.store(), here.config))
+    return send_rdf(dump.void(here.store(), here.config))
 
 
 def _dump(name: str) -> Response:

@@ -9,19 +9,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ...clock import now
 from ...errors import InputError
 from ...review import class_of
+from ...search import IRI
 from ..columns import PENDING, region_columns
 from ..records import StoredAnnotation, make_etag, plain, target_canvas
 from ..sqlite.annotations import annotation_record
 from ..tables import annotations as A
 from ..tables import changes, search_counts, search_index
-from ..writes import check_page, search_rows
+from ..writes import CONCEPT_TERMS, check_page, search_rows
 from .annotations import RECORD, REGION
 
 COUNTS = search_counts.c
@@ -77,6 +78,12 @@ class Search:
             .group_by(COUNTS.term).having(live > 0).order_by(COUNTS.term.collate(BYTES)).limit(limit)
         )
         return [(term, int(n)) for term, n in rows]
+
+    def written_concepts(self) -> list[str]:
+        """Return the concept IRIs (index terms ``iri:``) that public annotations of any container name, in order."""
+        rows = self._rows(select(func.substr(COUNTS.term, len(IRI) + 1)).where(text(CONCEPT_TERMS))
+                          .group_by(COUNTS.term).having(func.sum(COUNTS.live) > 0).order_by(COUNTS.term.collate(BYTES)))
+        return [iri for (iri,) in rows]
 
     def seed_machine_annotations(self, key: str, model_sha256: str, annotations: Iterable[dict]) -> int:
         """Store new machine annotations in bulk, pending and without reconciling (for seeding a store:

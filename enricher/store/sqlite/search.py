@@ -13,9 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from ...clock import now
 from ...errors import InputError
 from ...review import class_of
+from ...search import IRI
 from ..columns import PENDING, region_columns
 from ..records import StoredAnnotation, make_etag, plain, target_canvas
-from ..writes import check_page, search_rows
+from ..writes import CONCEPT_TERMS, check_page, search_rows
 from .annotations import ANNOTATION_COLUMNS, annotation_record
 
 
@@ -73,6 +74,12 @@ class Search:
             (key, prefix, prefix + "\U0010ffff", limit),
         )
         return [(term, n) for term, n in rows]
+
+    def written_concepts(self) -> list[str]:
+        """Return the concept IRIs (index terms ``iri:``) that public annotations of any container name, in order."""
+        rows = self.db.execute(f"""SELECT substr(term, ?) FROM search_counts WHERE {CONCEPT_TERMS}
+            GROUP BY term HAVING sum(live) > 0 ORDER BY term""", (len(IRI) + 1,))
+        return [iri for (iri,) in rows]
 
     def seed_machine_annotations(self, key: str, model_sha256: str, annotations: Iterable[dict]) -> int:
         """Store new machine annotations in bulk, pending and without reconciling (for seeding a store:

@@ -261,7 +261,7 @@ def _export_europeana(keys: list[str] | None, config_file, out_dir: Path, overri
         config = load_config({k: v for k, v in overrides.items() if k == "database"}, file=config_file)
         catalogue = Catalogue(config)
         with open_store(config.database) as store:
-            for key in keys or [m.key for m in store.manifests()]:
+            for key in keys or store.manifest_keys():
                 found = europeana.profile(catalogue, store, key)
                 if found is None:
                     _fail(f"no manifest {key} in the store", 1)

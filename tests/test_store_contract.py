@@ -83,7 +83,7 @@ def test_manifests_are_saved_listed_and_refreshed(store):
     store.save_manifest(KEY, "https://example.org/m1", "https://example.org/m1.json", "One", {"id": "m1"})
     store.save_manifest(OTHER, "https://example.org/m2", "https://example.org/m2.json", "Two", {"id": "m2"})
     store.save_manifest(KEY, "https://example.org/m1", "https://example.org/m1.json", "One again", {"id": "m1", "v": 2})
-    assert [m.key for m in store.manifests()] == [KEY, OTHER]
+    assert [m.key for m in store.manifests()] == store.manifest_keys() == [KEY, OTHER]
     saved = store.manifest(KEY)
     assert (saved.label, saved.document) == ("One again", {"id": "m1", "v": 2})
     assert store.manifest("nothing") is None

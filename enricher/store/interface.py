@@ -64,6 +64,7 @@ class Store(Protocol):
         """Record (or refresh) a source manifest under KEY."""
     def manifest(self, key: str) -> StoredManifest | None: """The manifest stored under KEY."""
     def manifests(self) -> list[StoredManifest]: """Every stored manifest, oldest first."""
+    def manifest_keys(self) -> list[str]: """The key of every stored manifest, oldest first (no documents read)."""
     def create(self, key: str, annotation: dict, creator: str) -> StoredAnnotation:
         """Store a person's annotation (id assigned by the caller)."""
     def update(self, anno_id: str, annotation: dict, if_match: str, creator: str) -> StoredAnnotation:

@@ -244,7 +244,7 @@ def materialized_pages(store: Store, base: str, size: int) -> Iterator[tuple[str
     its current version, each with a function that builds its body: what enricher.web.pages keeps."""
     view = ldp.View()
     calibrations = Calibrations(store, base)
-    for key in [None, *(m.key for m in store.manifests())]:
+    for key in [None, *store.manifest_keys()]:
         container = Container(key, urls.container_url(base, key), "", EVERYTHING_ALLOW)
         version = store.container_etag(key, container.role)
         total = store.count(key, container.role)

@@ -67,6 +67,10 @@ class Annotations:
         """Return every stored manifest, oldest first."""
         return [_manifest(row) for row in self._rows(select(manifests).order_by(manifests.c.number))]
 
+    def manifest_keys(self) -> list[str]:
+        """Return the key of every stored manifest, oldest first, without reading their documents."""
+        return [row[0] for row in self._rows(select(manifests.c.key).order_by(manifests.c.number))]
+
     def create(self, key: str, annotation: dict, creator: str) -> StoredAnnotation:
         """Store an annotation a person posted (its ``id`` already assigned by the caller).
 

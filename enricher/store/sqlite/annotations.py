@@ -82,6 +82,10 @@ class Annotations:
         """Return every stored manifest, oldest first."""
         return [_manifest(row) for row in self.db.execute("SELECT * FROM manifests ORDER BY number")]
 
+    def manifest_keys(self) -> list[str]:
+        """Return the key of every stored manifest, oldest first, without reading their documents."""
+        return [row[0] for row in self.db.execute("SELECT key FROM manifests ORDER BY number")]
+
     def create(self, key: str, annotation: dict, creator: str) -> StoredAnnotation:
         """Store an annotation a person posted (its ``id`` already assigned by the caller).
 

@@ -96,7 +96,7 @@ def void(store: Store, config: Config) -> list[ox.Quad]:
     its quads by walking them (0.9 s at 100 k annotations, 8.9 s at 1 M). Serialize with rdf.choose(...).serialize(quads)."""
     base = public_base(config.base_url)
     dumps = {rdf.get(name).media_type: dump_url(base, extension) for name, extension in FORMATS.items()}
-    counts, vocabulary = store.class_counts(), loaded(tuple(map(str, config.vocab)))
+    counts, vocabulary = store.class_counts(), loaded(config.vocab)
     concepts = distinct_concepts(counts, vocabulary, store.written_concepts())
     annotations = store.count(None) + store.count(None, "verdict")
     partitions = ox.parse(partitions_ntriples(counts, vocabulary, dataset_url(base)), format=ox.RdfFormat.N_TRIPLES)

@@ -82,7 +82,7 @@ class Index:
         self.path = Path(path) if path else None
         self.base = base
         self.vocab = [COCO_VOCABULARY, VERDICT_VOCABULARY, METRICS_VOCABULARY, *map(Path, vocab)]
-        self.mappings = tuple(map(str, vocab))  # the extra mapping files, which name the classes' concepts
+        self.mappings = vocab  # the extra mapping files, which name the classes' concepts
         self.store = self._open()
         self.seq = self._read_seq()
         self._lock = threading.RLock()

@@ -78,7 +78,7 @@ class Pusher(StoredPosition):
         self._thread = FollowerThread(store, self, interval=interval, leader="push", max_backoff=max_backoff,
                                       batch=BATCH)
         self.skipped: list[str] = []  # annotations the target refused, in this process's lifetime
-        self.mappings = tuple(map(str, vocab))
+        self.mappings = vocab  # the extra mapping files, which name the classes' concepts
         self._stated: tuple | None = None  # the class counts this process last sent
 
     @property

@@ -105,9 +105,13 @@ class Vocabulary:
         return mapping
 
 
-@cache
-def loaded(extra: tuple[str, ...] = ()) -> Vocabulary:
+def loaded(extra: Sequence[str | Path] = ()) -> Vocabulary:
     """The vocabulary of vocab/coco.ttl and the EXTRA mapping files, loaded once per process."""
+    return _loaded(tuple(map(str, extra)))
+
+
+@cache
+def _loaded(extra: tuple[str, ...]) -> Vocabulary:
     return Vocabulary.load(extra)
 
 

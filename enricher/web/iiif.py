@@ -59,7 +59,7 @@ def language() -> str | None:
 
 
 def _vocabulary():
-    return loaded(tuple(service().config.vocab))
+    return loaded(service().config.vocab)
 
 
 def live(key: str, canvas: Canvas, layers: Sequence[str] = audience.LAYERS) -> list[dict]:

@@ -104,7 +104,7 @@ def build_queue(key: str, lang: str) -> dict:
     """
     stored_manifest = find_stored(key)
     manifest = service().parsed(stored_manifest)  # find_manifest would read the stored row again
-    vocab, store = loaded(tuple(service().config.vocab)), service().store()
+    vocab, store = loaded(service().config.vocab), service().store()
     items = [
         _item(stored, canvas, vocab, lang)
         for canvas in manifest.canvases

@@ -54,7 +54,7 @@ from .statistics import STATISTICS_GRAPH, stated, statistics_ntriples
 from .vocab import loaded
 
 if TYPE_CHECKING:
-    from .store import Change, Store, StoredAnnotation
+    from .store import Change, ClassCount, Store, StoredAnnotation
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,9 @@ class Index:
 
     def restate(self, store: Store) -> None:
         """Make the statistics graph (enricher.statistics) hold STORE's class counts, unless it does."""
-        counts = store.class_counts()
+        self._restate(store.class_counts())
+
+    def _restate(self, counts: list[ClassCount]) -> None:
         with self._lock, self._writing() as writer:
             if stated(writer) == set(counts):
                 return

@@ -55,9 +55,10 @@ from .errors import EnricherError, QueryTimeout
 from .follow import FollowerThread
 from .index import DEFAULT_TIMEOUT, Index, write_dump
 from .rwlock import FileRWLock, LockTimeout
+from .statistics import stated
 
 if TYPE_CHECKING:
-    from .store import Change, Store
+    from .store import Change, ClassCount, Store
 
 LEADER = "index"  # the leadership role of the follower thread
 TRANSACTION = 100  # change-log entries a transaction applies: what a write holds in memory at once
@@ -132,6 +133,17 @@ class SharedIndex(Index):
                 finally:
                     self._writer = None  # drops RocksDB's own lock, before ours
                     _write(self._generation_file(), uuid.uuid4().hex)  # readers open the index anew
+
+    def _restate(self, counts: list[ClassCount]) -> None:
+        """Outside a write, look under the shared lock first: taking the index exclusively makes every
+        process open it anew, which a check that finds the graph current (each process's first use) need not."""
+        if self._writer is None:
+            with self._reading() as reader:
+                current = stated(reader) == set(counts)
+                del reader  # before the lock goes
+            if current:
+                return
+        super()._restate(counts)
 
     def _replace(self, current, removed) -> None:
         with self._lock, self._writing():  # the outer write: the inner one's reference is gone before the lock

@@ -102,6 +102,7 @@ def main() -> None:
             print(f"{name}: {large:,} / {small:,} first {found[name, large]['first'] / found[name, small]['first']:.2f}, "
                   f"best {found[name, large]['best'] / found[name, small]['best']:.2f}")
 
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--measure"]:
         database, index, repeat = sys.argv[2], sys.argv[3], int(sys.argv[4])

@@ -9,12 +9,12 @@ Revises: 0008
 import sqlalchemy as sa
 from alembic import op
 
+from enricher.store.writes import CONCEPT_TERMS
+
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
-
-CONCEPT_TERMS = "substr(term, 1, 4) = 'iri:'"  # the same condition in both dialects (enricher.store.tables)
 
 
 def upgrade() -> None:
